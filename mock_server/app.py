@@ -1,0 +1,52 @@
+"""The ASGI application: `/_mock` to the control API, `/<api>/...` to that API's engine."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from .control import ControlApi
+from .sandbox import Sandbox
+
+
+class SandboxApp:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.control = ControlApi(sandbox)
+        self.mounts = sorted(((e.spec.base_path, e) for e in sandbox.engines.values()),
+                             key=lambda m: -len(m[0]))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        path = scope["path"]
+        response: Response
+        if path == "/_mock" or path.startswith("/_mock/"):
+            response = await self.control.handle(request, path.removeprefix("/_mock"))
+        else:
+            for base, engine in self.mounts:
+                if path == base or path.startswith(base + "/"):
+                    response = await engine.handle(request, path[len(base):])
+                    break
+            else:
+                body = {"error": {"code": "NOT_FOUND", "message": f"No API is served at {path}",
+                                  "apis": [b for b, _ in self.mounts]}}
+                response = Response(json.dumps(body), 404, media_type="application/json")
+        await response(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.sandbox.store.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

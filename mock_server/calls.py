@@ -1,0 +1,52 @@
+"""What a handler gets (`Call`) and gives back (`Reply`): the only contract between the
+engine and per-API code. Handlers hold no state; everything arrives in the `Call`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .resources import Resources
+from .spec import ApiSpec, Operation
+from .tokens import Principal
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
+
+
+@dataclass
+class Call:
+    spec: ApiSpec
+    op: Operation
+    principal: Principal | None
+    params: dict[str, Any]
+    body: Any
+    resources: Resources
+    sandbox: Sandbox
+    headers: Mapping[str, str]
+    cookies: Mapping[str, str]
+    raw_body: bytes
+    base_url: str
+    client: str
+
+    @property
+    def owner(self) -> dict[str, str]:
+        if self.principal is None:
+            raise RuntimeError(f"{self.op.operation_id} needs a principal")
+        return self.principal.owner
+
+
+@dataclass
+class Reply:
+    """`kind` picks the envelope: single | list | raw (body as is) | empty (no body)."""
+
+    status: int
+    body: Any = None
+    kind: str = "single"
+    meta: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+
+Handler = Callable[[Call], Reply]

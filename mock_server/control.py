@@ -1,0 +1,130 @@
+"""The control API under `/_mock` (documented in `control_api.yaml`): tokens, reset, request
+log, clock. Not part of any vendor contract."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .sandbox import Sandbox
+from .spec import HTTP_METHODS
+from .tokens import MODES
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    code = {400: "VALIDATION_ERROR", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "ERROR")
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ControlError(400, "body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ControlError(400, "body must be a JSON object")
+    return value
+
+
+class ControlApi:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    async def handle(self, request: Request, subpath: str) -> Response:
+        try:
+            return await self._dispatch(request, subpath.strip("/"), request.method)
+        except ControlError as err:
+            return _error(err.status, err.message)
+
+    async def _dispatch(self, request: Request, path: str, method: str) -> Response:
+        sb = self.sandbox
+        if path == "health" and method == "GET":
+            return JSONResponse({"status": "ok", "apis": {n: s.base_path for n, s in sb.specs.items()},
+                                 "now": sb.clock.isoformat()})
+        if path == "tokens" and method == "POST":
+            return self._mint(await _json(request))
+        if path == "tokens" and method == "GET":
+            api = request.query_params.get("api")
+            return JSONResponse({"tokens": sb.tokens.list(api)})
+        if path.startswith("tokens/") and method == "DELETE":
+            if not sb.tokens.revoke(path.removeprefix("tokens/")):
+                raise ControlError(404, "no such token")
+            return Response(status_code=204)
+        if path == "reset" and method == "POST":
+            body = await _json(request)
+            api = body.get("api") or request.query_params.get("api")
+            if api is not None and api not in sb.specs:
+                raise ControlError(400, f"unknown api {api!r}")
+            sb.reset(api, tokens=body.get("tokens") is True)
+            return JSONResponse({"reset": api or "all", "tokens": body.get("tokens") is True})
+        if path == "requests" and method == "GET":
+            api = request.query_params.get("api")
+            rows = [r for r in sb.requests if api is None or r["api"] == api]
+            return JSONResponse({"requests": rows[-_int(request.query_params.get("limit"), 100):]})
+        if path == "clock" and method == "GET":
+            return JSONResponse({"now": sb.clock.isoformat(), "epoch": sb.clock.now()})
+        if path == "clock/advance" and method == "POST":
+            seconds = (await _json(request)).get("seconds")
+            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= 10**8:
+                raise ControlError(400, "seconds must be a number from 0 to 100000000")
+            sb.clock.advance(float(seconds))
+            return JSONResponse({"now": sb.clock.isoformat(), "epoch": sb.clock.now()})
+        if path.startswith("specs/") and method == "GET":
+            return self._spec(request, path.removeprefix("specs/"))
+        if method.lower() not in HTTP_METHODS:
+            raise ControlError(405, "method not allowed")
+        raise ControlError(404, f"no control endpoint {method} /_mock/{path}")
+
+    def _mint(self, body: dict[str, Any]) -> Response:
+        sb = self.sandbox
+        api = body.get("api")
+        if api not in sb.specs:
+            raise ControlError(400, f"api must be one of {', '.join(sb.specs)}")
+        mode = body.get("mode", "test")
+        if mode not in MODES:
+            raise ControlError(400, "mode must be test or live")
+        scopes = body.get("scopes")
+        if scopes is not None and not (isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)):
+            raise ControlError(400, "scopes must be a list of strings")
+        account = body.get("account", "default")
+        name = body.get("name")
+        value = body.get("token")
+        for label, v in (("account", account), ("name", name), ("token", value)):
+            if v is not None and not (isinstance(v, str) and 0 < len(v) <= 256):
+                raise ControlError(400, f"{label} must be a string of 1 to 256 characters")
+        try:
+            token, record = sb.mint(api, scopes, mode, account, name, value)
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from None
+        shown = {k: v for k, v in record.items() if k != "hash"}
+        return JSONResponse({"token": token, **shown}, status_code=201)
+
+    def _spec(self, request: Request, name: str) -> Response:
+        name = name.removesuffix(".json")
+        spec = self.sandbox.specs.get(name)
+        if spec is None:
+            raise ControlError(404, f"unknown api {name!r}")
+        import yaml
+
+        from .spec import available_specs
+
+        doc = yaml.safe_load(available_specs()[name].read_text())
+        base = str(request.base_url).rstrip("/")
+        doc["servers"] = [{"url": f"{base}{spec.base_path}", "description": "sandbox"}]
+        return JSONResponse(doc)
+
+
+def _int(raw: str | None, default: int) -> int:
+    return int(raw) if raw and raw.isdigit() and 0 < int(raw) <= 500 else default

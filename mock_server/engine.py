@@ -1,0 +1,143 @@
+"""One API's request pipeline: route → authenticate → rate-limit → scopes → validate →
+dispatch → envelope. Everything here is driven by the compiled spec; nothing is per-endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import generic
+from .calls import Call, Handler, Reply
+from .envelope import Envelope
+from .errors import ApiError
+from .ratelimit import Bucket, Decision
+from .resources import Resources
+from .spec import ApiSpec, Operation
+from .tokens import Principal
+from .validation import MAX_BODY_BYTES, validate_body, validate_params
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
+
+log = logging.getLogger("mock_server")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+class ApiEngine:
+    """Serves one spec under its base path."""
+
+    def __init__(self, spec: ApiSpec, sandbox: Sandbox, handlers: dict[str, Handler],
+                 resources: Resources) -> None:
+        self.spec, self.sandbox, self.handlers, self.resources = spec, sandbox, handlers, resources
+        self.envelope = Envelope(spec.config["envelope"])
+        limits = spec.config["rate-limits"]
+        self.buckets = {
+            op.operation_id: [sandbox.limiter.bucket(b, limits[b]["limit"], limits[b]["window"])
+                              for b in op.rate_buckets]
+            for op in spec.operations
+        }
+
+    async def handle(self, request: Request, subpath: str) -> Response:
+        started = time.perf_counter()
+        given = request.headers.get("x-request-id")
+        request_id = given if given and _REQUEST_ID.fullmatch(given) else self.sandbox.ids.short("req_", 16)
+        op: Operation | None = None
+        decision: Decision | None = None
+        problems: list[dict[str, str]] = []
+        try:
+            op, path_params, allowed = self.spec.match(request.method.lower(), subpath or "/")
+            if op is None:
+                if allowed:
+                    raise ApiError(405, "METHOD_NOT_ALLOWED", f"Method {request.method} not allowed",
+                                   headers={"Allow": ", ".join(sorted(set(allowed)))})
+                raise ApiError(404, "NOT_FOUND", "No such endpoint")
+            principal = None if op.public else self._authenticate(request)
+            decision = self.sandbox.limiter.hit(
+                principal.subject if principal else f"ip:{request.client.host if request.client else '-'}",
+                self.buckets[op.operation_id])
+            if decision is not None and not decision.allowed:
+                raise ApiError(429, "RATE_LIMITED",
+                               f"Rate limit exceeded. Retry after {decision.retry_after} seconds.")
+            if principal is not None:
+                missing = [s for s in op.scopes if s not in principal.scopes]
+                if missing:
+                    raise ApiError(403, "FORBIDDEN", f"Token does not have permission: {missing[0]}")
+            params = validate_params(op, path_params, request.query_params.multi_items(),
+                                     request.headers, request.cookies)
+            raw_body = await self._read_body(request)
+            body = validate_body(op, raw_body, request.headers.get("content-type"))
+            call = Call(self.spec, op, principal, params, body, self.resources, self.sandbox,
+                        request.headers, request.cookies, raw_body,
+                        f"{str(request.base_url).rstrip('/')}{self.spec.base_path}",
+                        request.client.host if request.client else "-")
+            reply = self.handlers[op.handler](call) if op.handler else generic.run(call)
+            response = self._render(reply, request_id)
+        except ApiError as err:
+            problems = [p.as_dict() for p in err.details]
+            reply = Reply(err.status, self.envelope.error(err, self._common(request_id)), kind="raw",
+                          headers=err.headers)
+            response = self._render(reply, request_id)
+        except Exception:  # never a stack trace to the client
+            log.exception("unhandled error in %s %s", request.method, request.url.path)
+            err = ApiError(500, "INTERNAL_ERROR", "Internal server error")
+            response = self._render(Reply(500, self.envelope.error(err, self._common(request_id)),
+                                          kind="raw"), request_id)
+        if decision is not None:
+            response.headers.update(decision.headers())
+        self.sandbox.record(self.spec.name, request, op, response, request_id, problems,
+                            time.perf_counter() - started)
+        return response
+
+    def _authenticate(self, request: Request) -> Principal:
+        token = None
+        auth = request.headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            token = value.strip()
+        cookie_name = self.spec.config.get("auth-cookie")
+        if token is None and cookie_name:
+            token = request.cookies.get(cookie_name)
+        principal = self.sandbox.authenticate(self.spec, token) if token else None
+        if principal is None:
+            raise ApiError(401, "UNAUTHORIZED", "Invalid or missing authentication token",
+                           headers={"WWW-Authenticate": 'Bearer realm="' + self.spec.name + '"'})
+        return principal
+
+    async def _read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _common(self, request_id: str) -> dict[str, Any]:
+        return {"request_id": request_id, "timestamp": self.sandbox.clock.isoformat()}
+
+    def _render(self, reply: Reply, request_id: str) -> Response:
+        headers = {"X-Request-ID": request_id, **reply.headers}
+        if reply.kind == "empty":
+            return Response(status_code=reply.status, headers=headers)
+        common = self._common(request_id)
+        if reply.kind == "single":
+            body = self.envelope.single(reply.body, common)
+        elif reply.kind == "list":
+            body = self.envelope.list(reply.body, reply.meta, common)
+        else:
+            body = reply.body
+        content = body if isinstance(body, (bytes, str)) else dumps(body)
+        return Response(content, status_code=reply.status, headers=headers, media_type=reply.media_type)

@@ -1,0 +1,180 @@
+"""Generic resource behaviour declared by `x-resources`: create, read, list, update, delete.
+
+Tenancy lives here: every record carries its owner's account and mode, and a record of
+another owner is indistinguishable from one that does not exist. Lifecycles declared in
+`x-resources.<name>.lifecycle` are applied lazily, on read, from the engine's clock, so a
+jump of the clock moves every resource on at once and no background thread is needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .clock import Clock
+from .errors import Problem, conflict, not_found
+from .ids import IdGenerator
+from .spec import ApiSpec
+from .store import Record, Store
+
+Owner = dict[str, str]
+
+
+def _properties(schema: dict[str, Any]) -> list[str]:
+    """The schema's property names, in the order the spec lists them."""
+    props = list(schema.get("properties", {}))
+    for sub in schema.get("allOf", []):
+        props += [p for p in _properties(sub) if p not in props]
+    return props
+
+
+class Resources:
+    """The stored collections of one API."""
+
+    def __init__(self, spec: ApiSpec, store: Store, ids: IdGenerator, clock: Clock,
+                 delay_override: float | None = None) -> None:
+        self.spec, self.store, self.ids, self.clock = spec, store, ids, clock
+        self.delay_override = delay_override
+        self._fields = {n: _properties(spec.schema(r["schema"])) for n, r in spec.resources.items()}
+        self.children: dict[str, list[tuple[str, str]]] = {}
+        for op in spec.operations:
+            parent = (op.resource or {}).get("parent")
+            if parent and (op.resource["name"], parent["field"]) not in self.children.get(parent["name"], []):
+                self.children.setdefault(parent["name"], []).append((op.resource["name"], parent["field"]))
+
+    def table(self, name: str) -> str:
+        return f"{self.spec.name}:{name}"
+
+    def config(self, name: str) -> dict[str, Any]:
+        return self.spec.resources[name]
+
+    # -- values -------------------------------------------------------------------------
+    def generate(self, kind: str | None) -> Any:
+        if kind == "ipv4":
+            return self.ids.ipv4()
+        if kind == "now":
+            return self.clock.isoformat()
+        if kind == "uuid":
+            return self.ids.uuid()
+        if kind == "secret":
+            return self.ids.secret("", 40)
+        return None
+
+    def new_id(self, name: str) -> str:
+        idc = self.config(name)["id"]
+        if idc.get("style") == "uuid":
+            return self.ids.uuid()
+        return self.ids.short(idc.get("prefix", ""))
+
+    def public(self, name: str, record: Record) -> Record:
+        """The record as the API shows it: only the schema's fields, no hidden ones."""
+        return {k: record[k] for k in self._fields[name] if k in record}
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def delay(self, seconds: float) -> float:
+        return seconds if self.delay_override is None else self.delay_override
+
+    def _settle(self, name: str, record: Record) -> Record:
+        life = self.config(name).get("lifecycle")
+        if not life:
+            return record
+        status_field = life.get("field", "status")
+        changes: Record = {}
+        since = record.get("_since", 0.0)
+        now = self.clock.now()
+        moved = True
+        while moved:
+            moved = False
+            for t in life["transitions"]:
+                current = changes.get(status_field, record.get(status_field))
+                if current == t["from"] and now >= since + self.delay(t.get("after", 0)):
+                    since += self.delay(t.get("after", 0))
+                    changes[status_field] = t["to"]
+                    changes["_since"] = since
+                    for f, kind in t.get("generate", {}).items():
+                        changes[f] = self.generate(kind) if kind != "at" else self.clock.isoformat(since)
+                    changes.update(t.get("set", {}))
+                    moved = True
+                    break
+        if not changes:
+            return record
+        return self.store.update(self.table(name), record["id"], changes) or record
+
+    # -- operations ---------------------------------------------------------------------
+    def create(self, name: str, owner: Owner, fields: Record, extra: Record | None = None) -> Record:
+        conf = self.config(name)
+        record: Record = {"id": self.new_id(name)}
+        for f, value in conf.get("defaults", {}).items():
+            record[f] = value
+        for f, kind in conf.get("generate", {}).items():
+            record[f] = self.generate(kind)
+        record.update({k: v for k, v in fields.items() if k != "id" and not k.startswith("_")})
+        record.update(extra or {})
+        record.update(owner)
+        record["_since"] = self.clock.now()
+        with self.store.transaction():
+            self._check_unique(name, owner, record)
+            return self.store.insert(self.table(name), record)
+
+    def _check_unique(self, name: str, owner: Owner, record: Record) -> None:
+        for f in self.config(name).get("unique", []):
+            if f in record:
+                for other in self.store.find(self.table(name), **owner, **{f: record[f]}):
+                    if other["id"] != record["id"]:
+                        raise conflict(f"A {name[:-1] if name.endswith('s') else name} with this {f} "
+                                       "already exists", Problem(f, "already taken"))
+
+    def get(self, name: str, owner: Owner, rid: str, **equals: Any) -> Record:
+        record = self.store.get(self.table(name), rid)
+        if record is None or any(record.get(k) != v for k, v in {**owner, **equals}.items()):
+            raise not_found(name.rstrip("s").replace("_", " ").capitalize())
+        return self._settle(name, record)
+
+    def list(self, name: str, owner: Owner, **equals: Any) -> list[Record]:
+        return [self._settle(name, r) for r in self.store.find(self.table(name), **owner, **equals)]
+
+    def update(self, name: str, owner: Owner, rid: str, changes: Record) -> Record:
+        with self.store.transaction():
+            current = self.get(name, owner, rid)
+            clean = {k: v for k, v in changes.items() if k != "id" and not k.startswith("_")}
+            if "updated_at" in self._fields[name]:
+                clean["updated_at"] = self.clock.isoformat()
+            self._check_unique(name, owner, {**current, **clean})
+            return self.store.update(self.table(name), rid, clean) or current
+
+    def delete(self, name: str, owner: Owner, rid: str, **equals: Any) -> Record:
+        """Delete the record and, so nothing dangles, every child declared under it."""
+        with self.store.transaction():
+            record = self.get(name, owner, rid, **equals)
+            for child, field in self.children.get(name, []):
+                for c in self.store.find(self.table(child), **owner, **{field: rid}):
+                    self.delete(child, owner, c["id"])
+            self.store.delete(self.table(name), rid)
+            return record
+
+    def upsert(self, name: str, owner: Owner, key: str, fields: Record,
+               extra: Record | None = None) -> tuple[Record, bool]:
+        """Create, or replace the fields of, the record whose `key` equals the body's."""
+        with self.store.transaction():
+            match = self.store.find(self.table(name), **owner, **(extra or {}), **{key: fields[key]})
+            if match:
+                return self.update(name, owner, match[0]["id"], fields), False
+            return self.create(name, owner, fields, extra), True
+
+    # -- listing ------------------------------------------------------------------------
+    def page(self, items: list[Record], params: dict[str, Any]) -> tuple[list[Record], dict[str, Any]]:
+        """Slice `items` as the API pages them; the meta values the list envelope shows."""
+        pag = self.spec.config["pagination"]
+        style, default = pag["style"], pag.get("default", 20)
+        total = len(items)
+        if style == "page":
+            page, per_page = params.get("page", 1), params.get("per_page", default)
+            start = (page - 1) * per_page
+            return items[start:start + per_page], {"page": page, "per_page": per_page, "total": total}
+        if style == "offset":
+            limit, offset = params.get("limit", default), params.get("offset", 0)
+            return items[offset:offset + limit], {"limit": limit, "offset": offset, "total": total}
+        return items, {"total": total}
+
+    def filters(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        declared = self.config(name).get("filters", {})
+        return {f: params[p] for p, f in declared.items() if p in params}

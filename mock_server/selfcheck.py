@@ -1,0 +1,31 @@
+"""Validate the sandbox's own responses against its spec (on in tests): the mock must never
+answer what the contract does not allow."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.responses import Response
+
+from .spec import ApiSpec, Operation
+from .validation import schema_problems
+
+
+def response_problems(spec: ApiSpec, op: Operation, response: Response) -> list[str]:
+    status = str(response.status_code)
+    doc = op.responses.get(status) or op.responses.get(f"{status[0]}XX") or op.responses.get("default")
+    if doc is None:
+        return [f"status {status} is not documented for {op.operation_id}"]
+    content = doc.get("content")
+    body = bytes(response.body) if hasattr(response, "body") else b""
+    if not content:
+        return [f"{op.operation_id} {status}: documented without a body, got {len(body)} bytes"] if body else []
+    media = content.get("application/json")
+    if media is None:
+        return []
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return [f"{op.operation_id} {status}: body is not JSON"]
+    return [f"{op.operation_id} {status}: {p.field}: {p.reason}"
+            for p in schema_problems(value, media.get("schema", {}))]

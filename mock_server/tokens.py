@@ -1,0 +1,88 @@
+"""Bearer tokens: minted with the API's prefix, stored only as a SHA-256 hash, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .clock import Clock
+from .ids import IdGenerator
+from .store import Record, Store
+
+TABLE = "_mock:tokens"
+MODES = ("test", "live")
+_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{8,256}")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the tenancy key (api, account, mode) and what the caller may do."""
+
+    api: str
+    account: str
+    mode: str
+    scopes: frozenset[str]
+    subject: str  # token id, API key id or user id: the rate-limit key
+    user_id: str | None = None
+
+    @property
+    def owner(self) -> dict[str, str]:
+        """The hidden fields that tie a stored record to this principal's tenancy."""
+        return {"_account": self.account, "_mode": self.mode}
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def mask(token: str) -> str:
+    """`nsx_test_Ab…9xYz`: enough to recognise a token, never enough to use it."""
+    return f"{token[:max(4, len(token) - 28)]}…{token[-4:]}"
+
+
+class TokenService:
+    """Mint, authenticate, list and revoke the sandbox's bearer tokens."""
+
+    def __init__(self, store: Store, ids: IdGenerator, clock: Clock) -> None:
+        self.store, self.ids, self.clock = store, ids, clock
+
+    def mint(self, api: str, prefix: str, scopes: list[str], mode: str = "test",
+             account: str = "default", name: str | None = None,
+             value: str | None = None) -> tuple[str, Record]:
+        """Create a token; `value` fixes it (seed files), else a random one with `prefix`."""
+        token = value if value is not None else self.ids.secret(prefix, 32)
+        digest = token_hash(token)
+        record = {
+            "id": f"tok_{digest[:16]}",
+            "api": api,
+            "hash": digest,
+            "masked": mask(token),
+            "scopes": sorted(set(scopes)),
+            "mode": mode,
+            "account": account,
+            "name": name,
+            "created_at": self.clock.isoformat(),
+        }
+        self.store.replace(TABLE, record)
+        return token, record
+
+    def authenticate(self, api: str, token: str) -> Principal | None:
+        if not _TOKEN_SHAPE.fullmatch(token):
+            return None
+        digest = token_hash(token)
+        record = self.store.get(TABLE, f"tok_{digest[:16]}")
+        if record is None or not hmac.compare_digest(record["hash"], digest) or record["api"] != api:
+            return None
+        return Principal(api=api, account=record["account"], mode=record["mode"],
+                         scopes=frozenset(record["scopes"]), subject=record["id"])
+
+    def revoke(self, token_or_id: str) -> bool:
+        rid = token_or_id if token_or_id.startswith("tok_") else f"tok_{token_hash(token_or_id)[:16]}"
+        return self.store.delete(TABLE, rid)
+
+    def list(self, api: str | None = None) -> list[dict[str, Any]]:
+        rows = self.store.find(TABLE, **({"api": api} if api else {}))
+        return [{k: v for k, v in r.items() if k != "hash"} for r in rows]
