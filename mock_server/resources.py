@@ -139,6 +139,9 @@ class Resources:
             if "updated_at" in self._fields[name]:
                 clean["updated_at"] = self.clock.isoformat()
             self._check_unique(name, owner, {**current, **clean})
+            life = self.config(name).get("lifecycle")
+            if life and life.get("field", "status") in clean:
+                clean["_since"] = self.clock.now()  # a new status starts its own timer
             return self.store.update(self.table(name), rid, clean) or current
 
     def delete(self, name: str, owner: Owner, rid: str, **equals: Any) -> Record:

@@ -19,6 +19,7 @@ def save_user(store: Store, ids: IdGenerator, user: dict[str, Any]) -> Record:
         "id": user.get("id") or ids.short("usr_"),
         "api": user["api"],
         "account": user.get("account", "default"),
+        "mode": user.get("mode", "test"),
         "email": user.get("email"),
         "login": user.get("login"),
         "name": user.get("name"),

@@ -1,0 +1,76 @@
+"""Shared fixtures: an in-process sandbox with a frozen clock, seeded ids and self-check on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mock_server.app import SandboxApp
+from mock_server.clock import FrozenClock
+from mock_server.ids import IdGenerator
+from mock_server.sandbox import Sandbox, load_all
+from mock_server.spec import ApiSpec
+from tests.sandbox_client import SyncASGIClient
+
+_SPECS: list[ApiSpec] | None = None
+
+
+def all_specs() -> list[ApiSpec]:
+    global _SPECS
+    if _SPECS is None:
+        _SPECS = load_all()
+    return _SPECS
+
+
+class Harness:
+    """A sandbox plus helpers to mint tokens and get clients bound to an API's base path."""
+
+    def __init__(self, **options: Any) -> None:
+        self.clock = FrozenClock()
+        options.setdefault("async_delay", 0.0)
+        self.sandbox = Sandbox(all_specs(), clock=self.clock, ids=IdGenerator(seed=7), self_check=True,
+                               **options)
+        self.app = SandboxApp(self.sandbox)
+        self._clients: list[SyncASGIClient] = []
+
+    def token(self, api: str, **kw: Any) -> str:
+        return self.sandbox.mint(api, **kw)[0]
+
+    def client(self, api: str | None = None, token: str | None = None, **kw: Any) -> SyncASGIClient:
+        base = "http://sandbox.test" + (self.sandbox.specs[api].base_path if api else "")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        c = SyncASGIClient(self.app, base_url=base, headers=headers, **kw)
+        self._clients.append(c)
+        return c
+
+    def api(self, api: str, **token_kw: Any) -> SyncASGIClient:
+        """A client of `api` with a fresh full-scope test token of account `default`."""
+        return self.client(api, self.token(api, **token_kw))
+
+    def close(self) -> None:
+        for c in self._clients:
+            c.close()
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    h = Harness()
+    yield h
+    h.close()
+    assert h.sandbox.self_check_failures == [], "the sandbox answered outside its own contract"
+
+
+@pytest.fixture
+def make_harness() -> Iterator[Any]:
+    made: list[Harness] = []
+
+    def make(**options: Any) -> Harness:
+        made.append(Harness(**options))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.close()
+        assert h.sandbox.self_check_failures == []
