@@ -16,8 +16,9 @@ class SandboxApp:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self.control = ControlApi(sandbox)
-        self.mounts = sorted(((e.spec.base_path, e) for e in sandbox.engines.values()),
-                             key=lambda m: -len(m[0]))
+        self.mounts = sorted(
+            ((e.spec.base_path, e) for e in sandbox.engines.values()), key=lambda m: -len(m[0])
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -33,11 +34,16 @@ class SandboxApp:
         else:
             for base, engine in self.mounts:
                 if path == base or path.startswith(base + "/"):
-                    response = await engine.handle(request, path[len(base):])
+                    response = await engine.handle(request, path[len(base) :])
                     break
             else:
-                body = {"error": {"code": "NOT_FOUND", "message": f"No API is served at {path}",
-                                  "apis": [b for b, _ in self.mounts]}}
+                body = {
+                    "error": {
+                        "code": "NOT_FOUND",
+                        "message": f"No API is served at {path}",
+                        "apis": [b for b, _ in self.mounts],
+                    }
+                }
                 response = Response(json.dumps(body), 404, media_type="application/json")
         await response(scope, receive, send)
 

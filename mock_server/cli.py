@@ -14,30 +14,57 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mock_server",
         description="Stateful sandbox of the Nurosentrix, CloudNexus (.com and .io) and Nexos APIs, "
-                    "served from the OpenAPI specs in specs/.")
+        "served from the OpenAPI specs in specs/.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="start the sandbox HTTP server",
-                           description="Serve every API (or those named) on one port, each under "
-                                       "/<api> + the path of its spec's server URL.")
+    serve = sub.add_parser(
+        "serve",
+        help="start the sandbox HTTP server",
+        description="Serve every API (or those named) on one port, each under "
+        "/<api> + the path of its spec's server URL.",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to bind (default: 8080)")
-    serve.add_argument("--api", action="append", metavar="NAME",
-                       help="serve only this API; repeat for several (default: all in specs/)")
+    serve.add_argument(
+        "--api",
+        action="append",
+        metavar="NAME",
+        help="serve only this API; repeat for several (default: all in specs/)",
+    )
     store = serve.add_mutually_exclusive_group()
-    store.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                       help=f"TinyDB JSON file holding all state (default: {DEFAULT_DATA})")
+    store.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"TinyDB JSON file holding all state (default: {DEFAULT_DATA})",
+    )
     store.add_argument("--memory", action="store_true", help="keep state in memory only")
-    serve.add_argument("--rate-window", type=float, metavar="SECONDS",
-                       help="use this window instead of each limit's documented one (fast tests)")
+    serve.add_argument(
+        "--rate-window",
+        type=float,
+        metavar="SECONDS",
+        help="use this window instead of each limit's documented one (fast tests)",
+    )
     serve.add_argument("--no-rate-limit", action="store_true", help="switch rate limiting off")
-    serve.add_argument("--async-delay", type=float, metavar="SECONDS",
-                       help="override every asynchronous transition's delay (0: immediate)")
-    serve.add_argument("--seed", type=Path, metavar="FILE",
-                       help="YAML/JSON file of accounts, tokens, users and resources to pre-create")
-    serve.add_argument("--log-level", default="warning",
-                       choices=["critical", "error", "warning", "info", "debug"],
-                       help="uvicorn log level (default: warning)")
+    serve.add_argument(
+        "--async-delay",
+        type=float,
+        metavar="SECONDS",
+        help="override every asynchronous transition's delay (0: immediate)",
+    )
+    serve.add_argument(
+        "--seed",
+        type=Path,
+        metavar="FILE",
+        help="YAML/JSON file of accounts, tokens, users and resources to pre-create",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn log level (default: warning)",
+    )
 
     token = sub.add_parser("token", help="manage tokens of a running sandbox (its control API)")
     tsub = token.add_subparsers(dest="token_command", required=True)
@@ -53,8 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = tsub.add_parser("revoke", help="revoke a token (by value or tok_ id)")
     revoke.add_argument("token")
     for p in (create, lst, revoke):
-        p.add_argument("--url", default="http://127.0.0.1:8080",
-                       help="base URL of the running sandbox (default: http://127.0.0.1:8080)")
+        p.add_argument(
+            "--url",
+            default="http://127.0.0.1:8080",
+            help="base URL of the running sandbox (default: http://127.0.0.1:8080)",
+        )
     return parser
 
 
@@ -71,8 +101,13 @@ def serve(args: argparse.Namespace) -> int:
     try:
         specs = load_all(args.api)
         store: Store = MemoryStore() if args.memory else TinyDBStore(args.data)
-        sandbox = Sandbox(specs, store, rate_window=args.rate_window,
-                          rate_limit=not args.no_rate_limit, async_delay=args.async_delay)
+        sandbox = Sandbox(
+            specs,
+            store,
+            rate_window=args.rate_window,
+            rate_limit=not args.no_rate_limit,
+            async_delay=args.async_delay,
+        )
         if args.seed:
             apply_seed(sandbox, load_seed(args.seed))
     except (SpecError, StoreFileError, SeedError) as exc:

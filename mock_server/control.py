@@ -51,8 +51,13 @@ class ControlApi:
     async def _dispatch(self, request: Request, path: str, method: str) -> Response:
         sb = self.sandbox
         if path == "health" and method == "GET":
-            return JSONResponse({"status": "ok", "apis": {n: s.base_path for n, s in sb.specs.items()},
-                                 "now": sb.clock.isoformat()})
+            return JSONResponse(
+                {
+                    "status": "ok",
+                    "apis": {n: s.base_path for n, s in sb.specs.items()},
+                    "now": sb.clock.isoformat(),
+                }
+            )
         if path == "tokens" and method == "POST":
             return self._mint(await _json(request))
         if path == "tokens" and method == "GET":
@@ -72,12 +77,16 @@ class ControlApi:
         if path == "requests" and method == "GET":
             api = request.query_params.get("api")
             rows = [r for r in sb.requests if api is None or r["api"] == api]
-            return JSONResponse({"requests": rows[-_int(request.query_params.get("limit"), 100):]})
+            return JSONResponse({"requests": rows[-_int(request.query_params.get("limit"), 100) :]})
         if path == "clock" and method == "GET":
             return JSONResponse({"now": sb.clock.isoformat(), "epoch": sb.clock.now()})
         if path == "clock/advance" and method == "POST":
             seconds = (await _json(request)).get("seconds")
-            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= 10**8:
+            if (
+                not isinstance(seconds, (int, float))
+                or isinstance(seconds, bool)
+                or not 0 <= seconds <= 10**8
+            ):
                 raise ControlError(400, "seconds must be a number from 0 to 100000000")
             sb.clock.advance(float(seconds))
             return JSONResponse({"now": sb.clock.isoformat(), "epoch": sb.clock.now()})

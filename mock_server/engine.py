@@ -16,7 +16,7 @@ from . import generic
 from .calls import Call, Handler, Reply
 from .envelope import Envelope
 from .errors import ApiError
-from .ratelimit import Bucket, Decision
+from .ratelimit import Decision
 from .resources import Resources
 from .spec import ApiSpec, Operation
 from .tokens import Principal
@@ -36,14 +36,16 @@ def dumps(value: Any) -> bytes:
 class ApiEngine:
     """Serves one spec under its base path."""
 
-    def __init__(self, spec: ApiSpec, sandbox: Sandbox, handlers: dict[str, Handler],
-                 resources: Resources) -> None:
+    def __init__(
+        self, spec: ApiSpec, sandbox: Sandbox, handlers: dict[str, Handler], resources: Resources
+    ) -> None:
         self.spec, self.sandbox, self.handlers, self.resources = spec, sandbox, handlers, resources
         self.envelope = Envelope(spec.config["envelope"])
         limits = spec.config["rate-limits"]
         self.buckets = {
-            op.operation_id: [sandbox.limiter.bucket(b, limits[b]["limit"], limits[b]["window"])
-                              for b in op.rate_buckets]
+            op.operation_id: [
+                sandbox.limiter.bucket(b, limits[b]["limit"], limits[b]["window"]) for b in op.rate_buckets
+            ]
             for op in spec.operations
         }
 
@@ -58,44 +60,67 @@ class ApiEngine:
             op, path_params, allowed = self.spec.match(request.method.lower(), subpath or "/")
             if op is None:
                 if allowed:
-                    raise ApiError(405, "METHOD_NOT_ALLOWED", f"Method {request.method} not allowed",
-                                   headers={"Allow": ", ".join(sorted(set(allowed)))})
+                    raise ApiError(
+                        405,
+                        "METHOD_NOT_ALLOWED",
+                        f"Method {request.method} not allowed",
+                        headers={"Allow": ", ".join(sorted(set(allowed)))},
+                    )
                 raise ApiError(404, "NOT_FOUND", "No such endpoint")
             principal = None if op.public else self._authenticate(request)
             decision = self.sandbox.limiter.hit(
                 principal.subject if principal else f"ip:{request.client.host if request.client else '-'}",
-                self.buckets[op.operation_id])
+                self.buckets[op.operation_id],
+            )
             if decision is not None and not decision.allowed:
-                raise ApiError(429, "RATE_LIMITED",
-                               f"Rate limit exceeded. Retry after {decision.retry_after} seconds.")
+                raise ApiError(
+                    429, "RATE_LIMITED", f"Rate limit exceeded. Retry after {decision.retry_after} seconds."
+                )
             if principal is not None:
                 missing = [s for s in op.scopes if s not in principal.scopes]
                 if missing:
                     raise ApiError(403, "FORBIDDEN", f"Token does not have permission: {missing[0]}")
-            params = validate_params(op, path_params, request.query_params.multi_items(),
-                                     request.headers, request.cookies)
+            params = validate_params(
+                op, path_params, request.query_params.multi_items(), request.headers, request.cookies
+            )
             raw_body = await self._read_body(request)
             body = validate_body(op, raw_body, request.headers.get("content-type"))
-            call = Call(self.spec, op, principal, params, body, self.resources, self.sandbox,
-                        request.headers, request.cookies, raw_body,
-                        f"{str(request.base_url).rstrip('/')}{self.spec.base_path}",
-                        request.client.host if request.client else "-")
+            call = Call(
+                self.spec,
+                op,
+                principal,
+                params,
+                body,
+                self.resources,
+                self.sandbox,
+                request.headers,
+                request.cookies,
+                raw_body,
+                f"{str(request.base_url).rstrip('/')}{self.spec.base_path}",
+                request.client.host if request.client else "-",
+            )
             reply = self.handlers[op.handler](call) if op.handler else generic.run(call)
             response = self._render(reply, request_id)
         except ApiError as err:
             problems = [p.as_dict() for p in err.details]
-            reply = Reply(err.status, self.envelope.error(err, self._common(request_id)), kind="raw",
-                          headers=err.headers)
+            reply = Reply(
+                err.status,
+                self.envelope.error(err, self._common(request_id)),
+                kind="raw",
+                headers=err.headers,
+            )
             response = self._render(reply, request_id)
         except Exception:  # never a stack trace to the client
             log.exception("unhandled error in %s %s", request.method, request.url.path)
             err = ApiError(500, "INTERNAL_ERROR", "Internal server error")
-            response = self._render(Reply(500, self.envelope.error(err, self._common(request_id)),
-                                          kind="raw"), request_id)
+            response = self._render(
+                Reply(500, self.envelope.error(err, self._common(request_id)), kind="raw"), request_id
+            )
         if decision is not None:
             response.headers.update(decision.headers())
-        self.sandbox.record(self.spec.name, request, op, response, request_id, problems,
-                            time.perf_counter() - started)
+        self.sandbox.record(
+            self.spec.name, request, op, response, request_id, problems, time.perf_counter() - started
+        )
         return response
 
     def _authenticate(self, request: Request) -> Principal:
@@ -109,8 +134,12 @@ class ApiEngine:
             token = request.cookies.get(cookie_name)
         principal = self.sandbox.authenticate(self.spec, token) if token else None
         if principal is None:
-            raise ApiError(401, "UNAUTHORIZED", "Invalid or missing authentication token",
-                           headers={"WWW-Authenticate": 'Bearer realm="' + self.spec.name + '"'})
+            raise ApiError(
+                401,
+                "UNAUTHORIZED",
+                "Invalid or missing authentication token",
+                headers={"WWW-Authenticate": 'Bearer realm="' + self.spec.name + '"'},
+            )
         return principal
 
     async def _read_body(self, request: Request) -> bytes:

@@ -43,10 +43,13 @@ class Envelope:
 
     def error(self, err: ApiError, common: dict[str, Any]) -> Any:
         details = [p.as_dict() for p in err.details] or None
-        return render(self.templates["error"], {
-            **common,
-            "code": err.code,
-            "message": err.message,
-            "detail": details[0] if details else None,
-            "details": details,
-        })
+        return render(
+            self.templates["error"],
+            {
+                **common,
+                "code": err.code,
+                "message": err.message,
+                "detail": details[0] if details else None,
+                "details": details,
+            },
+        )

@@ -49,8 +49,7 @@ def _num(x: float) -> str:
 class RateLimiter:
     """A log of accepted request times per (caller, bucket); rejected requests are not logged."""
 
-    def __init__(self, clock: Clock, window_override: float | None = None,
-                 enabled: bool = True) -> None:
+    def __init__(self, clock: Clock, window_override: float | None = None, enabled: bool = True) -> None:
         self.clock = clock
         self.window_override = window_override
         self.enabled = enabled
@@ -72,7 +71,7 @@ class RateLimiter:
                 while log and log[0] <= now - b.window:
                     log.popleft()
                 logs.append(log)
-            full = [(b, log) for b, log in zip(buckets, logs) if len(log) >= b.limit]
+            full = [(b, log) for b, log in zip(buckets, logs, strict=True) if len(log) >= b.limit]
             if full:
                 waits = [log[len(log) - b.limit] + b.window - now for b, log in full]
                 retry = max(1, math.ceil(max(waits)))

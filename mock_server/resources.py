@@ -30,8 +30,9 @@ def _properties(schema: dict[str, Any]) -> list[str]:
 class Resources:
     """The stored collections of one API."""
 
-    def __init__(self, spec: ApiSpec, store: Store, ids: IdGenerator, clock: Clock,
-                 delay_override: float | None = None) -> None:
+    def __init__(
+        self, spec: ApiSpec, store: Store, ids: IdGenerator, clock: Clock, delay_override: float | None = None
+    ) -> None:
         self.spec, self.store, self.ids, self.clock = spec, store, ids, clock
         self.delay_override = delay_override
         self._fields = {n: _properties(spec.schema(r["schema"])) for n, r in spec.resources.items()}
@@ -120,8 +121,10 @@ class Resources:
             if f in record:
                 for other in self.store.find(self.table(name), **owner, **{f: record[f]}):
                     if other["id"] != record["id"]:
-                        raise conflict(f"A {name[:-1] if name.endswith('s') else name} with this {f} "
-                                       "already exists", Problem(f, "already taken"))
+                        raise conflict(
+                            f"A {name[:-1] if name.endswith('s') else name} with this {f} already exists",
+                            Problem(f, "already taken"),
+                        )
 
     def get(self, name: str, owner: Owner, rid: str, **equals: Any) -> Record:
         record = self.store.get(self.table(name), rid)
@@ -154,8 +157,9 @@ class Resources:
             self.store.delete(self.table(name), rid)
             return record
 
-    def upsert(self, name: str, owner: Owner, key: str, fields: Record,
-               extra: Record | None = None) -> tuple[Record, bool]:
+    def upsert(
+        self, name: str, owner: Owner, key: str, fields: Record, extra: Record | None = None
+    ) -> tuple[Record, bool]:
         """Create, or replace the fields of, the record whose `key` equals the body's."""
         with self.store.transaction():
             match = self.store.find(self.table(name), **owner, **(extra or {}), **{key: fields[key]})
@@ -172,10 +176,10 @@ class Resources:
         if style == "page":
             page, per_page = params.get("page", 1), params.get("per_page", default)
             start = (page - 1) * per_page
-            return items[start:start + per_page], {"page": page, "per_page": per_page, "total": total}
+            return items[start : start + per_page], {"page": page, "per_page": per_page, "total": total}
         if style == "offset":
             limit, offset = params.get("limit", default), params.get("offset", 0)
-            return items[offset:offset + limit], {"limit": limit, "offset": offset, "total": total}
+            return items[offset : offset + limit], {"limit": limit, "offset": offset, "total": total}
         return items, {"total": total}
 
     def filters(self, name: str, params: dict[str, Any]) -> dict[str, Any]:

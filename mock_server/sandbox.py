@@ -54,10 +54,17 @@ def resolve_handlers(spec: ApiSpec) -> dict[str, Handler]:
 class Sandbox:
     """Holds all mutable state; engines and handlers reach it only through a `Call`."""
 
-    def __init__(self, specs: list[ApiSpec] | None = None, store: Store | None = None,
-                 clock: Clock | None = None, ids: IdGenerator | None = None,
-                 rate_window: float | None = None, rate_limit: bool = True,
-                 async_delay: float | None = None, self_check: bool = False) -> None:
+    def __init__(
+        self,
+        specs: list[ApiSpec] | None = None,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        rate_window: float | None = None,
+        rate_limit: bool = True,
+        async_delay: float | None = None,
+        self_check: bool = False,
+    ) -> None:
         self.specs = {s.name: s for s in (specs if specs is not None else load_all())}
         self.store = store if store is not None else MemoryStore()
         self.clock = clock or Clock()
@@ -68,17 +75,25 @@ class Sandbox:
         self.self_check_failures: list[str] = []
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.modules = {name: api_module(spec) for name, spec in self.specs.items()}
-        self.resources = {name: Resources(spec, self.store, self.ids, self.clock, async_delay)
-                          for name, spec in self.specs.items()}
+        self.resources = {
+            name: Resources(spec, self.store, self.ids, self.clock, async_delay)
+            for name, spec in self.specs.items()
+        }
         self.engines = {
             name: ApiEngine(spec, self, resolve_handlers(spec), self.resources[name])
             for name, spec in self.specs.items()
         }
 
     # -- tokens ---------------------------------------------------------------------------
-    def mint(self, api: str, scopes: list[str] | None = None, mode: str = "test",
-             account: str = "default", name: str | None = None,
-             value: str | None = None) -> tuple[str, dict[str, Any]]:
+    def mint(
+        self,
+        api: str,
+        scopes: list[str] | None = None,
+        mode: str = "test",
+        account: str = "default",
+        name: str | None = None,
+        value: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
         spec = self.specs[api]
         chosen = spec.all_scopes if scopes is None else scopes
         unknown = set(chosen) - set(spec.all_scopes)
@@ -113,8 +128,16 @@ class Sandbox:
                     self.store.delete("_mock:users", u["id"])
         self.limiter.reset()
 
-    def record(self, api: str, request: Request, op: Operation | None, response: Response,
-               request_id: str, problems: list[dict[str, str]], elapsed: float) -> None:
+    def record(
+        self,
+        api: str,
+        request: Request,
+        op: Operation | None,
+        response: Response,
+        request_id: str,
+        problems: list[dict[str, str]],
+        elapsed: float,
+    ) -> None:
         entry = {
             "at": self.clock.isoformat(),
             "api": api,

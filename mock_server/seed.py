@@ -2,7 +2,8 @@
 
 ```yaml
 tokens:
-  - {api: nurosentrix, token: nsx_test_ci_full_0001, scopes: [servers:read], account: acme, mode: test, name: ci}
+  - {api: nurosentrix, token: nsx_test_ci_full_0001, scopes: [servers:read], account: acme,
+     mode: test, name: ci}
 users:
   - {api: nurosentrix, id: usr_ci, email: ci@example.com, password: s3cret!, name: CI, account: acme}
 resources:
@@ -40,8 +41,14 @@ def load_seed(path: Path) -> dict[str, Any]:
 def apply_seed(sandbox: Sandbox, data: dict[str, Any]) -> None:
     for i, t in enumerate(data.get("tokens", [])):
         try:
-            sandbox.mint(t["api"], t.get("scopes"), t.get("mode", "test"), t.get("account", "default"),
-                         t.get("name"), t["token"])
+            sandbox.mint(
+                t["api"],
+                t.get("scopes"),
+                t.get("mode", "test"),
+                t.get("account", "default"),
+                t.get("name"),
+                t["token"],
+            )
         except (KeyError, ValueError) as exc:
             raise SeedError(f"tokens[{i}]: {exc}") from None
     for i, u in enumerate(data.get("users", [])):

@@ -19,7 +19,9 @@ def response_problems(spec: ApiSpec, op: Operation, response: Response) -> list[
     content = doc.get("content")
     body = bytes(response.body) if hasattr(response, "body") else b""
     if not content:
-        return [f"{op.operation_id} {status}: documented without a body, got {len(body)} bytes"] if body else []
+        return (
+            [f"{op.operation_id} {status}: documented without a body, got {len(body)} bytes"] if body else []
+        )
     media = content.get("application/json")
     if media is None:
         return []
@@ -27,5 +29,7 @@ def response_problems(spec: ApiSpec, op: Operation, response: Response) -> list[
         value = json.loads(body)
     except ValueError:
         return [f"{op.operation_id} {status}: body is not JSON"]
-    return [f"{op.operation_id} {status}: {p.field}: {p.reason}"
-            for p in schema_problems(value, media.get("schema", {}))]
+    return [
+        f"{op.operation_id} {status}: {p.field}: {p.reason}"
+        for p in schema_problems(value, media.get("schema", {}))
+    ]

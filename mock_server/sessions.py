@@ -39,7 +39,9 @@ def verify(sandbox: Sandbox, api: str, token: str) -> Record | None:
         return None
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, _key(sandbox), algorithms=_ALGORITHMS,
+            token,
+            _key(sandbox),
+            algorithms=_ALGORITHMS,
             options={"require": ["exp", "iat", "sub"], "verify_exp": False},
         )
     except jwt.PyJWTError:
@@ -53,5 +55,11 @@ def verify(sandbox: Sandbox, api: str, token: str) -> Record | None:
 
 def principal_for(sandbox: Sandbox, api: str, user: Record) -> Principal:
     spec = sandbox.specs[api]
-    return Principal(api=api, account=user["account"], mode=user.get("mode", "test"),
-                     scopes=frozenset(spec.all_scopes), subject=user["id"], user_id=user["id"])
+    return Principal(
+        api=api,
+        account=user["account"],
+        mode=user.get("mode", "test"),
+        scopes=frozenset(spec.all_scopes),
+        subject=user["id"],
+        user_id=user["id"],
+    )

@@ -150,12 +150,15 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
                 raise SpecError(f"{where}: {at}: scopes not in x-sandbox.scopes: {sorted(unknown)}")
 
 
-def _compile_operation(path: str, method: str, op: dict[str, Any], item: dict[str, Any],
-                       root_security: list[Any]) -> Operation:
+def _compile_operation(
+    path: str, method: str, op: dict[str, Any], item: dict[str, Any], root_security: list[Any]
+) -> Operation:
     params: dict[tuple[str, str], Param] = {}
     for p in [*item.get("parameters", []), *op.get("parameters", [])]:
         params[(p["name"], p["in"])] = Param(
-            name=p["name"], location=p["in"], required=bool(p.get("required", p["in"] == "path")),
+            name=p["name"],
+            location=p["in"],
+            required=bool(p.get("required", p["in"] == "path")),
             schema=p.get("schema", {}),
         )
     body = op.get("requestBody")
@@ -196,8 +199,7 @@ def load_spec(path: Path) -> ApiSpec:
     for p, item in doc.get("paths", {}).items():
         for method in HTTP_METHODS:
             if method in item:
-                operations.append(_compile_operation(p, method, item[method], item,
-                                                     doc.get("security", [])))
+                operations.append(_compile_operation(p, method, item[method], item, doc.get("security", [])))
     # Literal segments win over templated ones (/nodes/join-token before /nodes/{id}).
     operations.sort(key=lambda o: o.path.count("{"))
     return ApiSpec(

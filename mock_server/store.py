@@ -54,7 +54,7 @@ class Store(ABC):
     @abstractmethod
     def drop(self, table: str) -> None: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
         """Flush and release; the default has nothing to release."""
 
 

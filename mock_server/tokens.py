@@ -40,7 +40,7 @@ def token_hash(token: str) -> str:
 
 def mask(token: str) -> str:
     """`nsx_test_Ab…9xYz`: enough to recognise a token, never enough to use it."""
-    return f"{token[:max(4, len(token) - 28)]}…{token[-4:]}"
+    return f"{token[: max(4, len(token) - 28)]}…{token[-4:]}"
 
 
 class TokenService:
@@ -49,9 +49,16 @@ class TokenService:
     def __init__(self, store: Store, ids: IdGenerator, clock: Clock) -> None:
         self.store, self.ids, self.clock = store, ids, clock
 
-    def mint(self, api: str, prefix: str, scopes: list[str], mode: str = "test",
-             account: str = "default", name: str | None = None,
-             value: str | None = None) -> tuple[str, Record]:
+    def mint(
+        self,
+        api: str,
+        prefix: str,
+        scopes: list[str],
+        mode: str = "test",
+        account: str = "default",
+        name: str | None = None,
+        value: str | None = None,
+    ) -> tuple[str, Record]:
         """Create a token; `value` fixes it (seed files), else a random one with `prefix`."""
         token = value if value is not None else self.ids.secret(prefix, 32)
         digest = token_hash(token)
@@ -76,8 +83,13 @@ class TokenService:
         record = self.store.get(TABLE, f"tok_{digest[:16]}")
         if record is None or not hmac.compare_digest(record["hash"], digest) or record["api"] != api:
             return None
-        return Principal(api=api, account=record["account"], mode=record["mode"],
-                         scopes=frozenset(record["scopes"]), subject=record["id"])
+        return Principal(
+            api=api,
+            account=record["account"],
+            mode=record["mode"],
+            scopes=frozenset(record["scopes"]),
+            subject=record["id"],
+        )
 
     def revoke(self, token_or_id: str) -> bool:
         rid = token_or_id if token_or_id.startswith("tok_") else f"tok_{token_hash(token_or_id)[:16]}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -22,7 +22,7 @@ _NUM = re.compile(r"[+-]?(\d{1,18}(\.\d{0,18})?|\.\d{1,18})([eE][+-]?\d{1,3})?")
 _FORMATS = FormatChecker()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json), format_checker=_FORMATS)
 
@@ -84,8 +84,12 @@ def parse_json_body(body: bytes, content_type: str | None) -> Any:
     """Bytes → JSON value, or a 4xx `ApiError`; never an unhandled exception."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
-        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json",
-                       [Problem("Content-Type", f"got {media or 'nothing'}")])
+        raise ApiError(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Content-Type must be application/json",
+            [Problem("Content-Type", f"got {media or 'nothing'}")],
+        )
     if len(body) > MAX_BODY_BYTES:
         raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes")
     try:
@@ -95,8 +99,9 @@ def parse_json_body(body: bytes, content_type: str | None) -> Any:
     if not text.strip():
         raise validation("Request body is required", Problem("body", "empty body"))
     if not _depth_ok(text):
-        raise validation("Request body is nested too deeply",
-                         Problem("body", f"nesting deeper than {MAX_DEPTH}"))
+        raise validation(
+            "Request body is nested too deeply", Problem("body", f"nesting deeper than {MAX_DEPTH}")
+        )
     try:
         value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
         _check_strings(value)
@@ -130,8 +135,10 @@ def _reason(err: ValidationError) -> str:
 
 
 def schema_problems(value: Any, schema: dict[str, Any], prefix: str = "") -> list[Problem]:
-    errors = sorted(validator_for(schema).iter_errors(value),
-                    key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
+    errors = sorted(
+        validator_for(schema).iter_errors(value),
+        key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)),
+    )
     return [Problem(_field(e, prefix), _reason(e)) for e in errors[:MAX_PROBLEMS]]
 
 
@@ -140,7 +147,9 @@ def _types(schema: dict[str, Any]) -> list[str]:
     if isinstance(t, list):
         return [str(x) for x in t]
     if t is None and "enum" in schema:
-        return sorted({type(v).__name__.replace("str", "string").replace("int", "integer") for v in schema["enum"]})
+        return sorted(
+            {type(v).__name__.replace("str", "string").replace("int", "integer") for v in schema["enum"]}
+        )
     return [str(t)] if t else []
 
 
@@ -161,9 +170,13 @@ def coerce(raw: str, schema: dict[str, Any]) -> Any:
     raise ValueError(f"must be {' or '.join(t for t in types if t != 'null')}")
 
 
-def validate_params(op: Operation, path_params: Mapping[str, str],
-                    query: list[tuple[str, str]], headers: Mapping[str, str],
-                    cookies: Mapping[str, str]) -> dict[str, Any]:
+def validate_params(
+    op: Operation,
+    path_params: Mapping[str, str],
+    query: list[tuple[str, str]],
+    headers: Mapping[str, str],
+    cookies: Mapping[str, str],
+) -> dict[str, Any]:
     """Typed values of the operation's declared parameters, keyed by name; or a 400."""
     problems: list[Problem] = []
     values: dict[str, Any] = {}
@@ -177,7 +190,9 @@ def validate_params(op: Operation, path_params: Mapping[str, str],
             continue
         try:
             if p.schema.get("type") == "array":
-                items = [v for raw in raw_values for v in raw.split(",")] if len(raw_values) == 1 else raw_values
+                items = (
+                    [v for raw in raw_values for v in raw.split(",")] if len(raw_values) == 1 else raw_values
+                )
                 value: Any = [coerce(v, p.schema.get("items", {})) for v in items]
             elif len(raw_values) > 1:
                 raise ValueError("must be given once")
@@ -196,8 +211,13 @@ def validate_params(op: Operation, path_params: Mapping[str, str],
     return values
 
 
-def _raw(p: Param, path_params: Mapping[str, str], query: list[tuple[str, str]],
-         headers: Mapping[str, str], cookies: Mapping[str, str]) -> list[str]:
+def _raw(
+    p: Param,
+    path_params: Mapping[str, str],
+    query: list[tuple[str, str]],
+    headers: Mapping[str, str],
+    cookies: Mapping[str, str],
+) -> list[str]:
     if p.location == "path":
         return [path_params[p.name]] if p.name in path_params else []
     if p.location == "query":

@@ -30,8 +30,9 @@ class Harness:
     def __init__(self, **options: Any) -> None:
         self.clock = FrozenClock()
         options.setdefault("async_delay", 0.0)
-        self.sandbox = Sandbox(all_specs(), clock=self.clock, ids=IdGenerator(seed=7), self_check=True,
-                               **options)
+        self.sandbox = Sandbox(
+            all_specs(), clock=self.clock, ids=IdGenerator(seed=7), self_check=True, **options
+        )
         self.app = SandboxApp(self.sandbox)
         self._clients: list[SyncASGIClient] = []
 

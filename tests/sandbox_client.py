@@ -11,11 +11,17 @@ import httpx
 class SyncASGIClient:
     """httpx's ASGI transport is async-only; this drives it on one private event loop."""
 
-    def __init__(self, app: Any, base_url: str = "http://sandbox.test", headers: dict[str, str] | None = None,
-                 cookies: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        base_url: str = "http://sandbox.test",
+        headers: dict[str, str] | None = None,
+        cookies: dict[str, str] | None = None,
+    ) -> None:
         self._loop = asyncio.new_event_loop()
-        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url,
-                                         headers=headers or {}, cookies=cookies)
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=base_url, headers=headers or {}, cookies=cookies
+        )
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         return self._loop.run_until_complete(self._client.request(method, url, **kwargs))

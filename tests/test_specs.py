@@ -55,15 +55,18 @@ def test_operations_are_complete(api: str) -> None:
         if op.body_schema is not None:
             assert {"413", "415"} <= codes, where
         for code, resp in op.responses.items():
-            if code.startswith("4") and code != "404" or code == "404" and "content" in resp:
+            if (code.startswith("4") and code != "404") or (code == "404" and "content" in resp):
                 assert "content" in resp, f"{where} {code} has no body in the API's error envelope"
 
 
 @pytest.mark.parametrize("api", APIS)
 def test_create_operations_link_to_what_follows(api: str) -> None:
     spec = load_spec(SPECS_DIR / f"{api}.yaml")
-    creates = [op for op in spec.operations if (op.resource or {}).get("op") == "create"
-               or (op.method == "post" and "201" in op.responses)]
+    creates = [
+        op
+        for op in spec.operations
+        if (op.resource or {}).get("op") == "create" or (op.method == "post" and "201" in op.responses)
+    ]
     assert creates
     ids = {op.operation_id for op in spec.operations}
     for op in creates:
@@ -92,18 +95,30 @@ def test_inferred_parts_say_why(api: str) -> None:
 def test_nurosentrix_scopes_are_the_documented_table() -> None:
     spec = load_spec(SPECS_DIR / "nurosentrix.yaml")
     assert spec.all_scopes == [
-        "servers:read", "servers:write", "instances:read", "instances:write", "instances:actions",
-        "backups:read", "backups:write", "backups:restore", "settings:read", "settings:write",
+        "servers:read",
+        "servers:write",
+        "instances:read",
+        "instances:write",
+        "instances:actions",
+        "backups:read",
+        "backups:write",
+        "backups:restore",
+        "settings:read",
+        "settings:write",
     ]
 
 
-@pytest.mark.parametrize(("api", "path", "param", "default", "maximum"), [
-    ("nurosentrix", "/servers", "per_page", 20, 100),
-    ("cloudnexus", "/servers", "per_page", 20, 100),
-    ("cloudnexus-io", "/instances", "limit", 20, 100),
-])
-def test_documented_pagination_defaults_and_maxima(api: str, path: str, param: str, default: int,
-                                                   maximum: int) -> None:
+@pytest.mark.parametrize(
+    ("api", "path", "param", "default", "maximum"),
+    [
+        ("nurosentrix", "/servers", "per_page", 20, 100),
+        ("cloudnexus", "/servers", "per_page", 20, 100),
+        ("cloudnexus-io", "/instances", "limit", 20, 100),
+    ],
+)
+def test_documented_pagination_defaults_and_maxima(
+    api: str, path: str, param: str, default: int, maximum: int
+) -> None:
     spec = load_spec(SPECS_DIR / f"{api}.yaml")
     op = next(o for o in spec.operations if o.path == path and o.method == "get")
     p = next(p for p in op.params if p.name == param)

@@ -8,12 +8,28 @@ from ..errors import ApiError, Problem
 
 # slug, name, status, avg latency, capacity: the first two as documented, the rest inferred.
 REGIONS = [
-    {"slug": "us-east-1", "name": "Virginia, US", "status": "healthy", "avg_latency_ms": 12, "capacity": True},
+    {
+        "slug": "us-east-1",
+        "name": "Virginia, US",
+        "status": "healthy",
+        "avg_latency_ms": 12,
+        "capacity": True,
+    },
     {"slug": "eu-west-2", "name": "London, UK", "status": "healthy", "avg_latency_ms": 45, "capacity": True},
-    {"slug": "eu-central-1", "name": "Frankfurt, DE", "status": "degraded", "avg_latency_ms": 38,
-     "capacity": True},
-    {"slug": "ap-southeast-1", "name": "Singapore, SG", "status": "healthy", "avg_latency_ms": 180,
-     "capacity": False},
+    {
+        "slug": "eu-central-1",
+        "name": "Frankfurt, DE",
+        "status": "degraded",
+        "avg_latency_ms": 38,
+        "capacity": True,
+    },
+    {
+        "slug": "ap-southeast-1",
+        "name": "Singapore, SG",
+        "status": "healthy",
+        "avg_latency_ms": 180,
+        "capacity": False,
+    },
 ]
 PLAN_SPECS = {
     "starter": {"cpu": 1, "ram_gb": 2, "disk_gb": 50},
@@ -29,11 +45,19 @@ def list_regions(call: Call) -> Reply:
 def create_instance(call: Call) -> Reply:
     region = next((r for r in REGIONS if r["slug"] == call.body["region"]), None)
     if region is None:
-        raise ApiError(422, "REGION_UNAVAILABLE", f"Unknown region {call.body['region']!r}",
-                       [Problem("region", "unknown region")])
+        raise ApiError(
+            422,
+            "REGION_UNAVAILABLE",
+            f"Unknown region {call.body['region']!r}",
+            [Problem("region", "unknown region")],
+        )
     if not region["capacity"] or region["status"] == "unavailable":
-        raise ApiError(422, "REGION_UNAVAILABLE", f"Region {region['slug']} has no capacity",
-                       [Problem("region", "no capacity")])
+        raise ApiError(
+            422,
+            "REGION_UNAVAILABLE",
+            f"Region {region['slug']} has no capacity",
+            [Problem("region", "no capacity")],
+        )
     fields = {**call.body, "specs": PLAN_SPECS[call.body["plan"]]}
     record = call.resources.create("instances", call.owner, fields)
     return Reply(201, call.resources.public("instances", record))

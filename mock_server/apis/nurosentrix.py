@@ -55,8 +55,9 @@ def create_instance(call: Call) -> Reply:
     try:
         r.get("servers", call.owner, call.body["server_id"])
     except ApiError:
-        raise ApiError(404, "NOT_FOUND", "Server not found",
-                       [Problem("server_id", "no such server in this account")]) from None
+        raise ApiError(
+            404, "NOT_FOUND", "Server not found", [Problem("server_id", "no such server in this account")]
+        ) from None
     record = r.create("instances", call.owner, _instance_fields(call.body))
     return Reply(201, r.public("instances", record))
 
@@ -72,24 +73,31 @@ def clone_instance(call: Call) -> Reply:
     try:
         backup = r.get("backups", call.owner, body["backup_id"], instance_id=source["id"])
     except ApiError:
-        raise ApiError(404, "NOT_FOUND", "Backup not found",
-                       [Problem("backup_id", "no such backup of this instance")]) from None
+        raise ApiError(
+            404, "NOT_FOUND", "Backup not found", [Problem("backup_id", "no such backup of this instance")]
+        ) from None
     if backup["status"] != "completed":
-        raise ApiError(409, "CONFLICT", f"Backup is {backup['status']}; only a completed backup can be cloned",
-                       [Problem("backup_id", f"status is {backup['status']}")])
-    fields = _instance_fields({
-        "name": body["name"],
-        "domain": body.get("domain"),
-        "server_id": source["server_id"],
-        "odoo_version": source["odoo_version"],
-        "edition": source["edition"],
-        "admin_email": source["admin_email"],
-        "database_name": _db_name(body["name"]),
-        "cloned_from_backup_id": backup["id"],
-        "neutralized": body.get("neutralize", True),
-        "restore_database": body.get("restore_database", True),
-        "restore_filestore": body.get("restore_filestore", True),
-    })
+        raise ApiError(
+            409,
+            "CONFLICT",
+            f"Backup is {backup['status']}; only a completed backup can be cloned",
+            [Problem("backup_id", f"status is {backup['status']}")],
+        )
+    fields = _instance_fields(
+        {
+            "name": body["name"],
+            "domain": body.get("domain"),
+            "server_id": source["server_id"],
+            "odoo_version": source["odoo_version"],
+            "edition": source["edition"],
+            "admin_email": source["admin_email"],
+            "database_name": _db_name(body["name"]),
+            "cloned_from_backup_id": backup["id"],
+            "neutralized": body.get("neutralize", True),
+            "restore_database": body.get("restore_database", True),
+            "restore_filestore": body.get("restore_filestore", True),
+        }
+    )
     record = r.create("instances", call.owner, fields)
     data = r.public("instances", record)
     if "admin_password" not in body:
@@ -104,8 +112,12 @@ def instance_action(call: Call) -> Reply:
     with call.sandbox.store.transaction():
         instance = r.get("instances", call.owner, call.params["id"])
         if instance["status"] not in allowed:
-            raise ApiError(409, "CONFLICT", f"Cannot {action} an instance that is {instance['status']}",
-                           [Problem("action", f"needs status {' or '.join(sorted(allowed))}")])
+            raise ApiError(
+                409,
+                "CONFLICT",
+                f"Cannot {action} an instance that is {instance['status']}",
+                [Problem("action", f"needs status {' or '.join(sorted(allowed))}")],
+            )
         result: dict[str, Any] = {"action": action}
         if action == "backup":
             backup = r.create("backups", call.owner, {}, extra={"instance_id": instance["id"]})
@@ -121,7 +133,9 @@ def restore_backup(call: Call) -> Reply:
     with call.sandbox.store.transaction():
         backup = r.get("backups", call.owner, call.params["id"])
         if backup["status"] != "completed":
-            raise ApiError(409, "CONFLICT", f"Backup is {backup['status']}; only a completed backup can be restored")
+            raise ApiError(
+                409, "CONFLICT", f"Backup is {backup['status']}; only a completed backup can be restored"
+            )
         instance = r.get("instances", call.owner, backup["instance_id"])
         if instance["status"] in ("provisioning", "restoring"):
             raise ApiError(409, "CONFLICT", f"Cannot restore onto an instance that is {instance['status']}")
@@ -152,5 +166,13 @@ def update_settings(call: Call) -> Reply:
     return Reply(200, merged)
 
 
-__all__ = ["authenticate", "clone_instance", "create_instance", "get_settings", "instance_action",
-           "login", "restore_backup", "update_settings"]
+__all__ = [
+    "authenticate",
+    "clone_instance",
+    "create_instance",
+    "get_settings",
+    "instance_action",
+    "login",
+    "restore_backup",
+    "update_settings",
+]

@@ -1,0 +1,125 @@
+"""The control API under /_mock: health, tokens, reset, request log, clock, specs."""
+
+from __future__ import annotations
+
+from tests.conftest import Harness
+
+
+def test_health_lists_the_apis(harness: Harness) -> None:
+    body = harness.client().get("/_mock/health").json()
+    assert body["apis"] == {
+        "nurosentrix": "/nurosentrix/api/v1",
+        "cloudnexus": "/cloudnexus/v1",
+        "cloudnexus-io": "/cloudnexus-io/v1",
+        "nexos": "/nexos/api",
+    }
+
+
+def test_mint_use_list_and_revoke_a_token(harness: Harness) -> None:
+    ctl = harness.client()
+    r = ctl.post(
+        "/_mock/tokens",
+        json={"api": "nurosentrix", "scopes": ["servers:read"], "account": "acme", "name": "ci"},
+    )
+    assert r.status_code == 201
+    minted = r.json()
+    assert minted["token"].startswith("nsx_test_") and minted["scopes"] == ["servers:read"]
+    assert minted["mode"] == "test" and minted["account"] == "acme" and "hash" not in minted
+    api = harness.client("nurosentrix", minted["token"])
+    assert api.get("/servers").status_code == 200
+    listed = ctl.get("/_mock/tokens", params={"api": "nurosentrix"}).json()["tokens"]
+    assert [t["masked"] for t in listed] == [minted["masked"]]
+    assert minted["token"] not in str(listed)
+    assert ctl.delete(f"/_mock/tokens/{minted['token']}").status_code == 204
+    assert api.get("/servers").status_code == 401
+    assert ctl.delete(f"/_mock/tokens/{minted['token']}").status_code == 404
+
+
+def test_defaults_are_every_scope_test_mode_default_account(harness: Harness) -> None:
+    minted = harness.client().post("/_mock/tokens", json={"api": "cloudnexus"}).json()
+    assert minted["scopes"] == sorted(harness.sandbox.specs["cloudnexus"].all_scopes)
+    assert (minted["mode"], minted["account"]) == ("test", "default")
+    assert minted["token"].startswith("cn_test_sk_")
+    live = harness.client().post("/_mock/tokens", json={"api": "cloudnexus", "mode": "live"}).json()
+    assert live["token"].startswith("cn_live_sk_")
+
+
+def test_bad_mint_requests_are_400(harness: Harness) -> None:
+    ctl = harness.client()
+    for body in (
+        {},
+        {"api": "nope"},
+        {"api": "nurosentrix", "mode": "prod"},
+        {"api": "nurosentrix", "scopes": ["root"]},
+        {"api": "nurosentrix", "scopes": "x"},
+        {"api": "nurosentrix", "token": "wrongprefix_123456789"},
+    ):
+        assert ctl.post("/_mock/tokens", json=body).status_code == 400, body
+    assert (
+        ctl.post("/_mock/tokens", content=b"{", headers={"Content-Type": "application/json"}).status_code
+        == 400
+    )
+
+
+def test_reset_empties_resources_but_keeps_tokens(harness: Harness) -> None:
+    c = harness.api("nurosentrix")
+    io = harness.api("cloudnexus-io")
+    c.post("/servers", json={"name": "a", "provider": "p", "region": "r", "size": "s"})
+    io.post("/instances", json={"name": "a", "plan": "pro", "region": "us-east-1"})
+    assert harness.client().post("/_mock/reset", json={"api": "nurosentrix"}).status_code == 200
+    assert c.get("/servers").json()["meta"]["total"] == 0
+    assert io.get("/instances").json()["meta"]["total"] == 1
+    harness.client().post("/_mock/reset")
+    assert io.get("/instances").json()["meta"]["total"] == 0
+    harness.client().post("/_mock/reset", json={"tokens": True})
+    assert c.get("/servers").status_code == 401
+
+
+def test_request_log_shows_status_operation_and_problems_without_secrets(harness: Harness) -> None:
+    token = harness.token("nurosentrix")
+    c = harness.client("nurosentrix", token)
+    c.post("/servers", json={"name": "a"})
+    c.get("/servers")
+    rows = harness.client().get("/_mock/requests", params={"api": "nurosentrix"}).json()["requests"]
+    assert [(r["method"], r["status"], r["operation"]) for r in rows] == [
+        ("POST", 400, "createServer"),
+        ("GET", 200, "listServers"),
+    ]
+    assert {"field": "provider", "reason": "is required"} in rows[0]["problems"]
+    assert token not in str(rows)
+
+
+def test_clock_advance_moves_lifecycles(make_harness) -> None:  # type: ignore[no-untyped-def]
+    h = make_harness(async_delay=None)
+    c = h.api("nurosentrix")
+    sid = c.post("/servers", json={"name": "a", "provider": "p", "region": "r", "size": "s"}).json()["data"][
+        "id"
+    ]
+    assert c.get(f"/servers/{sid}").json()["data"]["status"] == "provisioning"
+    r = h.client().post("/_mock/clock/advance", json={"seconds": 5})
+    assert r.status_code == 200
+    assert c.get(f"/servers/{sid}").json()["data"]["status"] == "active"
+    assert h.client().post("/_mock/clock/advance", json={"seconds": -1}).status_code == 400
+
+
+def test_spec_is_served_with_the_sandbox_as_server(harness: Harness) -> None:
+    body = harness.client().get("/_mock/specs/cloudnexus").json()
+    assert body["servers"] == [{"url": "http://sandbox.test/cloudnexus/v1", "description": "sandbox"}]
+
+
+def test_unknown_paths(harness: Harness) -> None:
+    assert harness.client().get("/_mock/nope").status_code == 404
+    r = harness.client().get("/elsewhere")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_request_ids_are_echoed_or_generated(harness: Harness) -> None:
+    c = harness.api("cloudnexus")
+    r = c.get("/servers", headers={"X-Request-ID": "trace-42"})
+    assert r.headers["X-Request-ID"] == "trace-42" and r.json()["meta"]["request_id"] == "trace-42"
+    r = c.get("/servers")
+    generated = r.headers["X-Request-ID"]
+    assert generated.startswith("req_") and r.json()["meta"]["request_id"] == generated
+    assert r.json()["meta"]["timestamp"] == "2026-01-01T00:00:00Z"
+    r = harness.api("nurosentrix").get("/servers", headers={"X-Request-ID": "bad id with spaces"})
+    assert r.status_code == 400 and r.headers["X-Request-ID"].startswith("req_")

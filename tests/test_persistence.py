@@ -1,0 +1,81 @@
+"""State in a TinyDB file: survives a restart, is written atomically, refuses a corrupt file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mock_server.app import SandboxApp
+from mock_server.clock import FrozenClock
+from mock_server.sandbox import Sandbox
+from mock_server.store_tinydb import StoreFileError, TinyDBStore
+from tests.conftest import all_specs
+from tests.sandbox_client import SyncASGIClient
+
+
+def _open(path: Path) -> tuple[Sandbox, SyncASGIClient]:
+    sb = Sandbox(all_specs(), TinyDBStore(path), clock=FrozenClock(), async_delay=0)
+    return sb, SyncASGIClient(SandboxApp(sb), base_url="http://t/nurosentrix/api/v1")
+
+
+def test_resources_and_tokens_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    sb, c = _open(path)
+    token, _ = sb.mint("nurosentrix", account="acme")
+    revoked, _ = sb.mint("nurosentrix", account="acme")
+    auth = {"Authorization": f"Bearer {token}"}
+    sid = c.post(
+        "/servers", json={"name": "a", "provider": "p", "region": "r", "size": "s"}, headers=auth
+    ).json()["data"]["id"]
+    c.post("/servers", json={"name": "b", "provider": "p", "region": "r", "size": "s"}, headers=auth)
+    c.delete(f"/servers/{sid}", headers=auth)
+    sb.tokens.revoke(revoked)
+    c.close()
+    sb.store.close()
+
+    _, c2 = _open(path)
+    body = c2.get("/servers", headers=auth).json()
+    assert [s["name"] for s in body["data"]] == ["b"] and body["meta"]["total"] == 1
+    assert c2.get("/servers", headers={"Authorization": f"Bearer {revoked}"}).status_code == 401
+    assert token not in path.read_text()  # only hashes are stored
+    c2.close()
+
+
+def test_the_file_is_plain_tinydb_json(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    store = TinyDBStore(path)
+    store.insert("t", {"id": "x", "v": 1})
+    data = json.loads(path.read_text())
+    assert data == {"t": {"1": {"id": "x", "v": 1}}}
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_corrupt_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text('{"t": {"1": {"id": "x"')
+    with pytest.raises(StoreFileError, match=r"state\.json"):
+        TinyDBStore(path)
+    assert path.read_text() == '{"t": {"1": {"id": "x"'
+
+
+def test_stale_temp_files_are_cleaned_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    (tmp_path / ".state.json.123.tmp").write_text("half a write")
+    TinyDBStore(path).insert("t", {"id": "x"})
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert TinyDBStore(path).get("t", "x") == {"id": "x"}
+
+
+def test_update_replace_delete_keep_order_and_index(tmp_path: Path) -> None:
+    store = TinyDBStore(tmp_path / "s.json")
+    for i in range(5):
+        store.insert("t", {"id": f"r{i}", "n": i})
+    store.update("t", "r1", {"n": 10})
+    store.replace("t", {"id": "r2", "m": 1})
+    assert store.delete("t", "r3") and not store.delete("t", "r3")
+    reopened = TinyDBStore(tmp_path / "s.json")
+    assert [r["id"] for r in reopened.find("t")] == ["r0", "r1", "r2", "r4"]
+    assert reopened.get("t", "r2") == {"id": "r2", "m": 1}
+    assert reopened.find("t", n=10) == [{"id": "r1", "n": 10}]
