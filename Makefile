@@ -17,12 +17,12 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/python -m mock_server serve $(ARGS)
 
-node_modules/.bin/redocly: package.json
-	npm install --no-audit --no-fund --silent
+node_modules/.bin/redocly: package.json package-lock.json $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" npm ci --no-audit --no-fund --silent
 	touch $@
 
 lint-specs: node_modules/.bin/redocly
-	node_modules/.bin/redocly lint --format=stylish specs/*.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" node_modules/.bin/redocly lint --format=stylish specs/*.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check mock_server conformance load tests

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .clock import Clock
-from .errors import Problem, conflict, not_found
+from .errors import ApiError, Problem, conflict, not_found
 from .ids import IdGenerator
 from .spec import ApiSpec
 from .store import Record, Store
@@ -27,6 +27,15 @@ def _properties(schema: dict[str, Any]) -> list[str]:
     return props
 
 
+def _label(name: str) -> str:
+    """`servers` → `Server`, `env_vars` → `Env var`."""
+    return name.removesuffix("s").replace("_", " ").capitalize()
+
+
+def _owned(record: Record | None, owner: Owner) -> bool:
+    return record is not None and all(record.get(k) == v for k, v in owner.items())
+
+
 class Resources:
     """The stored collections of one API."""
 
@@ -37,6 +46,9 @@ class Resources:
         self.delay_override = delay_override
         self._fields = {n: _properties(spec.schema(r["schema"])) for n, r in spec.resources.items()}
         self.children: dict[str, list[tuple[str, str]]] = {}
+        for child, conf in spec.resources.items():
+            for field, parent_name in conf.get("belongs-to", {}).items():
+                self.children.setdefault(parent_name, []).append((child, field))
         for op in spec.operations:
             parent = (op.resource or {}).get("parent")
             if parent and (op.resource["name"], parent["field"]) not in self.children.get(parent["name"], []):
@@ -113,8 +125,16 @@ class Resources:
         record.update(owner)
         record["_since"] = self.clock.now()
         with self.store.transaction():
+            self._check_references(name, owner, record)
             self._check_unique(name, owner, record)
             return self.store.insert(self.table(name), record)
+
+    def _check_references(self, name: str, owner: Owner, record: Record) -> None:
+        """A `belongs-to` field must name a record of the same owner (404 naming the field)."""
+        for field, parent in self.config(name).get("belongs-to", {}).items():
+            if field in record and not _owned(self.store.get(self.table(parent), record[field]), owner):
+                raise ApiError(404, "NOT_FOUND", f"{_label(parent)} not found",
+                               [Problem(field, f"no such {_label(parent).lower()} in this account")])
 
     def _check_unique(self, name: str, owner: Owner, record: Record) -> None:
         for f in self.config(name).get("unique", []):
@@ -129,7 +149,7 @@ class Resources:
     def get(self, name: str, owner: Owner, rid: str, **equals: Any) -> Record:
         record = self.store.get(self.table(name), rid)
         if record is None or any(record.get(k) != v for k, v in {**owner, **equals}.items()):
-            raise not_found(name.rstrip("s").replace("_", " ").capitalize())
+            raise not_found(_label(name))
         return self._settle(name, record)
 
     def list(self, name: str, owner: Owner, **equals: Any) -> list[Record]:

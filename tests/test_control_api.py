@@ -123,3 +123,15 @@ def test_request_ids_are_echoed_or_generated(harness: Harness) -> None:
     assert r.json()["meta"]["timestamp"] == "2026-01-01T00:00:00Z"
     r = harness.api("nurosentrix").get("/servers", headers={"X-Request-ID": "bad id with spaces"})
     assert r.status_code == 400 and r.headers["X-Request-ID"].startswith("req_")
+
+
+def test_control_api_spec_is_valid_and_covers_every_route() -> None:
+    from pathlib import Path
+
+    import yaml
+    from openapi_spec_validator import validate
+
+    doc = yaml.safe_load((Path(__file__).parent.parent / "mock_server" / "control_api.yaml").read_text())
+    validate(doc)
+    assert set(doc["paths"]) == {"/health", "/tokens", "/tokens/{token}", "/reset", "/requests", "/clock",
+                                 "/clock/advance", "/specs/{api}"}

@@ -4,7 +4,7 @@ clones from completed backups, restores, account settings.
 State rules (documented in the spec): start needs `stopped`, stop needs `running`, restart
 and backup need `running` or `stopped`; anything else is `409 CONFLICT` (starting a running
 instance is a conflict, not a silent success, so a client learns its view was stale).
-Deleting a server deletes its instances and their backups (the engine's cascade).
+Deleting a server deletes its instances and their backups (`belongs-to`, the engine's cascade).
 """
 
 from __future__ import annotations
@@ -51,15 +51,9 @@ def _instance_fields(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_instance(call: Call) -> Reply:
-    r = call.resources
-    try:
-        r.get("servers", call.owner, call.body["server_id"])
-    except ApiError:
-        raise ApiError(
-            404, "NOT_FOUND", "Server not found", [Problem("server_id", "no such server in this account")]
-        ) from None
-    record = r.create("instances", call.owner, _instance_fields(call.body))
-    return Reply(201, r.public("instances", record))
+    """The server must exist (`belongs-to`, checked by the engine); the URL follows the domain."""
+    record = call.resources.create("instances", call.owner, _instance_fields(call.body))
+    return Reply(201, call.resources.public("instances", record))
 
 
 def _db_name(name: str) -> str:
