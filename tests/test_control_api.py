@@ -133,5 +133,13 @@ def test_control_api_spec_is_valid_and_covers_every_route() -> None:
 
     doc = yaml.safe_load((Path(__file__).parent.parent / "mock_server" / "control_api.yaml").read_text())
     validate(doc)
-    assert set(doc["paths"]) == {"/health", "/tokens", "/tokens/{token}", "/reset", "/requests", "/clock",
-                                 "/clock/advance", "/specs/{api}"}
+    assert set(doc["paths"]) == {
+        "/health",
+        "/tokens",
+        "/tokens/{token}",
+        "/reset",
+        "/requests",
+        "/clock",
+        "/clock/advance",
+        "/specs/{api}",
+    }

@@ -12,8 +12,14 @@ from tests.conftest import Harness
 from tests.sandbox_client import SyncASGIClient
 
 SERVER = {"name": "web-1", "provider": "digitalocean", "region": "nyc1", "size": "s-4vcpu-8gb"}
-INSTANCE = {"name": "production-crm", "odoo_version": "17.0", "edition": "community",
-            "database_name": "production_crm", "admin_email": "admin@example.com", "domain": "crm.example.com"}
+INSTANCE = {
+    "name": "production-crm",
+    "odoo_version": "17.0",
+    "edition": "community",
+    "database_name": "production_crm",
+    "admin_email": "admin@example.com",
+    "domain": "crm.example.com",
+}
 
 
 def _instance(c: SyncASGIClient) -> dict[str, Any]:
@@ -116,8 +122,14 @@ def test_clone_only_from_a_completed_backup_records_options_and_returns_password
     src = _instance(c)
     slow.clock.advance(5)
     bkp = c.post(f"/instances/{src['id']}/backups").json()["data"]
-    body = {"name": "staging-crm", "domain": "staging-crm.example.com", "backup_id": bkp["id"],
-            "neutralize": True, "restore_database": True, "restore_filestore": False}
+    body = {
+        "name": "staging-crm",
+        "domain": "staging-crm.example.com",
+        "backup_id": bkp["id"],
+        "neutralize": True,
+        "restore_database": True,
+        "restore_filestore": False,
+    }
     r = c.post(f"/instances/{src['id']}/clone", json=body)
     assert r.status_code == 409  # the backup is still running
     slow.clock.advance(3)
@@ -129,7 +141,9 @@ def test_clone_only_from_a_completed_backup_records_options_and_returns_password
     password = clone["admin_password"]
     assert len(password) >= 16
     stored = c.get(f"/instances/{clone['id']}").json()["data"]
-    assert "admin_password" not in stored and password not in str(slow.sandbox.store.find("nurosentrix:instances"))
+    assert "admin_password" not in stored and password not in str(
+        slow.sandbox.store.find("nurosentrix:instances")
+    )
     r = c.post(f"/instances/{src['id']}/clone", json={**body, "admin_password": "chosen-password-1"})
     assert "admin_password" not in r.json()["data"]
 
@@ -142,8 +156,10 @@ def test_clone_refuses_another_accounts_backup(harness: Harness) -> None:
     mine = _instance(c)
     r = c.post(f"/instances/{mine['id']}/clone", json={"name": "x", "backup_id": their_backup})
     assert r.status_code == 404 and r.json()["error"]["details"]["field"] == "backup_id"
-    assert c.post(f"/instances/{theirs['id']}/clone", json={"name": "x", "backup_id": their_backup}
-                  ).status_code == 404
+    assert (
+        c.post(f"/instances/{theirs['id']}/clone", json={"name": "x", "backup_id": their_backup}).status_code
+        == 404
+    )
 
 
 def test_restore_needs_the_restore_scope_and_a_completed_backup(harness: Harness) -> None:
@@ -158,9 +174,18 @@ def test_restore_needs_the_restore_scope_and_a_completed_backup(harness: Harness
 
 
 def _user(h: Harness, account: str = "acme") -> None:
-    save_user(h.sandbox.store, h.sandbox.ids, {"api": "nurosentrix", "id": "usr_abc123", "email": "user@example.com",
-                                               "password": "your-password", "name": "John Doe",
-                                               "account": account})
+    save_user(
+        h.sandbox.store,
+        h.sandbox.ids,
+        {
+            "api": "nurosentrix",
+            "id": "usr_abc123",
+            "email": "user@example.com",
+            "password": "your-password",
+            "name": "John Doe",
+            "account": account,
+        },
+    )
 
 
 def test_login_gives_a_jwt_usable_as_bearer_for_the_users_account(harness: Harness) -> None:
@@ -182,12 +207,14 @@ def test_wrong_password_expired_and_tampered_jwts_are_401(harness: Harness) -> N
     anon = harness.client("nurosentrix")
     assert anon.post("/auth/login", json={"email": "user@example.com", "password": "nope"}).status_code == 401
     assert anon.post("/auth/login", json={"email": "who@example.com", "password": "x"}).status_code == 401
-    token = anon.post("/auth/login", json={"email": "user@example.com", "password": "your-password"}
-                      ).json()["data"]["token"]
+    token = anon.post("/auth/login", json={"email": "user@example.com", "password": "your-password"}).json()[
+        "data"
+    ]["token"]
     head, payload, sig = token.split(".")
     tampered = f"{head}.{payload}.{sig[:-2]}{'AA' if sig[-2:] != 'AA' else 'BB'}"
-    none_alg = jwt.encode({"sub": "usr_abc123", "api": "nurosentrix", "iat": 0, "exp": 2**40}, key="",
-                          algorithm="none")
+    none_alg = jwt.encode(
+        {"sub": "usr_abc123", "api": "nurosentrix", "iat": 0, "exp": 2**40}, key="", algorithm="none"
+    )
     for bad in (tampered, none_alg):
         assert harness.client("nurosentrix", bad).get("/servers").status_code == 401
     assert harness.client("nurosentrix", token).get("/servers").status_code == 200
@@ -197,8 +224,11 @@ def test_wrong_password_expired_and_tampered_jwts_are_401(harness: Harness) -> N
 
 def test_settings_read_and_update_with_their_scopes(harness: Harness) -> None:
     c = harness.api("nurosentrix", account="acme")
-    assert c.get("/settings").json()["data"] == {"account_name": "acme", "timezone": "UTC",
-                                                 "notification_email": None}
+    assert c.get("/settings").json()["data"] == {
+        "account_name": "acme",
+        "timezone": "UTC",
+        "notification_email": None,
+    }
     r = c.patch("/settings", json={"timezone": "Europe/Brussels"})
     assert r.status_code == 200 and r.json()["data"]["timezone"] == "Europe/Brussels"
     assert c.get("/settings").json()["data"]["timezone"] == "Europe/Brussels"
