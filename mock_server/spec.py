@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +95,27 @@ class ApiSpec:
         return self.doc["components"]["schemas"][name]
 
     def match(self, method: str, path: str) -> tuple[Operation | None, dict[str, str], list[str]]:
-        """Find the operation; returns (op, path params, allowed methods of the path if any)."""
-        allowed: list[str] = []
-        for op in self.operations:
-            m = op.regex.fullmatch(path)
+        """Find the operation; returns (op, path params, allowed methods of the path if any).
+
+        The most specific path template that matches decides (`/nodes/join-token` before
+        `/nodes/{id}`), so a 405's `Allow` lists exactly that path's methods."""
+        for _template, ops in self.paths:
+            m = ops[0].regex.fullmatch(path)
             if m is None:
                 continue
-            if op.method == method:
-                return op, m.groupdict(), []
-            allowed.append(op.method.upper())
-        return None, {}, allowed
+            for op in ops:
+                if op.method == method:
+                    return op, m.groupdict(), []
+            return None, {}, [op.method.upper() for op in ops]
+        return None, {}, []
+
+    @cached_property
+    def paths(self) -> list[tuple[str, list[Operation]]]:
+        """Operations grouped by path template, most specific (fewest parameters) first."""
+        grouped: dict[str, list[Operation]] = {}
+        for op in self.operations:
+            grouped.setdefault(op.path, []).append(op)
+        return list(grouped.items())
 
 
 def _path_regex(path: str) -> re.Pattern[str]:

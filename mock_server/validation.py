@@ -17,7 +17,7 @@ from .spec import Operation, Param
 MAX_BODY_BYTES = 1_048_576
 MAX_DEPTH = 64
 MAX_PROBLEMS = 10
-_INT = re.compile(r"[+-]?\d{1,18}")
+_INT = re.compile(r"[+-]?\d{1,4000}")  # Python refuses ints over 4300 digits
 _NUM = re.compile(r"[+-]?(\d{1,18}(\.\d{0,18})?|\.\d{1,18})([eE][+-]?\d{1,3})?")
 _FORMATS = FormatChecker()
 
