@@ -70,6 +70,8 @@ class Resources:
             return self.ids.uuid()
         if kind == "secret":
             return self.ids.secret("", 40)
+        if kind == "hostname":
+            return f"{self.ids.short('', 10)}.{self.spec.name}.sandbox.test"
         return None
 
     def new_id(self, name: str) -> str:
