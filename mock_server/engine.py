@@ -112,9 +112,9 @@ class ApiEngine:
             response = self._render(reply, request_id)
         except Exception:  # never a stack trace to the client
             log.exception("unhandled error in %s %s", request.method, request.url.path)
-            err = ApiError(500, "INTERNAL_ERROR", "Internal server error")
+            internal = ApiError(500, "INTERNAL_ERROR", "Internal server error")
             response = self._render(
-                Reply(500, self.envelope.error(err, self._common(request_id)), kind="raw"), request_id
+                Reply(500, self.envelope.error(internal, self._common(request_id)), kind="raw"), request_id
             )
         if decision is not None:
             response.headers.update(decision.headers())

@@ -17,6 +17,7 @@ from .spec import ApiSpec
 from .store import Record, Store
 
 Owner = dict[str, str]
+Records = list[Record]  # `Resources.list` shadows the builtin inside the class body
 
 
 def _properties(schema: dict[str, Any]) -> list[str]:
@@ -50,9 +51,10 @@ class Resources:
             for field, parent_name in conf.get("belongs-to", {}).items():
                 self.children.setdefault(parent_name, []).append((child, field))
         for op in spec.operations:
-            parent = (op.resource or {}).get("parent")
-            if parent and (op.resource["name"], parent["field"]) not in self.children.get(parent["name"], []):
-                self.children.setdefault(parent["name"], []).append((op.resource["name"], parent["field"]))
+            res = op.resource or {}
+            parent = res.get("parent")
+            if parent and (res["name"], parent["field"]) not in self.children.get(parent["name"], []):
+                self.children.setdefault(parent["name"], []).append((res["name"], parent["field"]))
 
     def table(self, name: str) -> str:
         return f"{self.spec.name}:{name}"
@@ -135,8 +137,12 @@ class Resources:
         """A `belongs-to` field must name a record of the same owner (404 naming the field)."""
         for field, parent in self.config(name).get("belongs-to", {}).items():
             if field in record and not _owned(self.store.get(self.table(parent), record[field]), owner):
-                raise ApiError(404, "NOT_FOUND", f"{_label(parent)} not found",
-                               [Problem(field, f"no such {_label(parent).lower()} in this account")])
+                raise ApiError(
+                    404,
+                    "NOT_FOUND",
+                    f"{_label(parent)} not found",
+                    [Problem(field, f"no such {_label(parent).lower()} in this account")],
+                )
 
     def _check_unique(self, name: str, owner: Owner, record: Record) -> None:
         for f in self.config(name).get("unique", []):
@@ -154,7 +160,7 @@ class Resources:
             raise not_found(_label(name))
         return self._settle(name, record)
 
-    def list(self, name: str, owner: Owner, **equals: Any) -> list[Record]:
+    def list(self, name: str, owner: Owner, **equals: Any) -> Records:
         return [self._settle(name, r) for r in self.store.find(self.table(name), **owner, **equals)]
 
     def update(self, name: str, owner: Owner, rid: str, changes: Record) -> Record:
@@ -190,7 +196,7 @@ class Resources:
             return self.create(name, owner, fields, extra), True
 
     # -- listing ------------------------------------------------------------------------
-    def page(self, items: list[Record], params: dict[str, Any]) -> tuple[list[Record], dict[str, Any]]:
+    def page(self, items: Records, params: dict[str, Any]) -> tuple[Records, dict[str, Any]]:
         """Slice `items` as the API pages them; the meta values the list envelope shows."""
         pag = self.spec.config["pagination"]
         style, default = pag["style"], pag.get("default", 20)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
+from tinydb.table import Table
 
 from .store import Record, Store, _matches
 
@@ -74,7 +76,7 @@ class TinyDBStore(Store):
         for name in self.db.tables():
             self._index[name] = {doc["id"]: doc.doc_id for doc in self.db.table(name).all()}
 
-    def _table(self, table: str):  # type: ignore[no-untyped-def]
+    def _table(self, table: str) -> Table:
         return self.db.table(table, cache_size=0)
 
     def insert(self, table: str, record: Record) -> Record:
@@ -114,7 +116,7 @@ class TinyDBStore(Store):
                 return self.insert(table, record)
             fresh = copy.deepcopy(record)
 
-            def swap(doc: dict[str, Any]) -> None:
+            def swap(doc: MutableMapping[str, Any]) -> None:
                 doc.clear()
                 doc.update(fresh)
 

@@ -120,8 +120,14 @@ def authenticate(sandbox: Sandbox, spec: ApiSpec, token: str) -> Principal | Non
     now = sandbox.clock.isoformat()
     if record.get("last_used_at") != now:  # at most one write per key per second
         sandbox.store.update(table, record["id"], {"last_used_at": now})
-    return Principal(api=spec.name, account=record["_account"], mode=mode,
-                     scopes=frozenset(spec.all_scopes), subject=record["id"], user_id=record.get("_user_id"))
+    return Principal(
+        api=spec.name,
+        account=record["_account"],
+        mode=mode,
+        scopes=frozenset(spec.all_scopes),
+        subject=record["id"],
+        user_id=record.get("_user_id"),
+    )
 
 
 # -- GitHub OAuth ----------------------------------------------------------------------------
@@ -131,26 +137,46 @@ def _github_user(call: Call, login: str | None) -> Record:
         if login is not None:
             user = find_user(store, api, login=login)
             if user is None:
-                user = save_user(store, call.sandbox.ids, {
-                    "api": api, "login": login, "name": login,
-                    "email": f"{login.lower()}@users.noreply.github.com",
-                    "avatar_url": f"https://avatars.githubusercontent.com/{login}"})
+                user = save_user(
+                    store,
+                    call.sandbox.ids,
+                    {
+                        "api": api,
+                        "login": login,
+                        "name": login,
+                        "email": f"{login.lower()}@users.noreply.github.com",
+                        "avatar_url": f"https://avatars.githubusercontent.com/{login}",
+                    },
+                )
             return user
         users = [u for u in store.find(USERS, api=api) if u.get("login")]
         if users:
             return users[0]
         return find_user(store, api, login=DEFAULT_GITHUB_USER["login"]) or save_user(
-            store, call.sandbox.ids, {"api": api, **DEFAULT_GITHUB_USER,
-                                      "avatar_url": "https://avatars.githubusercontent.com/u/583231?v=4"})
+            store,
+            call.sandbox.ids,
+            {
+                "api": api,
+                **DEFAULT_GITHUB_USER,
+                "avatar_url": "https://avatars.githubusercontent.com/u/583231?v=4",
+            },
+        )
 
 
 def github_login(call: Call) -> Reply:
     user = _github_user(call, call.params.get("login"))
     ids = call.sandbox.ids
     code, state = ids.short("", 20), ids.short("", 16)
-    call.sandbox.store.replace(_table(call, "_oauth_codes"), {
-        "id": _digest(code), "state": state, "user_id": user["id"], "next": call.params.get("next", "/"),
-        "expires": call.sandbox.clock.now() + OAUTH_CODE_SECONDS})
+    call.sandbox.store.replace(
+        _table(call, "_oauth_codes"),
+        {
+            "id": _digest(code),
+            "state": state,
+            "user_id": user["id"],
+            "next": call.params.get("next", "/"),
+            "expires": call.sandbox.clock.now() + OAUTH_CODE_SECONDS,
+        },
+    )
     location = f"{call.base_url}/auth/github/callback?{urlencode({'code': code, 'state': state})}"
     return Reply(302, kind="empty", headers={"Location": location, "Cache-Control": "no-store"})
 
@@ -161,20 +187,29 @@ def github_callback(call: Call) -> Reply:
         grant = store.get(table, _digest(call.params["code"]))
         if grant is not None:
             store.delete(table, grant["id"])  # one-time, whatever the outcome
-    if (grant is None or grant["expires"] <= call.sandbox.clock.now()
-            or not hmac.compare_digest(grant["state"].encode(), call.params["state"].encode())):
-        raise ApiError(401, "UNAUTHORIZED",
-                       "OAuth code is invalid, expired or already used, or state does not match")
+    if (
+        grant is None
+        or grant["expires"] <= call.sandbox.clock.now()
+        or not hmac.compare_digest(grant["state"].encode(), call.params["state"].encode())
+    ):
+        raise ApiError(
+            401, "UNAUTHORIZED", "OAuth code is invalid, expired or already used, or state does not match"
+        )
     user = store.get(USERS, grant["user_id"])
     if user is None or user["api"] != call.spec.name:
         raise ApiError(401, "UNAUTHORIZED", "The GitHub user no longer exists")
     token, _ = issue(call.sandbox, call.spec.name, user, SESSION_SECONDS)
-    cookie = (f"{call.spec.config['auth-cookie']}={token}; HttpOnly; Path=/; SameSite=Lax; "
-              f"Max-Age={SESSION_SECONDS}")
+    cookie = (
+        f"{call.spec.config['auth-cookie']}={token}; HttpOnly; Path=/; SameSite=Lax; "
+        f"Max-Age={SESSION_SECONDS}"
+    )
     if call.base_url.startswith("https://"):
         cookie += "; Secure"
-    return Reply(302, kind="empty",
-                 headers={"Location": grant["next"], "Set-Cookie": cookie, "Cache-Control": "no-store"})
+    return Reply(
+        302,
+        kind="empty",
+        headers={"Location": grant["next"], "Set-Cookie": cookie, "Cache-Control": "no-store"},
+    )
 
 
 def me(call: Call) -> Reply:
@@ -182,11 +217,27 @@ def me(call: Call) -> Reply:
     assert p is not None
     user = call.sandbox.store.get(USERS, p.user_id) if p.user_id else None
     if user is None or user["api"] != call.spec.name:
-        return Reply(200, {"id": p.subject, "login": p.account, "name": None, "email": None,
-                           "avatar_url": f"https://github.com/identicons/{_slug(p.account) or 'nexos'}.png"})
+        return Reply(
+            200,
+            {
+                "id": p.subject,
+                "login": p.account,
+                "name": None,
+                "email": None,
+                "avatar_url": f"https://github.com/identicons/{_slug(p.account) or 'nexos'}.png",
+            },
+        )
     login = user.get("login") or (user.get("email") or user["id"]).split("@")[0]
-    return Reply(200, {"id": user["id"], "login": login, "name": user.get("name"), "email": user.get("email"),
-                       "avatar_url": user.get("avatar_url") or f"https://avatars.githubusercontent.com/{login}"})
+    return Reply(
+        200,
+        {
+            "id": user["id"],
+            "login": login,
+            "name": user.get("name"),
+            "email": user.get("email"),
+            "avatar_url": user.get("avatar_url") or f"https://avatars.githubusercontent.com/{login}",
+        },
+    )
 
 
 # -- API keys ---------------------------------------------------------------------------------
@@ -195,13 +246,15 @@ def create_api_key(call: Call) -> Reply:
     prefix = call.spec.config["token-prefixes"][call.owner["_mode"]]
     user_id = call.principal.user_id if call.principal else None
     with store.transaction():
-        record = r.create("api_keys", call.owner, {"name": call.body["name"]},
-                          extra={"_user_id": user_id, "masked_key": ""})
+        record = r.create(
+            "api_keys", call.owner, {"name": call.body["name"]}, extra={"_user_id": user_id, "masked_key": ""}
+        )
         key = f"{prefix}{record['id'].removeprefix('key_')}_{call.sandbox.ids.secret('', 32)}"
         hashed = bcrypt.hashpw(key.encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
-        masked = f"{key[:len(prefix) + 4]}…{key[-4:]}"
-        record = store.update(r.table("api_keys"), record["id"],
-                              {"_hash": hashed, "masked_key": masked}) or record
+        masked = f"{key[: len(prefix) + 4]}…{key[-4:]}"
+        record = (
+            store.update(r.table("api_keys"), record["id"], {"_hash": hashed, "masked_key": masked}) or record
+        )
     return Reply(201, {**r.public("api_keys", record), "key": key})
 
 
@@ -226,9 +279,12 @@ def create_project(call: Call) -> Reply:
     secret = call.sandbox.ids.secret("whsec_", 32)
     with call.sandbox.store.transaction():
         if len(r.list("projects", call.owner)) >= limit:
-            raise ApiError(422, "QUOTA_EXCEEDED",
-                           f"Project limit reached ({limit} of {limit} on plan {ACCOUNT_PLAN})",
-                           [Problem("max_projects", f"limit {limit} reached")])
+            raise ApiError(
+                422,
+                "QUOTA_EXCEEDED",
+                f"Project limit reached ({limit} of {limit} on plan {ACCOUNT_PLAN})",
+                [Problem("max_projects", f"limit {limit} reached")],
+            )
         record = r.create("projects", call.owner, fields, extra={"_webhook_secret": secret})
     return Reply(201, {**r.public("projects", record), "webhook_secret": secret})
 
@@ -244,24 +300,43 @@ def delete_project(call: Call) -> Reply:
 
 
 # -- environments and deployments -------------------------------------------------------------
-def _deploy(call: Call, owner: dict[str, str], project: Record, env: Record, sha: str, message: str,
-            trigger: str) -> tuple[Record, Record]:
+def _deploy(
+    call: Call, owner: dict[str, str], project: Record, env: Record, sha: str, message: str, trigger: str
+) -> tuple[Record, Record]:
     """Queue a deployment of `sha`, snapshotting what the build will use; (deployment, environment)
     as of now (the environment `building`, whatever a zero `--async-delay` makes of it on read)."""
     r = call.resources
     env_keys = [v["key"] for v in r.list("env_vars", owner, project_id=project["id"])]
     build = {
-        "repo": project["github_repo"], "branch": env["branch"], "message": message, "trigger": trigger,
-        "dockerfile": project["dockerfile"], "build_context": project["build_context"],
-        "services": [s for s, on in project["services"].items() if on], "env_keys": env_keys,
-        "slug": project["slug"], "url": env["url"],
+        "repo": project["github_repo"],
+        "branch": env["branch"],
+        "message": message,
+        "trigger": trigger,
+        "dockerfile": project["dockerfile"],
+        "build_context": project["build_context"],
+        "services": [s for s, on in project["services"].items() if on],
+        "env_keys": env_keys,
+        "slug": project["slug"],
+        "url": env["url"],
     }
-    dep = r.create("deployments", owner, {"commit_sha": sha}, extra={
-        "environment_id": env["id"], "project_id": project["id"], "_build": build,
-        "_created_ts": call.sandbox.clock.now()})
+    dep = r.create(
+        "deployments",
+        owner,
+        {"commit_sha": sha},
+        extra={
+            "environment_id": env["id"],
+            "project_id": project["id"],
+            "_build": build,
+            "_created_ts": call.sandbox.clock.now(),
+        },
+    )
     r.update("environments", owner, env["id"], {"status": "building", "current_deployment_id": dep["id"]})
-    env = call.sandbox.store.update(r.table("environments"), env["id"],
-                                    {"_head_sha": sha, "_head_message": message}) or env
+    env = (
+        call.sandbox.store.update(
+            r.table("environments"), env["id"], {"_head_sha": sha, "_head_message": message}
+        )
+        or env
+    )
     return dep, env
 
 
@@ -272,8 +347,13 @@ def environment_action(call: Call) -> Reply:
     with call.sandbox.store.transaction():
         env = r.get("environments", call.owner, call.params["id"])
         if env["status"] not in allowed:
-            raise ApiError(409, "CONFLICT", f"Environment {env['id']} is {env['status']}; {action} requires "
-                           f"{' or '.join(sorted(allowed))}", [Problem("status", f"is {env['status']}")])
+            raise ApiError(
+                409,
+                "CONFLICT",
+                f"Environment {env['id']} is {env['status']}; {action} requires "
+                f"{' or '.join(sorted(allowed))}",
+                [Problem("status", f"is {env['status']}")],
+            )
         if action in ("rebuild", "restart"):
             sha = env.get("_head_sha")
             if not sha:
@@ -299,8 +379,11 @@ def deployment_logs(call: Call) -> Reply:
     title = (b.get("message") or "").splitlines()[0] if b.get("message") else "(no commit message)"
     image = f"registry.nexos.dev/{b.get('slug', 'app')}:{short}"
     lines: list[tuple[float, str]] = [
-        (t0, f"Deployment {dep['id']} queued ({b.get('trigger', 'push')}) "
-             f"for {b.get('repo')}@{b.get('branch')}"),
+        (
+            t0,
+            f"Deployment {dep['id']} queued ({b.get('trigger', 'push')}) "
+            f"for {b.get('repo')}@{b.get('branch')}",
+        ),
         (t0, f"Commit {short}: {title}"),
     ]
     if dep["status"] in ("building", "succeeded", "failed"):
@@ -318,8 +401,10 @@ def deployment_logs(call: Call) -> Reply:
             (t2, f"Successfully built {image} ({sha})"),
             (t2, f"Deployment succeeded in {round(build_s)}s; live at {b.get('url')}"),
         ]
-    return Reply(200, {"deployment_id": dep["id"],
-                       "lines": [{"timestamp": iso(ts), "message": msg} for ts, msg in lines]})
+    return Reply(
+        200,
+        {"deployment_id": dep["id"], "lines": [{"timestamp": iso(ts), "message": msg} for ts, msg in lines]},
+    )
 
 
 # -- environment variables --------------------------------------------------------------------
@@ -330,17 +415,22 @@ def _masked(r: Resources, var: Record) -> Record:
 def list_env_vars(call: Call) -> Reply:
     r = call.resources
     project = r.get("projects", call.owner, call.params["id"])
-    return Reply(200, [_masked(r, v) for v in r.list("env_vars", call.owner, project_id=project["id"])],
-                 kind="list")
+    return Reply(
+        200, [_masked(r, v) for v in r.list("env_vars", call.owner, project_id=project["id"])], kind="list"
+    )
 
 
 def put_env_var(call: Call) -> Reply:
     r = call.resources
     with call.sandbox.store.transaction():
         project = r.get("projects", call.owner, call.params["id"])
-        var, created = r.upsert("env_vars", call.owner, "key",
-                                {"key": call.body["key"], "value": call.body["value"]},
-                                extra={"project_id": project["id"]})
+        var, created = r.upsert(
+            "env_vars",
+            call.owner,
+            "key",
+            {"key": call.body["key"], "value": call.body["value"]},
+            extra={"project_id": project["id"]},
+        )
     return Reply(201 if created else 200, _masked(r, var))
 
 
@@ -349,8 +439,10 @@ def node_join_token(call: Call) -> Reply:
     token = call.sandbox.ids.secret("njt_", 32)
     expires = call.sandbox.clock.now() + JOIN_TOKEN_SECONDS
     digest = _digest(token)
-    call.sandbox.store.replace(_table(call, "_join_tokens"),
-                               {"id": f"njt_{digest[:16]}", "hash": digest, "expires": expires, **call.owner})
+    call.sandbox.store.replace(
+        _table(call, "_join_tokens"),
+        {"id": f"njt_{digest[:16]}", "hash": digest, "expires": expires, **call.owner},
+    )
     return Reply(201, {"token": token, "expires_at": iso(expires)})
 
 
@@ -361,8 +453,11 @@ def register_node(call: Call) -> Reply:
         grant = store.get(table, f"njt_{digest[:16]}") if _JOIN.fullmatch(token) else None
         if grant is not None:
             store.delete(table, grant["id"])  # single use
-    if (grant is None or not hmac.compare_digest(grant["hash"], digest)
-            or grant["expires"] <= call.sandbox.clock.now()):
+    if (
+        grant is None
+        or not hmac.compare_digest(grant["hash"], digest)
+        or grant["expires"] <= call.sandbox.clock.now()
+    ):
         raise ApiError(401, "UNAUTHORIZED", "Join token is invalid or expired")
     fields = {k: call.body[k] for k in ("name", "cpu", "memory_mb")}
     node = call.resources.create("nodes", _owner_of(grant), fields)
@@ -375,8 +470,11 @@ def quota(call: Call) -> Reply:
     projects = r.list("projects", call.owner)
     cpu, memory = 0.0, 0
     for project in projects:
-        running = [e for e in r.list("environments", call.owner, project_id=project["id"])
-                   if e["status"] == "running"]
+        running = [
+            e
+            for e in r.list("environments", call.owner, project_id=project["id"])
+            if e["status"] == "running"
+        ]
         if not running:
             continue
         cpu += ENV_ALLOCATION[0] * len(running)
@@ -393,8 +491,12 @@ def quota(call: Call) -> Reply:
             minutes += math.ceil(build_s / 60)
         elif dep["status"] == "building":
             minutes += math.ceil(max(0.0, now - start) / 60)
-    usage = {"projects": len(projects), "total_cpu": round(cpu, 2), "total_memory_mb": memory,
-             "build_minutes_used": minutes}
+    usage = {
+        "projects": len(projects),
+        "total_cpu": round(cpu, 2),
+        "total_memory_mb": memory,
+        "build_minutes_used": minutes,
+    }
     return Reply(200, {"plan": ACCOUNT_PLAN, "usage": usage, "limits": dict(PLANS[ACCOUNT_PLAN])})
 
 
@@ -407,16 +509,21 @@ def _verified_project(call: Call, full_name: str) -> Record:
         raise ApiError(404, "NOT_FOUND", f"No project for repository {full_name}")
     given = str(call.params.get("X-Hub-Signature-256") or "").encode()
     for project in candidates:
-        expected = "sha256=" + hmac.new(project["_webhook_secret"].encode(), call.raw_body,
-                                        hashlib.sha256).hexdigest()
+        expected = (
+            "sha256="
+            + hmac.new(project["_webhook_secret"].encode(), call.raw_body, hashlib.sha256).hexdigest()
+        )
         if given and hmac.compare_digest(given, expected.encode()):
             return project
     raise ApiError(401, "INVALID_SIGNATURE", "X-Hub-Signature-256 does not match the payload")
 
 
 def _branch_env(r: Resources, owner: dict[str, str], project: Record, branch: str) -> Record | None:
-    live = [e for e in r.list("environments", owner, project_id=project["id"], branch=branch)
-            if e["status"] != "destroyed"]
+    live = [
+        e
+        for e in r.list("environments", owner, project_id=project["id"], branch=branch)
+        if e["status"] != "destroyed"
+    ]
     return live[-1] if live else None
 
 
@@ -424,8 +531,13 @@ def github_webhook(call: Call) -> Reply:
     r, body, event = call.resources, call.body, call.params["X-GitHub-Event"]
     project = _verified_project(call, body["repository"]["full_name"])
     owner = _owner_of(project)
-    result: dict[str, Any] = {"accepted": False, "event": event, "delivery": call.params["X-GitHub-Delivery"],
-                              "environment_id": None, "deployment_id": None}
+    result: dict[str, Any] = {
+        "accepted": False,
+        "event": event,
+        "delivery": call.params["X-GitHub-Delivery"],
+        "environment_id": None,
+        "deployment_id": None,
+    }
     if event == "ping":
         return Reply(202, result)
     ref = body.get("ref")
@@ -459,14 +571,30 @@ def github_webhook(call: Call) -> Reply:
         env = _branch_env(r, owner, project, branch)
         if env is None:
             url = "https://" + _slug(branch + "-" + project["slug"]) + ".nexos.dev"
-            env = r.create("environments", owner, {}, extra={
-                "project_id": project["id"], "branch": branch, "url": url})
+            env = r.create(
+                "environments", owner, {}, extra={"project_id": project["id"], "branch": branch, "url": url}
+            )
         dep, env = _deploy(call, owner, project, env, sha, str(head.get("message") or ""), "push")
     result.update(accepted=True, environment_id=env["id"], deployment_id=dep["id"])
     return Reply(202, result)
 
 
-__all__ = ["authenticate", "create_api_key", "create_project", "delete_project", "deployment_logs",
-           "environment_action", "github_callback", "github_login", "github_webhook", "list_api_keys",
-           "list_env_vars", "me", "node_join_token", "put_env_var", "quota", "register_node",
-           "revoke_api_key"]
+__all__ = [
+    "authenticate",
+    "create_api_key",
+    "create_project",
+    "delete_project",
+    "deployment_logs",
+    "environment_action",
+    "github_callback",
+    "github_login",
+    "github_webhook",
+    "list_api_keys",
+    "list_env_vars",
+    "me",
+    "node_join_token",
+    "put_env_var",
+    "quota",
+    "register_node",
+    "revoke_api_key",
+]
