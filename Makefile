@@ -30,6 +30,7 @@ lint: $(STAMP)
 
 test: $(STAMP) lint-specs
 	$(BIN)/ruff check mock_server conformance load tests
+	$(BIN)/mypy mock_server
 	$(BIN)/python -m pytest
 
 clean:
