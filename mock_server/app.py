@@ -13,9 +13,9 @@ from .sandbox import Sandbox
 
 
 class SandboxApp:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, admin_token: str | None = None) -> None:
         self.sandbox = sandbox
-        self.control = ControlApi(sandbox)
+        self.control = ControlApi(sandbox, admin_token)
         self.mounts = sorted(
             ((e.spec.base_path, e) for e in sandbox.engines.values()), key=lambda m: -len(m[0])
         )

@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML/JSON file of accounts, tokens, users and resources to pre-create",
     )
     serve.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="require `Authorization: Bearer TOKEN` on the /_mock control API "
+        "(set one when --host is not a loopback address)",
+    )
+    serve.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -85,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
             default="http://127.0.0.1:8080",
             help="base URL of the running sandbox (default: http://127.0.0.1:8080)",
         )
+        p.add_argument("--admin-token", metavar="TOKEN", help="the sandbox's --admin-token, if it has one")
     return parser
 
 
@@ -114,6 +121,12 @@ def serve(args: argparse.Namespace) -> int:
         print(f"mock_server: {exc}", file=sys.stderr)
         return 2
     base = f"http://{args.host}:{args.port}"
+    if args.admin_token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"WARNING: the control API at {base}/_mock is open to anyone who can reach {args.host}; "
+            "pass --admin-token to protect it",
+            file=sys.stderr,
+        )
     print(f"Sandbox state: {'memory' if args.memory else args.data}")
     for name, spec in sandbox.specs.items():
         for old in sandbox.tokens.list(name):
@@ -122,7 +135,9 @@ def serve(args: argparse.Namespace) -> int:
         token, _ = sandbox.mint(name, name="startup")
         print(f"  {name:<14} {base}{spec.base_path}\n  {'':<14} Authorization: Bearer {token}")
     print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)", flush=True)
-    uvicorn.run(SandboxApp(sandbox), host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        SandboxApp(sandbox, args.admin_token), host=args.host, port=args.port, log_level=args.log_level
+    )
     return 0
 
 
@@ -130,16 +145,17 @@ def token_command(args: argparse.Namespace) -> int:
     import httpx
 
     url = args.url.rstrip("/") + "/_mock/tokens"
+    auth = {"Authorization": f"Bearer {args.admin_token}"} if args.admin_token else {}
     try:
         if args.token_command == "create":
             body = {"api": args.api, "mode": args.mode, "account": args.account, "name": args.name}
             if args.scopes is not None:
                 body["scopes"] = [s for s in args.scopes.split(",") if s]
-            r = httpx.post(url, json=body)
+            r = httpx.post(url, json=body, headers=auth)
         elif args.token_command == "list":
-            r = httpx.get(url, params={"api": args.api} if args.api else None)
+            r = httpx.get(url, params={"api": args.api} if args.api else None, headers=auth)
         else:
-            r = httpx.delete(f"{url}/{args.token}")
+            r = httpx.delete(f"{url}/{args.token}", headers=auth)
     except httpx.HTTPError as exc:
         print(f"mock_server: cannot reach the sandbox at {args.url}: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@ log, clock. Not part of any vendor contract."""
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any
 
@@ -39,10 +40,25 @@ async def _json(request: Request) -> dict[str, Any]:
 
 
 class ControlApi:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, admin_token: str | None = None) -> None:
         self.sandbox = sandbox
+        self.admin_token = admin_token
+
+    def _authorised(self, request: Request) -> bool:
+        if self.admin_token is None:
+            return True
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode(), self.admin_token.encode()
+        )
 
     async def handle(self, request: Request, subpath: str) -> Response:
+        if not self._authorised(request):
+            return JSONResponse(
+                {"error": {"code": "UNAUTHORIZED", "message": "The control API needs the admin token"}},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="_mock"'},
+            )
         try:
             return await self._dispatch(request, subpath.strip("/"), request.method)
         except ControlError as err:

@@ -143,3 +143,28 @@ def test_control_api_spec_is_valid_and_covers_every_route() -> None:
         "/clock/advance",
         "/specs/{api}",
     }
+
+
+def test_admin_token_protects_the_control_api(harness: Harness) -> None:
+    from mock_server.app import SandboxApp
+    from tests.sandbox_client import SyncASGIClient
+
+    guarded = SyncASGIClient(SandboxApp(harness.sandbox, admin_token="s3cret-admin"))
+    try:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-admin"}):
+            r = guarded.post("/_mock/tokens", json={"api": "nurosentrix"}, headers=headers)
+            assert r.status_code == 401 and r.json()["error"]["code"] == "UNAUTHORIZED"
+        r = guarded.post(
+            "/_mock/tokens", json={"api": "nurosentrix"}, headers={"Authorization": "Bearer s3cret-admin"}
+        )
+        assert r.status_code == 201
+        token = r.json()["token"]
+        # the vendor APIs are not behind the admin token
+        assert (
+            guarded.get(
+                "/nurosentrix/api/v1/servers", headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 200
+        )
+    finally:
+        guarded.close()
