@@ -289,16 +289,6 @@ def create_project(call: Call) -> Reply:
     return Reply(201, {**r.public("projects", record), "webhook_secret": secret})
 
 
-def delete_project(call: Call) -> Reply:
-    r, store = call.resources, call.sandbox.store
-    with store.transaction():
-        project = r.get("projects", call.owner, call.params["id"])
-        for dep in store.find(r.table("deployments"), **call.owner, project_id=project["id"]):
-            store.delete(r.table("deployments"), dep["id"])
-        r.delete("projects", call.owner, project["id"])  # cascades environments and env vars
-    return Reply(204, kind="empty")
-
-
 # -- environments and deployments -------------------------------------------------------------
 def _deploy(
     call: Call, owner: dict[str, str], project: Record, env: Record, sha: str, message: str, trigger: str
@@ -583,7 +573,6 @@ __all__ = [
     "authenticate",
     "create_api_key",
     "create_project",
-    "delete_project",
     "deployment_logs",
     "environment_action",
     "github_callback",
