@@ -3,19 +3,20 @@ dispatch → envelope. Everything here is driven by the compiled spec; nothing i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from . import generic
 from .calls import Call, Handler, Reply
 from .envelope import Envelope
-from .errors import ApiError
+from .errors import ApiError, Problem, validation
 from .ratelimit import Decision
 from .resources import Resources
 from .spec import ApiSpec, Operation
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mock_server")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+BODY_READ_SECONDS = 30.0  # uvicorn has no body-read timeout: a stalled upload ends here
 
 
 def dumps(value: Any) -> bytes:
@@ -83,7 +85,8 @@ class ApiEngine:
             params = validate_params(
                 op, path_params, request.query_params.multi_items(), request.headers, request.cookies
             )
-            raw_body = await self._read_body(request)
+            # A body is read only where the operation takes one: elsewhere it is ignored, unread.
+            raw_body = await self._read_body(request) if op.body_schema is not None else b""
             body = validate_body(op, raw_body, request.headers.get("content-type"))
             call = Call(
                 self.spec,
@@ -147,11 +150,21 @@ class ApiEngine:
         if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes")
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(BODY_READ_SECONDS):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise ApiError(
+                            413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes"
+                        )
+                    chunks.append(chunk)
+        except ClientDisconnect:
+            raise validation("Request body is incomplete", Problem("body", "client disconnected")) from None
+        except TimeoutError:
+            raise validation(
+                "Request body is incomplete", Problem("body", f"not received within {BODY_READ_SECONDS:g} s")
+            ) from None
         return b"".join(chunks)
 
     def _common(self, request_id: str) -> dict[str, Any]:

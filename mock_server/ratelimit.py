@@ -63,8 +63,8 @@ class RateLimiter:
         """Admit and record, or refuse, one request of `key` against every bucket at once."""
         if not self.enabled or not buckets:
             return None
-        now = self.clock.now()
         with self._lock:
+            now = self.clock.now()  # read under the lock: each log stays in time order across threads
             logs = []
             for b in buckets:
                 log = self._log.setdefault((key, b.name), deque())

@@ -31,18 +31,20 @@ class AtomicJSONStorage(Storage):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
         self._data: dict[str, dict[str, Any]] | None = None
-        if self.path.exists() and self.path.stat().st_size > 0:
-            try:
-                loaded = json.loads(self.path.read_text(encoding="utf-8"))
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise StoreFileError(f"{self.path}: not a readable TinyDB JSON file ({exc})") from exc
-            if not isinstance(loaded, dict):
-                raise StoreFileError(f"{self.path}: not a TinyDB JSON file (top level is not an object)")
-            self._data = loaded
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+            if not self.path.exists() or self.path.stat().st_size == 0:
+                return
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError, OSError) as exc:
+            raise StoreFileError(f"{self.path}: not a readable TinyDB JSON file ({exc})") from exc
+        problem = _shape_problem(loaded)
+        if problem:
+            raise StoreFileError(f"{self.path}: not a sandbox TinyDB JSON file ({problem})")
+        self._data = loaded
 
     def read(self) -> dict[str, dict[str, Any]] | None:
         return self._data
@@ -63,6 +65,23 @@ class AtomicJSONStorage(Storage):
 
     def close(self) -> None:
         pass
+
+
+def _shape_problem(loaded: Any) -> str | None:
+    """What makes a parsed file something other than tables of `{doc_id: {"id": ..., ...}}`."""
+    if not isinstance(loaded, dict):
+        return "top level is not an object"
+    for table, docs in loaded.items():
+        if not isinstance(docs, dict):
+            return f"table {table!r} is not an object"
+        ids: set[str] = set()
+        for doc_id, doc in docs.items():
+            if not doc_id.isdigit() or not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
+                return f"table {table!r}: document {doc_id!r} is not a record with a string id"
+            if doc["id"] in ids:
+                return f"table {table!r}: id {doc['id']!r} appears twice"
+            ids.add(doc["id"])
+    return None
 
 
 class TinyDBStore(Store):

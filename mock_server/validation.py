@@ -17,8 +17,9 @@ from .spec import Operation, Param
 MAX_BODY_BYTES = 1_048_576
 MAX_DEPTH = 64
 MAX_PROBLEMS = 10
-_INT = re.compile(r"[+-]?\d{1,4000}")  # Python refuses ints over 4300 digits
-_NUM = re.compile(r"[+-]?(\d{1,18}(\.\d{0,18})?|\.\d{1,18})([eE][+-]?\d{1,3})?")
+# ASCII digits only (`\d` would take "١" or "１"); Python refuses ints over 4300 digits
+_INT = re.compile(r"[+-]?[0-9]{1,4000}")
+_NUM = re.compile(r"[+-]?([0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18})([eE][+-]?[0-9]{1,3})?")
 _FORMATS = FormatChecker()
 
 
@@ -131,6 +132,9 @@ def _reason(err: ValidationError) -> str:
     if err.validator == "additionalProperties":
         return "is not an allowed field"
     msg = err.message
+    given = repr(err.instance)
+    if msg.startswith(given):  # never echo the value: it may be a password, a secret or 1 MiB long
+        msg = "value" + msg[len(given) :]
     return msg if len(msg) <= 200 else msg[:197] + "..."
 
 
