@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -95,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NoQueryStrings(logging.Filter):
+    """uvicorn's access log prints whole URLs; query strings can hold one-time secrets (OAuth codes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            record.args = (*record.args[:2], record.args[2].split("?", 1)[0], *record.args[3:])
+        return True
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -135,9 +145,11 @@ def serve(args: argparse.Namespace) -> int:
         token, _ = sandbox.mint(name, name="startup")
         print(f"  {name:<14} {base}{spec.base_path}\n  {'':<14} Authorization: Bearer {token}")
     print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)", flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         SandboxApp(sandbox, args.admin_token), host=args.host, port=args.port, log_level=args.log_level
     )
+    logging.getLogger("uvicorn.access").addFilter(_NoQueryStrings())  # after uvicorn configured logging
+    uvicorn.Server(config).run()
     return 0
 
 

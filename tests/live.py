@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,10 +26,12 @@ def free_port() -> int:
 def live_sandbox(*args: str, timeout: float = 30.0) -> Iterator[str]:
     """Start `python -m mock_server serve` with `args`; yield its base URL; stop it."""
     port = free_port()
+    # A pipe nobody reads would fill up and stall the server: its output goes to a file.
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "mock_server", "serve", "--port", str(port), *args],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -37,7 +40,8 @@ def live_sandbox(*args: str, timeout: float = 30.0) -> Iterator[str]:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"sandbox exited: {proc.stdout.read() if proc.stdout else ''}")
+                log.seek(0)
+                raise RuntimeError(f"sandbox exited: {log.read()}")
             try:
                 if httpx.get(f"{base}/_mock/health", timeout=1).status_code == 200:
                     break
@@ -54,5 +58,4 @@ def live_sandbox(*args: str, timeout: float = 30.0) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+        log.close()
