@@ -8,6 +8,11 @@ jump of the clock moves every resource on at once and no background thread is ne
 
 from __future__ import annotations
 
+import base64
+import copy
+import hashlib
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from .clock import Clock
@@ -26,6 +31,20 @@ def _properties(schema: dict[str, Any]) -> list[str]:
     for sub in schema.get("allOf", []):
         props += [p for p in _properties(sub) if p not in props]
     return props
+
+
+def derived(kind: str, seed: str, api: str) -> Any:
+    """A generated value that is a function of `seed` (lifecycle views stay stable across reads)."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    if kind == "ipv4":
+        return f"{('203.0.113', '198.51.100')[digest[0] % 2]}.{2 + digest[1] % 253}"
+    if kind == "hostname":
+        return f"{digest.hex()[:10]}.{api}.sandbox.test"
+    if kind == "uuid":
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+    if kind == "secret":
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:40]
+    return None
 
 
 def _label(name: str) -> str:
@@ -91,30 +110,38 @@ class Resources:
         return seconds if self.delay_override is None else self.delay_override
 
     def _settle(self, name: str, record: Record) -> Record:
+        """The record as of now: every due lifecycle transition applied.
+
+        A pure view of (stored record, clock) — nothing is written, so a read never costs a
+        write; values a transition generates are derived from the record's id, so every read
+        sees the same address. Returns `record` itself when nothing is due."""
         life = self.config(name).get("lifecycle")
         if not life:
             return record
         status_field = life.get("field", "status")
-        changes: Record = {}
+        view = record
         since = record.get("_since", 0.0)
         now = self.clock.now()
-        moved = True
-        while moved:
-            moved = False
-            for t in life["transitions"]:
-                current = changes.get(status_field, record.get(status_field))
-                if current == t["from"] and now >= since + self.delay(t.get("after", 0)):
-                    since += self.delay(t.get("after", 0))
-                    changes[status_field] = t["to"]
-                    changes["_since"] = since
-                    for f, kind in t.get("generate", {}).items():
-                        changes[f] = self.generate(kind) if kind != "at" else self.clock.isoformat(since)
-                    changes.update(t.get("set", {}))
-                    moved = True
-                    break
-        if not changes:
-            return record
-        return self.store.update(self.table(name), record["id"], changes) or record
+        for _ in range(64):  # a bound, should a spec declare a zero-delay cycle
+            step = next(
+                (
+                    t
+                    for t in life["transitions"]
+                    if view.get(status_field) == t["from"] and now >= since + self.delay(t.get("after", 0))
+                ),
+                None,
+            )
+            if step is None:
+                break
+            since += self.delay(step.get("after", 0))
+            view = {**view, status_field: step["to"], "_since": since, **step.get("set", {})}
+            for f, kind in step.get("generate", {}).items():
+                view[f] = (
+                    self.clock.isoformat(since)
+                    if kind == "at"
+                    else derived(kind, f"{record['id']}:{f}", self.spec.name)
+                )
+        return view
 
     # -- operations ---------------------------------------------------------------------
     def create(self, name: str, owner: Owner, fields: Record, extra: Record | None = None) -> Record:
@@ -160,8 +187,27 @@ class Resources:
             raise not_found(_label(name))
         return self._settle(name, record)
 
+    def _views(self, name: str, owner: Owner, equals: dict[str, Any]) -> Iterator[Record]:
+        """Settled views (not copies) of the owner's records whose fields as of now equal `equals`."""
+        life = self.config(name).get("lifecycle")
+        moving = life.get("field", "status") if life else None
+        stored = {k: v for k, v in equals.items() if k != moving}  # a status is only known once settled
+        for record in self.store.scan(self.table(name), **owner, **stored):
+            view = self._settle(name, record)
+            if moving not in equals or view.get(moving) == equals[moving]:
+                yield view
+
     def list(self, name: str, owner: Owner, **equals: Any) -> Records:
-        return [self._settle(name, r) for r in self.store.find(self.table(name), **owner, **equals)]
+        with self.store.lock:
+            return [copy.deepcopy(v) for v in self._views(name, owner, equals)]
+
+    def list_page(
+        self, name: str, owner: Owner, params: dict[str, Any], **equals: Any
+    ) -> tuple[Records, dict[str, Any]]:
+        """One page as the API pages it, and its meta; only the page's records are copied."""
+        with self.store.lock:
+            page, meta = self.page(list(self._views(name, owner, equals)), params)
+            return copy.deepcopy(page), meta
 
     def update(self, name: str, owner: Owner, rid: str, changes: Record) -> Record:
         with self.store.transaction():
@@ -173,7 +219,7 @@ class Resources:
             life = self.config(name).get("lifecycle")
             if life and life.get("field", "status") in clean:
                 clean["_since"] = self.clock.now()  # a new status starts its own timer
-            return self.store.update(self.table(name), rid, clean) or current
+            return self.store.replace(self.table(name), {**current, **clean})  # the settled view, updated
 
     def delete(self, name: str, owner: Owner, rid: str, **equals: Any) -> Record:
         """Delete the record and, so nothing dangles, every child declared under it."""

@@ -1,27 +1,38 @@
 """The resource store: named tables of JSON records keyed by `id`. Knows nothing of HTTP.
 
 Two backends share one interface: `MemoryStore` (``--memory``, tests) and `TinyDBStore`
-(the default, a TinyDB JSON file; see `store_tinydb.py`). Records come back as copies, so
-a caller can never change stored state except through the store.
+(the default: the same tables persisted in TinyDB's JSON format; see `store_tinydb.py`).
+Records come back as copies, so a caller can never change stored state except through the
+store; `scan` alone yields the stored records themselves, for read-only passes over many.
+Records of one owner (`_account`, `_mode`) are indexed, so an account's listing does not
+walk every account's records.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 Record = dict[str, Any]
+OWNER_FIELDS = ("_account", "_mode")
 
 
-class Store(ABC):
-    """Thread-safe tables of records; insertion order is the listing order."""
+def _matches(record: Record, equals: dict[str, Any]) -> bool:
+    return all(record.get(k) == v for k, v in equals.items())
+
+
+class Store:
+    """Thread-safe tables of records, held in memory; insertion order is the listing order.
+
+    A persistent store extends the hooks `_put`, `_remove` and `_dropped` and `close`."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self._tables: dict[str, dict[str, Record]] = {}
+        self._owners: dict[str, dict[tuple[Any, ...], dict[str, None]]] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -29,52 +40,29 @@ class Store(ABC):
         with self.lock:
             yield
 
-    @abstractmethod
-    def insert(self, table: str, record: Record) -> Record: ...
+    # -- hooks ----------------------------------------------------------------------------
+    def _put(self, table: str, record: Record) -> None:
+        rows = self._tables.setdefault(table, {})
+        old = rows.get(record["id"])
+        if old is not None and _owner(old) != _owner(record):
+            self._owners[table][_owner(old)].pop(record["id"], None)
+        rows[record["id"]] = record
+        self._owners.setdefault(table, {}).setdefault(_owner(record), {})[record["id"]] = None
 
-    @abstractmethod
-    def get(self, table: str, rid: str) -> Record | None: ...
+    def _remove(self, table: str, record: Record) -> None:
+        del self._tables[table][record["id"]]
+        self._owners[table][_owner(record)].pop(record["id"], None)
 
-    @abstractmethod
-    def find(self, table: str, **equals: Any) -> list[Record]:
-        """Every record whose fields equal `equals`, in insertion order."""
+    def _dropped(self, table: str) -> None:
+        self._tables.pop(table, None)
+        self._owners.pop(table, None)
 
-    @abstractmethod
-    def update(self, table: str, rid: str, changes: Record) -> Record | None: ...
-
-    @abstractmethod
-    def replace(self, table: str, record: Record) -> Record: ...
-
-    @abstractmethod
-    def delete(self, table: str, rid: str) -> bool: ...
-
-    @abstractmethod
-    def tables(self) -> list[str]: ...
-
-    @abstractmethod
-    def drop(self, table: str) -> None: ...
-
-    def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
-        """Flush and release; the default has nothing to release."""
-
-
-def _matches(record: Record, equals: dict[str, Any]) -> bool:
-    return all(record.get(k) == v for k, v in equals.items())
-
-
-class MemoryStore(Store):
-    """Everything in process memory; gone at exit."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._tables: dict[str, dict[str, Record]] = {}
-
+    # -- interface ------------------------------------------------------------------------
     def insert(self, table: str, record: Record) -> Record:
         with self.lock:
-            rows = self._tables.setdefault(table, {})
-            if record["id"] in rows:
+            if record["id"] in self._tables.get(table, {}):
                 raise KeyError(f"duplicate id {record['id']} in {table}")
-            rows[record["id"]] = copy.deepcopy(record)
+            self._put(table, copy.deepcopy(record))
             return copy.deepcopy(record)
 
     def get(self, table: str, rid: str) -> Record | None:
@@ -82,27 +70,43 @@ class MemoryStore(Store):
             row = self._tables.get(table, {}).get(rid)
             return copy.deepcopy(row) if row is not None else None
 
+    def scan(self, table: str, **equals: Any) -> Iterator[Record]:
+        """The stored records themselves whose fields equal `equals`, in insertion order.
+        Read-only: a caller that needs to keep or change one copies it."""
+        rows = self._tables.get(table, {})
+        if all(f in equals for f in OWNER_FIELDS):
+            ids = list(self._owners.get(table, {}).get(tuple(equals[f] for f in OWNER_FIELDS), {}))
+            candidates: Iterator[Record] = (rows[i] for i in ids)
+        else:
+            candidates = iter(list(rows.values()))
+        return (r for r in candidates if _matches(r, equals))
+
     def find(self, table: str, **equals: Any) -> list[Record]:
+        """Copies of every record whose fields equal `equals`, in insertion order."""
         with self.lock:
-            rows = self._tables.get(table, {}).values()
-            return [copy.deepcopy(r) for r in rows if _matches(r, equals)]
+            return [copy.deepcopy(r) for r in self.scan(table, **equals)]
 
     def update(self, table: str, rid: str, changes: Record) -> Record | None:
         with self.lock:
             row = self._tables.get(table, {}).get(rid)
             if row is None:
                 return None
-            row.update(copy.deepcopy(changes))
-            return copy.deepcopy(row)
+            self._put(table, {**row, **copy.deepcopy(changes)})
+            return copy.deepcopy(self._tables[table][rid])
 
     def replace(self, table: str, record: Record) -> Record:
+        """Insert, or replace the whole record with that id (keeping its place in the order)."""
         with self.lock:
-            self._tables.setdefault(table, {})[record["id"]] = copy.deepcopy(record)
+            self._put(table, copy.deepcopy(record))
             return copy.deepcopy(record)
 
     def delete(self, table: str, rid: str) -> bool:
         with self.lock:
-            return self._tables.get(table, {}).pop(rid, None) is not None
+            row = self._tables.get(table, {}).get(rid)
+            if row is None:
+                return False
+            self._remove(table, row)
+            return True
 
     def tables(self) -> list[str]:
         with self.lock:
@@ -110,4 +114,15 @@ class MemoryStore(Store):
 
     def drop(self, table: str) -> None:
         with self.lock:
-            self._tables.pop(table, None)
+            self._dropped(table)
+
+    def close(self) -> None:
+        """Flush and release; memory holds nothing to release."""
+
+
+class MemoryStore(Store):
+    """`--memory`: nothing is persisted; gone at exit."""
+
+
+def _owner(record: Record) -> tuple[Any, ...]:
+    return tuple(record.get(f) for f in OWNER_FIELDS)

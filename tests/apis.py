@@ -40,7 +40,7 @@ COLLECTIONS = [
         "servers:write",
         "servers:read",
         wrapped=True,
-        filter_param=("status", "provisioning"),
+        filter_param=("status", "active"),
     ),
     Collection(
         "cloudnexus",
@@ -49,7 +49,7 @@ COLLECTIONS = [
         "servers:write",
         "servers:read",
         wrapped=True,
-        filter_param=("status", "provisioning"),
+        filter_param=("status", "active"),
     ),
     Collection(
         "cloudnexus-io",

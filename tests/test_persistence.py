@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tinydb import TinyDB
 
 from mock_server.app import SandboxApp
 from mock_server.clock import FrozenClock
@@ -43,13 +44,48 @@ def test_resources_and_tokens_survive_a_restart(tmp_path: Path) -> None:
     c2.close()
 
 
-def test_the_file_is_plain_tinydb_json(tmp_path: Path) -> None:
+def test_after_a_clean_close_the_file_is_a_plain_tinydb_database(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     store = TinyDBStore(path)
     store.insert("t", {"id": "x", "v": 1})
-    data = json.loads(path.read_text())
-    assert data == {"t": {"1": {"id": "x", "v": 1}}}
+    store.insert("t", {"id": "y", "v": 2})
+    store.delete("t", "x")
+    assert path.with_name("state.json.journal").stat().st_size > 0  # durable before compaction
+    store.close()
+    assert json.loads(path.read_text()) == {"t": {"2": {"id": "y", "v": 2}}}
+    assert path.with_name("state.json.journal").stat().st_size == 0
     assert not list(tmp_path.glob(".*.tmp"))
+    db = TinyDB(path)
+    assert db.table("t").all() == [{"id": "y", "v": 2}]
+    db.close()
+
+
+def test_the_journal_is_replayed_after_a_crash_and_a_torn_line_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    store = TinyDBStore(path)
+    for i in range(5):
+        store.insert("t", {"id": f"r{i}", "_account": "a", "_mode": "test"})
+    store.update("t", "r1", {"n": 1})
+    store.delete("t", "r3")
+    with open(path.with_name("state.json.journal"), "a") as fh:  # a write cut off by kill -9
+        fh.write('{"op":"put","t":"t","d":9,"r":{"id":"half')
+    # no close(): the process died
+    reopened = TinyDBStore(path)
+    assert [r["id"] for r in reopened.find("t", _account="a", _mode="test")] == ["r0", "r1", "r2", "r4"]
+    assert reopened.get("t", "r1") == {"id": "r1", "_account": "a", "_mode": "test", "n": 1}
+    reopened.close()
+
+
+def test_writes_compact_into_the_file_as_the_journal_grows(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    store = TinyDBStore(path)
+    store.MIN_COMPACTION = 10
+    for i in range(25):
+        store.insert("t", {"id": f"r{i}"})
+    assert len(json.loads(path.read_text())["t"]) >= 20  # compacted at least twice
+    lines = path.with_name("state.json.journal").read_text().splitlines()
+    assert len(lines) < 10
+    store.close()
 
 
 def test_a_corrupt_file_is_refused_and_left_alone(tmp_path: Path) -> None:
