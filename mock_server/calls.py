@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from starlette.requests import Request
+
 from .resources import Resources
 from .spec import ApiSpec, Operation
 from .tokens import Principal
@@ -27,8 +29,13 @@ class Call:
     headers: Mapping[str, str]
     cookies: Mapping[str, str]
     raw_body: bytes
-    base_url: str
+    request: Request
     client: str
+
+    @property
+    def base_url(self) -> str:
+        """This API's base URL as the client reached it (for redirects and links)."""
+        return f"{str(self.request.base_url).rstrip('/')}{self.spec.base_path}"
 
     @property
     def owner(self) -> dict[str, str]:

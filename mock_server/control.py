@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .clock import iso
 from .sandbox import Sandbox
 from .spec import HTTP_METHODS
 from .tokens import MODES
@@ -93,7 +94,8 @@ class ControlApi:
         if path == "requests" and method == "GET":
             api = request.query_params.get("api")
             rows = [r for r in sb.requests if api is None or r["api"] == api]
-            return JSONResponse({"requests": rows[-_int(request.query_params.get("limit"), 100) :]})
+            rows = rows[-_int(request.query_params.get("limit"), 100) :]
+            return JSONResponse({"requests": [{**r, "at": iso(r["at"])} for r in rows]})
         if path == "clock" and method == "GET":
             return JSONResponse({"now": sb.clock.isoformat(), "epoch": sb.clock.now()})
         if path == "clock/advance" and method == "POST":

@@ -99,7 +99,7 @@ class ApiEngine:
                 request.headers,
                 request.cookies,
                 raw_body,
-                f"{str(request.base_url).rstrip('/')}{self.spec.base_path}",
+                request,
                 request.client.host if request.client else "-",
             )
             reply = self.handlers[op.handler](call) if op.handler else generic.run(call)

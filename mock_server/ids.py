@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import string
@@ -20,6 +21,8 @@ class IdGenerator:
         self._lock = threading.Lock()
 
     def _choice(self, alphabet: str, n: int) -> str:
+        if isinstance(self._rng, secrets.SystemRandom):  # one syscall, not one per character
+            return "".join(alphabet[b % len(alphabet)] for b in os.urandom(n))
         with self._lock:
             return "".join(self._rng.choice(alphabet) for _ in range(n))
 

@@ -6,6 +6,7 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .clock import Clock
 
@@ -29,7 +30,7 @@ class Decision:
     def headers(self) -> dict[str, str]:
         """IETF httpapi-ratelimit-headers (draft -11) plus the common X-RateLimit-* trio."""
         b = self.bucket
-        policy = ", ".join(f'"{p.name}";q={p.limit};w={_num(p.window)}' for p in self.policies)
+        policy = _policy(self.policies)
         out = {
             "RateLimit-Policy": policy,
             "RateLimit": f'"{b.name}";r={self.remaining};t={self.reset}',
@@ -40,6 +41,11 @@ class Decision:
         if not self.allowed:
             out["Retry-After"] = str(self.retry_after)
         return out
+
+
+@lru_cache(maxsize=256)
+def _policy(buckets: tuple[Bucket, ...]) -> str:
+    return ", ".join(f'"{p.name}";q={p.limit};w={_num(p.window)}' for p in buckets)
 
 
 def _num(x: float) -> str:

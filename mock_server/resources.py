@@ -204,9 +204,16 @@ class Resources:
     def list_page(
         self, name: str, owner: Owner, params: dict[str, Any], **equals: Any
     ) -> tuple[Records, dict[str, Any]]:
-        """One page as the API pages it, and its meta; only the page's records are copied."""
+        """One page as the API pages it, and its meta; only the page is settled and copied,
+        unless the filter is on the lifecycle's status, which only settling can tell."""
+        life = self.config(name).get("lifecycle")
+        moving = life.get("field", "status") if life else None
         with self.store.lock:
-            page, meta = self.page(list(self._views(name, owner, equals)), params)
+            if moving in equals:
+                page, meta = self.page(list(self._views(name, owner, equals)), params)
+            else:
+                page, meta = self.page(list(self.store.scan(self.table(name), **owner, **equals)), params)
+                page = [self._settle(name, r) for r in page]
             return copy.deepcopy(page), meta
 
     def update(self, name: str, owner: Owner, rid: str, changes: Record) -> Record:

@@ -139,10 +139,10 @@ class Sandbox:
         elapsed: float,
     ) -> None:
         entry = {
-            "at": self.clock.isoformat(),
+            "at": self.clock.now(),  # formatted when the log is read
             "api": api,
             "method": request.method,
-            "path": request.url.path,
+            "path": request.scope["path"],
             "status": response.status_code,
             "operation": op.operation_id if op else None,
             "request_id": request_id,

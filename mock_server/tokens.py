@@ -48,6 +48,8 @@ class TokenService:
 
     def __init__(self, store: Store, ids: IdGenerator, clock: Clock) -> None:
         self.store, self.ids, self.clock = store, ids, clock
+        # digest -> (digest, principal) of tokens seen valid; emptied by any mint or revoke
+        self._known: dict[str, tuple[str, Principal]] = {}
 
     def mint(
         self,
@@ -62,6 +64,7 @@ class TokenService:
         """Create a token; `value` fixes it (seed files), else a random one with `prefix`."""
         token = value if value is not None else self.ids.secret(prefix, 32)
         digest = token_hash(token)
+        self._known.clear()
         record = {
             "id": f"tok_{digest[:16]}",
             "api": api,
@@ -80,19 +83,25 @@ class TokenService:
         if not _TOKEN_SHAPE.fullmatch(token):
             return None
         digest = token_hash(token)
+        known = self._known.get(digest)
+        if known is not None and hmac.compare_digest(known[0], digest):
+            return known[1] if known[1].api == api else None
         record = self.store.get(TABLE, f"tok_{digest[:16]}")
         if record is None or not hmac.compare_digest(record["hash"], digest) or record["api"] != api:
             return None
-        return Principal(
+        principal = Principal(
             api=api,
             account=record["account"],
             mode=record["mode"],
             scopes=frozenset(record["scopes"]),
             subject=record["id"],
         )
+        self._known[digest] = (digest, principal)
+        return principal
 
     def revoke(self, token_or_id: str) -> bool:
         rid = token_or_id if token_or_id.startswith("tok_") else f"tok_{token_hash(token_or_id)[:16]}"
+        self._known.clear()
         return self.store.delete(TABLE, rid)
 
     def list(self, api: str | None = None) -> list[dict[str, Any]]:

@@ -28,8 +28,16 @@ def _validator(schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json), format_checker=_FORMATS)
 
 
+_BY_ID: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+
+
 def validator_for(schema: dict[str, Any]) -> Draft202012Validator:
-    return _validator(json.dumps(schema, sort_keys=True))
+    """Compiled once per schema object (the spec's schemas live as long as the process)."""
+    hit = _BY_ID.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        hit = (schema, _validator(json.dumps(schema, sort_keys=True)))
+        _BY_ID[id(schema)] = hit  # keeps `schema` alive, so its id is never reused
+    return hit[1]
 
 
 def _reject_constant(name: str) -> Any:
