@@ -76,10 +76,9 @@ class Store:
         rows = self._tables.get(table, {})
         if all(f in equals for f in OWNER_FIELDS):
             ids = list(self._owners.get(table, {}).get(tuple(equals[f] for f in OWNER_FIELDS), {}))
-            candidates: Iterator[Record] = (rows[i] for i in ids)
-        else:
-            candidates = iter(list(rows.values()))
-        return (r for r in candidates if _matches(r, equals))
+            rest = {k: v for k, v in equals.items() if k not in OWNER_FIELDS}  # the index did those
+            return (rows[i] for i in ids if not rest or _matches(rows[i], rest))
+        return (r for r in list(rows.values()) if _matches(r, equals))
 
     def find(self, table: str, **equals: Any) -> list[Record]:
         """Copies of every record whose fields equal `equals`, in insertion order."""
