@@ -9,7 +9,6 @@ jump of the clock moves every resource on at once and no background thread is ne
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from .clock import Clock
 from .errors import ApiError, Problem, conflict, not_found
 from .ids import IdGenerator
 from .spec import ApiSpec
-from .store import Record, Store
+from .store import Record, Store, clone
 
 Owner = dict[str, str]
 Records = list[Record]  # `Resources.list` shadows the builtin inside the class body
@@ -199,7 +198,7 @@ class Resources:
 
     def list(self, name: str, owner: Owner, **equals: Any) -> Records:
         with self.store.lock:
-            return [copy.deepcopy(v) for v in self._views(name, owner, equals)]
+            return [clone(v) for v in self._views(name, owner, equals)]
 
     def list_page(
         self, name: str, owner: Owner, params: dict[str, Any], **equals: Any
@@ -214,7 +213,7 @@ class Resources:
             else:
                 page, meta = self.page(list(self.store.scan(self.table(name), **owner, **equals)), params)
                 page = [self._settle(name, r) for r in page]
-            return copy.deepcopy(page), meta
+            return clone(page), meta
 
     def update(self, name: str, owner: Owner, rid: str, changes: Record) -> Record:
         with self.store.transaction():

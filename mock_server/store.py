@@ -10,7 +10,6 @@ walk every account's records.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,15 @@ from typing import Any
 
 Record = dict[str, Any]
 OWNER_FIELDS = ("_account", "_mode")
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars): several times faster than deepcopy."""
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return value
 
 
 def _matches(record: Record, equals: dict[str, Any]) -> bool:
@@ -62,13 +70,13 @@ class Store:
         with self.lock:
             if record["id"] in self._tables.get(table, {}):
                 raise KeyError(f"duplicate id {record['id']} in {table}")
-            self._put(table, copy.deepcopy(record))
-            return copy.deepcopy(record)
+            self._put(table, clone(record))
+            return clone(record)
 
     def get(self, table: str, rid: str) -> Record | None:
         with self.lock:
             row = self._tables.get(table, {}).get(rid)
-            return copy.deepcopy(row) if row is not None else None
+            return clone(row) if row is not None else None
 
     def scan(self, table: str, **equals: Any) -> Iterator[Record]:
         """The stored records themselves whose fields equal `equals`, in insertion order.
@@ -83,21 +91,21 @@ class Store:
     def find(self, table: str, **equals: Any) -> list[Record]:
         """Copies of every record whose fields equal `equals`, in insertion order."""
         with self.lock:
-            return [copy.deepcopy(r) for r in self.scan(table, **equals)]
+            return [clone(r) for r in self.scan(table, **equals)]
 
     def update(self, table: str, rid: str, changes: Record) -> Record | None:
         with self.lock:
             row = self._tables.get(table, {}).get(rid)
             if row is None:
                 return None
-            self._put(table, {**row, **copy.deepcopy(changes)})
-            return copy.deepcopy(self._tables[table][rid])
+            self._put(table, {**row, **clone(changes)})
+            return clone(self._tables[table][rid])
 
     def replace(self, table: str, record: Record) -> Record:
         """Insert, or replace the whole record with that id (keeping its place in the order)."""
         with self.lock:
-            self._put(table, copy.deepcopy(record))
-            return copy.deepcopy(record)
+            self._put(table, clone(record))
+            return clone(record)
 
     def delete(self, table: str, rid: str) -> bool:
         with self.lock:

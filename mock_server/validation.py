@@ -182,6 +182,41 @@ def coerce(raw: str, schema: dict[str, Any]) -> Any:
     raise ValueError(f"must be {' or '.join(t for t in types if t != 'null')}")
 
 
+_PLAIN_KEYS = {
+    "type",
+    "minimum",
+    "maximum",
+    "enum",
+    "default",
+    "description",
+    "example",
+    "examples",
+    "minLength",
+    "maxLength",
+    "title",
+    "x-inferred",
+    "x-inferred-reason",
+}
+
+
+def _plainly_valid(value: Any, schema: dict[str, Any]) -> bool:
+    """A fast yes for the common parameter schemas (a bounded integer, a string, an enum).
+
+    False means "ask jsonschema", which also words the problem; it never means invalid."""
+    if not schema.keys() <= _PLAIN_KEYS:
+        return False
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    kind = schema.get("type")
+    if kind == "integer":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return ok and schema.get("minimum", value) <= value <= schema.get("maximum", value)
+    if kind == "string":
+        size = len(value) if isinstance(value, str) else -1
+        return schema.get("minLength", 0) <= size <= schema.get("maxLength", size)
+    return False
+
+
 def validate_params(
     op: Operation,
     path_params: Mapping[str, str],
@@ -213,7 +248,7 @@ def validate_params(
         except ValueError as exc:
             problems.append(Problem(p.name, str(exc)))
             continue
-        found = schema_problems(value, p.schema)
+        found = [] if _plainly_valid(value, p.schema) else schema_problems(value, p.schema)
         if found:
             problems.append(Problem(p.name, found[0].reason))
         else:
