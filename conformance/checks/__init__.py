@@ -1,0 +1,83 @@
+"""Domain check families. Each registers itself with `@family`, receives a `Context` and reports
+into `ctx.results` (violations with a curl reproduction, skips with a reason)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..contract import Contract
+    from ..factory import Factory
+    from ..http import Client, Exchange
+    from ..results import Results
+
+
+@dataclass
+class Context:
+    contract: Contract
+    client: Client
+    results: Results
+    factory: Factory
+    tokens: dict[str, str | None]
+    limited_scopes: list[str] | None = None  # known when the suite minted the limited token itself
+    revoked_token: str | None = None  # a really revoked token (sandbox mode), else None
+    settle_timeout: float = 30.0
+    notes: list[str] = field(default_factory=list)
+
+    def fail(
+        self,
+        check: str,
+        ex: Exchange | None,
+        message: str,
+        key: str | None = None,
+        op: str | None = None,
+        before: list[Exchange] | None = None,
+    ) -> None:
+        """Report a violation; `before`: the earlier requests the reproduction needs (e.g. the create)."""
+        steps = [*(before or []), *([ex] if ex is not None else [])]
+        self.results.fail(
+            check,
+            op or (ex.label if ex is not None else "*"),
+            message,
+            curl="\n".join(s.curl() for s in steps) or None,
+            response=ex.summary() if ex is not None else None,
+            key=key,
+        )
+
+
+CheckRun = Callable[[Context], None]
+Applies = Callable[["Contract"], "str | None"]  # None: applies; else the reason it does not
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    description: str
+    run: CheckRun
+    needs: tuple[str, ...] = ()  # tokens besides the full one: "limited", "other"
+    applies: Applies | None = None
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def family(
+    name: str, description: str, needs: tuple[str, ...] = (), applies: Applies | None = None
+) -> Callable[[CheckRun], CheckRun]:
+    def register(run: CheckRun) -> CheckRun:
+        FAMILIES[name] = Family(name, description, run, needs, applies)
+        return run
+
+    return register
+
+
+def load_all() -> dict[str, Family]:
+    """Import every family module (registration happens at import)."""
+    from . import auth, envelope, lifecycle, pagination, ratelimit, scopes, tenancy  # noqa: F401
+
+    return FAMILIES
+
+
+ORDER = ("envelope", "auth", "scopes", "tenancy", "lifecycle", "pagination", "ratelimit")

@@ -1,0 +1,244 @@
+"""Create records for the domain checks, from the spec alone.
+
+Request bodies come from the operation's documented example (else from its schema); a `name`
+and any `x-resources.<r>.unique` field get a per-run suffix; a body field that refers to another
+collection (its example carries that collection's id prefix, or it is called `<resource>_id`)
+and a parent path parameter (`x-resource.parent`) are satisfied by creating that record first.
+Everything created is deleted again at the end, children first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .contract import MISSING, Contract, Operation, Resource
+from .http import Client, Exchange
+
+
+class CannotCreate(Exception):
+    """The spec gives no way to create this record here (reported as a skip, not a violation)."""
+
+    def __init__(self, reason: str, exchange: Exchange | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.exchange = reason, exchange
+
+
+@dataclass
+class Created:
+    resource: Resource
+    id: str
+    data: dict[str, Any]
+    sent: dict[str, Any]  # the body that created it
+    parent_path: dict[str, Any]  # path parameters of its collection (the parent's id), if any
+    exchange: Exchange
+    deleted: bool = False
+
+    @property
+    def path(self) -> dict[str, Any]:
+        """Path parameters addressing this record through its get operation."""
+        op = self.resource.get_op
+        names = [p["name"] for p in op.path_params] if op else ["id"]
+        return {names[-1]: self.id} if names else {}
+
+
+def synthesize(schema: dict[str, Any] | None) -> Any:
+    """A plausible value for `schema` from its examples, defaults, enums and formats."""
+    if not isinstance(schema, dict):
+        return "conformance"
+    for key in ("example", "default", "const"):
+        if key in schema:
+            return copy.deepcopy(schema[key])
+    if schema.get("examples"):
+        return copy.deepcopy(schema["examples"][0])
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "allOf" in schema:
+        merged: dict[str, Any] = {}
+        for sub in schema["allOf"]:
+            value = synthesize(sub)
+            if isinstance(value, dict):
+                merged.update(value)
+        return merged
+    types = schema.get("type")
+    kind = next((t for t in types if t != "null"), "string") if isinstance(types, list) else types
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        names = list(schema.get("required") or [])
+        if not names and schema.get("minProperties"):
+            names = list(props)[: int(schema["minProperties"])]
+        return {n: synthesize(props.get(n)) for n in names}
+    if kind == "array":
+        return [synthesize(schema.get("items"))] * int(schema.get("minItems", 0))
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return schema.get("minimum", 1)
+    if kind == "boolean":
+        return True
+    fmt = schema.get("format")
+    value = {
+        "email": "conformance@example.com",
+        "hostname": "conformance.example.com",
+        "uri": "https://example.com/conformance",
+        "date-time": "2025-01-01T00:00:00Z",
+        "uuid": "00000000-0000-4000-8000-000000000000",
+        "ipv4": "192.0.2.1",
+    }.get(fmt or "", "conformance")
+    return value[: int(schema["maxLength"])] if "maxLength" in schema else value
+
+
+def body_for(op: Operation) -> Any:
+    example = op.body_example()
+    if example is not MISSING:
+        return copy.deepcopy(example)
+    if op.body_schema is not None:
+        return synthesize(op.body_schema)
+    return MISSING
+
+
+def singular(name: str) -> str:
+    return name[:-1] if name.endswith("s") else name
+
+
+@dataclass
+class Factory:
+    contract: Contract
+    client: Client
+    tag: str = field(default_factory=lambda: secrets.token_hex(3))
+    created: list[Created] = field(default_factory=list)
+    extra_cleanup: list[tuple[Operation, dict[str, Any]]] = field(default_factory=list)
+    shared: dict[str, Created] = field(default_factory=dict)  # records other bodies refer to
+    counter: int = 0
+
+    def unique(self, value: str, max_length: int | None = None) -> str:
+        self.counter += 1
+        suffix = f"-cf{self.tag}{self.counter}"
+        if max_length is not None:
+            value = value[: max(1, max_length - len(suffix))]
+        return value + suffix
+
+    def creatable(self, res: Resource) -> bool:
+        return res.create_op is not None
+
+    def body(self, op: Operation, res: Resource | None = None, depth: int = 0, as_: str = "token") -> Any:
+        """A request body for `op`, made unique and with its references created."""
+        body = body_for(op)
+        if not isinstance(body, dict):
+            return body
+        props = (op.body_schema or {}).get("properties") or {}
+        unique_fields = {"name", *((res.config.get("unique") or []) if res else [])}
+        for key in unique_fields:
+            if isinstance(body.get(key), str):
+                body[key] = self.unique(body[key], (props.get(key) or {}).get("maxLength"))
+        for key, value in list(body.items()):
+            target = self._referenced(key, value)
+            if target is not None and target is not res and depth < 3:
+                ref = self.shared.get(f"{as_}:{target.name}")
+                if ref is None or ref.deleted:
+                    ref = self.shared[f"{as_}:{target.name}"] = self.create(target, depth=depth + 1, as_=as_)
+                body[key] = ref.id
+        return body
+
+    def _referenced(self, key: str, value: Any) -> Resource | None:
+        if not isinstance(value, str):
+            return None
+        for res in self.contract.resources.values():
+            if not self.creatable(res) or res.get_op is None:
+                continue
+            prefix = res.id_prefix
+            if key == f"{singular(res.name)}_id" or (
+                prefix and key.endswith("_id") and value.startswith(prefix)
+            ):
+                return res
+        return None
+
+    def create(
+        self, res: Resource, depth: int = 0, as_: str = "token", parent: Created | None = None
+    ) -> Created:
+        op = res.create_op
+        if op is None:
+            raise CannotCreate(f"the spec has no operation that creates {res.name}")
+        path: dict[str, Any] = {}
+        link = res.parent
+        if op.path_params:
+            if link is None or depth > 3:
+                raise CannotCreate(f"{op.label} needs path parameters the spec does not tie to a parent")
+            parent_res = self.contract.resources.get(link["name"])
+            if parent_res is None:
+                raise CannotCreate(f"{res.name}: unknown parent {link['name']}")
+            if parent is None:
+                parent = self.create(parent_res, depth=depth + 1, as_=as_)
+            path = {link["param"]: parent.id}
+        body = self.body(op, res, depth, as_=as_)
+        ex = self.client.call(op, as_=as_, path=path, body=body)
+        if not 200 <= ex.status < 300:
+            raise CannotCreate(f"{op.label} with the spec's example body answered {ex.status}", ex)
+        data = self.extract(op, ex)
+        if not isinstance(data, dict) or not isinstance(data.get("id"), (str, int)):
+            raise CannotCreate(f"{op.label} answered {ex.status} without an id in the body", ex)
+        created = Created(res, str(data["id"]), data, body if isinstance(body, dict) else {}, path, ex)
+        self.created.append(created)
+        return created
+
+    def extract(self, op: Operation, ex: Exchange) -> Any:
+        """The record inside a single-envelope response."""
+        body = ex.json()
+        if body is MISSING:
+            return MISSING
+        tpl = self.contract.template_for(op, ex.status)
+        if tpl is None:
+            return body
+        data = tpl.extract(body, "data")
+        return body if data is MISSING else data
+
+    def items(self, op: Operation, ex: Exchange) -> list[Any] | None:
+        """The items of a list response (None when the body is not a list envelope)."""
+        body = ex.json()
+        if body is MISSING:
+            return None
+        items = self.contract.listing.extract(body, "items")
+        return items if isinstance(items, list) else None
+
+    def get(self, created: Created, as_: str = "token") -> Exchange:
+        op = created.resource.get_op
+        assert op is not None
+        return self.client.call(op, as_=as_, path=created.path)
+
+    def settle(self, created: Created, timeout: float) -> dict[str, Any]:
+        """Read the record until its status leaves the spec's timed (transient) states."""
+        res = created.resource
+        transient = res.transient_states
+        deadline = time.monotonic() + timeout
+        data = created.data
+        while True:
+            ex = self.get(created)
+            fresh = self.extract(res.get_op, ex) if res.get_op else MISSING
+            if isinstance(fresh, dict):
+                data = fresh
+            if ex.status != 200 or data.get(res.status_field) not in transient or time.monotonic() > deadline:
+                return data
+            self.client.budget.sleep(1.0)
+
+    def delete(self, created: Created, as_: str = "token") -> Exchange | None:
+        op = created.resource.delete_op
+        if op is None:
+            return None
+        ex = self.client.call(op, as_=as_, path=created.path)
+        if 200 <= ex.status < 300 and as_ == "token":
+            created.deleted = True
+        return ex
+
+    def cleanup(self) -> None:
+        """Best effort: delete what we created, newest first (children before parents)."""
+        for created in reversed(self.created):
+            if not created.deleted and created.resource.delete_op is not None:
+                with contextlib.suppress(Exception):  # cleanup must never fail the run
+                    self.delete(created)
+        for op, path in self.extra_cleanup:
+            with contextlib.suppress(Exception):
+                self.client.call(op, path=path)

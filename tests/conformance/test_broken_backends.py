@@ -1,0 +1,56 @@
+"""Every check has been seen failing: each broken backend makes the suite exit 1 and name the
+check that catches it; the clean sandbox passes with exit 0."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.conformance.backends import DEFECTS
+from tests.conformance.conftest import APIS, Outcome
+
+# defect → (API, options selecting only what is needed to catch it, checks that must be named)
+CASES: dict[str, tuple[str, list[str], set[str]]] = {
+    "no-auth": ("cloudnexus", ["--checks", "auth", "--phases", "examples"], {"auth", "ignored_auth"}),
+    "scopes-ignored": ("cloudnexus", ["--checks", "scopes", "--phases", "none"], {"scopes"}),
+    "wrong-envelope": ("cloudnexus", ["--checks", "envelope", "--phases", "examples"], {"envelope"}),
+    "wrong-status": ("cloudnexus", ["--checks", "none", "--phases", "examples"], {"status_code_conformance"}),
+    "lost-after-create": ("cloudnexus", ["--checks", "lifecycle", "--phases", "none"], {"lifecycle"}),
+    "wrong-totals": ("cloudnexus", ["--checks", "pagination", "--phases", "none"], {"pagination"}),
+    "server-error": ("cloudnexus", ["--checks", "none", "--phases", "examples"], {"not_a_server_error"}),
+    "invalid-accepted": (
+        "cloudnexus-io",
+        ["--checks", "none", "--phases", "coverage"],
+        {"negative_data_rejection"},
+    ),
+    "cross-account-leak": ("cloudnexus", ["--checks", "tenancy", "--phases", "none"], {"tenancy"}),
+    "no-rate-limit-headers": ("cloudnexus", ["--checks", "ratelimit", "--phases", "none"], {"ratelimit"}),
+}
+
+
+def test_every_defect_has_a_case() -> None:
+    assert set(CASES) == set(DEFECTS)
+
+
+@pytest.mark.parametrize("defect", sorted(CASES))
+def test_broken_backend_is_caught(
+    defect: str, broken: Callable[..., str], suite: Callable[..., Outcome]
+) -> None:
+    api, options, expected = CASES[defect]
+    url = broken(defect)
+    out = suite("--api", api, "--sandbox", url, "--max-examples", "3", *options)
+    assert out.code == 1, out
+    assert expected <= out.failing, f"expected {expected} among failing checks {out.failing}\n{out}"
+    assert "curl " in out.stdout, out  # each violation comes with a reproducing request
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_clean_sandbox_passes_everything(api: str, clean_runs: dict[str, Outcome]) -> None:
+    """One full run (every family, every Schemathesis phase) per API: no violation, exit 0."""
+    out = clean_runs[api]
+    assert out.code == 0, out
+    assert out.failing == set(), out
+    assert "RESULT: no violation" in out.stdout
+    suites = {s.get("name", "").split(".", 1)[-1] for s in out.junit.iter("testsuite")}
+    assert {"envelope", "auth", "ratelimit", "not_a_server_error", "use_after_free"} <= suites, suites
