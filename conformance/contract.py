@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from mock_server.spec import SpecError, deref  # the one $ref resolver: the spec layer knows no HTTP
+
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 MISSING: Any = object()
@@ -24,25 +26,6 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}
 
 class ContractError(Exception):
     """The spec cannot be read or lacks what the suite needs (a usage error: exit 2)."""
-
-
-def deref(node: Any, root: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
-    """Inline local `$ref`s (siblings of a `$ref` override the target's keys)."""
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/") and ref not in seen:
-            target: Any = root
-            for part in ref[2:].split("/"):
-                target = target[part.replace("~1", "/").replace("~0", "~")]
-            resolved = deref(target, root, (*seen, ref))
-            siblings = {k: v for k, v in node.items() if k != "$ref"}
-            if siblings and isinstance(resolved, dict):
-                return {**resolved, **deref(siblings, root, seen)}
-            return resolved
-        return {k: deref(v, root, seen) for k, v in node.items()}
-    if isinstance(node, list):
-        return [deref(v, root, seen) for v in node]
-    return node
 
 
 # ---------------------------------------------------------------------------------- envelopes
@@ -381,7 +364,10 @@ def _compile(
 def build(raw: dict[str, Any]) -> Contract:
     if not isinstance(raw, dict) or "x-sandbox" not in raw:
         raise ContractError("the spec has no x-sandbox extension: the suite needs its envelope and limits")
-    doc = deref(raw, raw)
+    try:
+        doc = deref(raw, raw)
+    except (SpecError, KeyError, TypeError) as exc:
+        raise ContractError(f"the spec's $refs cannot be resolved: {exc}") from None
     config = doc["x-sandbox"]
     envelope = config.get("envelope") or {}
     for kind in ("single", "list", "error"):

@@ -103,24 +103,18 @@ class ApiEngine:
                 request.client.host if request.client else "-",
             )
             reply = self.handlers[op.handler](call) if op.handler else generic.run(call)
-            response = self._render(reply, request_id)
         except ApiError as err:
             problems = [p.as_dict() for p in err.details]
-            reply = Reply(
-                err.status,
-                self.envelope.error(err, self._common(request_id)),
-                kind="raw",
-                headers=err.headers,
-            )
-            response = self._render(reply, request_id)
+            reply = self._error(err, request_id)
         except Exception:  # never a stack trace to the client
             log.exception("unhandled error in %s %s", request.method, request.url.path)
-            internal = ApiError(500, "INTERNAL_ERROR", "Internal server error")
-            response = self._render(
-                Reply(500, self.envelope.error(internal, self._common(request_id)), kind="raw"), request_id
-            )
-        if decision is not None:
-            response.headers.update(decision.headers())
+            reply = self._error(ApiError(500, "INTERNAL_ERROR", "Internal server error"), request_id)
+        try:
+            response = self._render(reply, request_id, decision)
+        except Exception:  # a handler's reply that cannot be rendered: still the API's envelope
+            log.exception("unrenderable reply in %s %s", request.method, request.url.path)
+            internal = self._error(ApiError(500, "INTERNAL_ERROR", "Internal server error"), request_id)
+            response = self._render(internal, request_id, decision)
         self.sandbox.record(
             self.spec.name, request, op, response, request_id, problems, time.perf_counter() - started
         )
@@ -168,10 +162,17 @@ class ApiEngine:
         return b"".join(chunks)
 
     def _common(self, request_id: str) -> dict[str, Any]:
-        return {"request_id": request_id, "timestamp": self.sandbox.clock.isoformat()}
+        stamp = self.sandbox.clock.isoformat() if self.envelope.uses("timestamp") else None
+        return {"request_id": request_id, "timestamp": stamp}
 
-    def _render(self, reply: Reply, request_id: str) -> Response:
+    def _error(self, err: ApiError, request_id: str) -> Reply:
+        body = self.envelope.error(err, self._common(request_id))
+        return Reply(err.status, body, kind="raw", headers=err.headers)
+
+    def _render(self, reply: Reply, request_id: str, decision: Decision | None) -> Response:
         headers = {"X-Request-ID": request_id, **reply.headers}
+        if decision is not None:
+            headers.update(decision.headers())
         if reply.kind == "empty":
             return Response(status_code=reply.status, headers=headers)
         common = self._common(request_id)

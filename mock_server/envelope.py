@@ -29,11 +29,26 @@ def render(template: Any, values: dict[str, Any]) -> Any:
     return template
 
 
+def _placeholders(template: Any) -> set[str]:
+    if isinstance(template, str) and template.startswith("$"):
+        return {template[1:].rstrip("?")}
+    if isinstance(template, dict):
+        return set().union(*map(_placeholders, template.values()))
+    if isinstance(template, list):
+        return set().union(*map(_placeholders, template))
+    return set()
+
+
 class Envelope:
     """The three templates of one API (`x-sandbox.envelope`)."""
 
     def __init__(self, templates: dict[str, Any]) -> None:
         self.templates = templates
+        self._placeholders = _placeholders(templates)
+
+    def uses(self, name: str) -> bool:
+        """Whether any template has `$name` (so costly values are computed only when shown)."""
+        return name in self._placeholders
 
     def single(self, data: Any, common: dict[str, Any]) -> Any:
         return render(self.templates["single"], {**common, "data": data})

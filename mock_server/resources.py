@@ -196,6 +196,25 @@ class Resources:
             if moving not in equals or view.get(moving) == equals[moving]:
                 yield view
 
+    def require_status(
+        self,
+        name: str,
+        record: Record,
+        allowed: set[str] | frozenset[str],
+        action: str,
+        field: str = "action",
+    ) -> None:
+        """A state machine's guard: `action` on a record outside `allowed` is a 409 CONFLICT."""
+        status = record.get(self._status_field(name))
+        if status not in allowed:
+            raise conflict(
+                f"Cannot {action} a {_label(name).lower()} that is {status}",
+                Problem(field, f"needs status {' or '.join(sorted(allowed))}"),
+            )
+
+    def _status_field(self, name: str) -> str:
+        return str((self.config(name).get("lifecycle") or {}).get("field", "status"))
+
     def list(self, name: str, owner: Owner, **equals: Any) -> Records:
         with self.store.lock:
             return [clone(v) for v in self._views(name, owner, equals)]

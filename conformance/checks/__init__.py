@@ -3,13 +3,13 @@ into `ctx.results` (violations with a curl reproduction, skips with a reason).""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..contract import Contract
-    from ..factory import Factory
+    from ..contract import Contract, Resource
+    from ..factory import Created, Factory
     from ..http import Client, Exchange
     from ..results import Results
 
@@ -81,3 +81,26 @@ def load_all() -> dict[str, Family]:
 
 
 ORDER = ("envelope", "auth", "scopes", "tenancy", "lifecycle", "pagination", "ratelimit")
+
+
+def created_records(ctx: Context, check: str) -> Iterator[tuple[Resource, Created]]:
+    """One fresh record of each collection the spec can create and read back; what cannot be
+    created is reported as skipped under `check`, and so is having nothing to test at all."""
+    from ..factory import CannotCreate
+
+    tested = False
+    for res in ctx.contract.resources.values():
+        if res.get_op is None:
+            continue
+        if res.create_op is None:
+            ctx.results.skip(check, f"the spec has no operation creating {res.name}", res.get_op.label)
+            continue
+        try:
+            obj = ctx.factory.create(res)
+        except CannotCreate as exc:
+            ctx.results.skip(check, f"cannot create {res.name}: {exc.reason}", res.create_op.label)
+            continue
+        tested = True
+        yield res, obj
+    if not tested:
+        ctx.results.skip(check, "no collection could be created from the spec")

@@ -12,29 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..contract import Operation, Resource
-from ..factory import CannotCreate, Created
+from ..factory import Created
 from ..http import Exchange
-from . import Context, family
+from . import Context, created_records, family
 
 
 @family("lifecycle", "create→get/list, update→get, delete→404, actions change status")
 def run(ctx: Context) -> None:
-    tested = False
-    for res in ctx.contract.resources.values():
-        if res.get_op is None:
-            continue
-        if res.create_op is None:
-            ctx.results.skip("lifecycle", f"the spec has no operation creating {res.name}", res.get_op.label)
-            continue
-        try:
-            obj = ctx.factory.create(res)
-        except CannotCreate as exc:
-            ctx.results.skip("lifecycle", f"cannot create {res.name}: {exc.reason}", res.create_op.label)
-            continue
-        tested = True
+    for res, obj in created_records(ctx, "lifecycle"):
         _lifecycle(ctx, res, obj)
-    if not tested:
-        ctx.results.skip("lifecycle", "no collection could be created from the spec")
 
 
 def listed(

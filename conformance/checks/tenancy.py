@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from ..contract import MISSING, Resource
-from ..factory import CannotCreate, Created
-from . import Context, family
+from ..factory import Created
+from . import Context, created_records, family
 from .common import example_body
 
 
@@ -19,22 +19,8 @@ from .common import example_body
     needs=("other",),
 )
 def run(ctx: Context) -> None:
-    tested = False
-    for res in ctx.contract.resources.values():
-        if res.get_op is None:
-            continue
-        if res.create_op is None:
-            ctx.results.skip("tenancy", f"the spec has no operation creating {res.name}", res.get_op.label)
-            continue
-        try:
-            obj = ctx.factory.create(res)
-        except CannotCreate as exc:
-            ctx.results.skip("tenancy", f"cannot create {res.name}: {exc.reason}", res.create_op.label)
-            continue
-        tested = True
+    for res, obj in created_records(ctx, "tenancy"):
         _probe(ctx, res, obj)
-    if not tested:
-        ctx.results.skip("tenancy", "no collection could be created from the spec")
 
 
 def _leaks(body: bytes, ident: str) -> bool:

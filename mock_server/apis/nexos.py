@@ -336,14 +336,7 @@ def environment_action(call: Call) -> Reply:
     allowed, target = ACTIONS[action]
     with call.sandbox.store.transaction():
         env = r.get("environments", call.owner, call.params["id"])
-        if env["status"] not in allowed:
-            raise ApiError(
-                409,
-                "CONFLICT",
-                f"Environment {env['id']} is {env['status']}; {action} requires "
-                f"{' or '.join(sorted(allowed))}",
-                [Problem("status", f"is {env['status']}")],
-            )
+        r.require_status("environments", env, allowed, action, field="status")
         if action in ("rebuild", "restart"):
             sha = env.get("_head_sha")
             if not sha:

@@ -105,13 +105,7 @@ def instance_action(call: Call) -> Reply:
     allowed, target = ACTIONS[action]
     with call.sandbox.store.transaction():
         instance = r.get("instances", call.owner, call.params["id"])
-        if instance["status"] not in allowed:
-            raise ApiError(
-                409,
-                "CONFLICT",
-                f"Cannot {action} an instance that is {instance['status']}",
-                [Problem("action", f"needs status {' or '.join(sorted(allowed))}")],
-            )
+        r.require_status("instances", instance, allowed, action)
         result: dict[str, Any] = {"action": action}
         if action == "backup":
             backup = r.create("backups", call.owner, {}, extra={"instance_id": instance["id"]})
