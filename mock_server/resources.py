@@ -230,8 +230,9 @@ class Resources:
             if moving in equals:
                 page, meta = self.page(list(self._views(name, owner, equals)), params)
             else:
-                page, meta = self.page(list(self.store.scan(self.table(name), **owner, **equals)), params)
-                page = [self._settle(name, r) for r in page]
+                start, stop, meta = self.bounds(params)
+                page, total = self.store.window(self.table(name), start, stop, **owner, **equals)
+                page, meta = [self._settle(name, r) for r in page], {**meta, "total": total}
             return clone(page), meta
 
     def update(self, name: str, owner: Owner, rid: str, changes: Record) -> Record:
@@ -267,19 +268,24 @@ class Resources:
             return self.create(name, owner, fields, extra), True
 
     # -- listing ------------------------------------------------------------------------
-    def page(self, items: Records, params: dict[str, Any]) -> tuple[Records, dict[str, Any]]:
-        """Slice `items` as the API pages them; the meta values the list envelope shows."""
+    def bounds(self, params: dict[str, Any]) -> tuple[int, int | None, dict[str, Any]]:
+        """Where the requested page starts and stops, and the meta the list envelope shows
+        (without `total`), as the API pages: page/per_page, limit/offset, or not at all."""
         pag = self.spec.config["pagination"]
         style, default = pag["style"], pag.get("default", 20)
-        total = len(items)
         if style == "page":
             page, per_page = params.get("page", 1), params.get("per_page", default)
             start = (page - 1) * per_page
-            return items[start : start + per_page], {"page": page, "per_page": per_page, "total": total}
+            return start, start + per_page, {"page": page, "per_page": per_page}
         if style == "offset":
             limit, offset = params.get("limit", default), params.get("offset", 0)
-            return items[offset : offset + limit], {"limit": limit, "offset": offset, "total": total}
-        return items, {"total": total}
+            return offset, offset + limit, {"limit": limit, "offset": offset}
+        return 0, None, {}
+
+    def page(self, items: Records, params: dict[str, Any]) -> tuple[Records, dict[str, Any]]:
+        """Slice `items` as the API pages them; the meta values the list envelope shows."""
+        start, stop, meta = self.bounds(params)
+        return items[start:stop], {**meta, "total": len(items)}
 
     def filters(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         declared = self.config(name).get("filters", {})

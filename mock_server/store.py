@@ -10,6 +10,7 @@ walk every account's records.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,6 +88,20 @@ class Store:
             rest = {k: v for k, v in equals.items() if k not in OWNER_FIELDS}  # the index did those
             return (rows[i] for i in ids if not rest or _matches(rows[i], rest))
         return (r for r in list(rows.values()) if _matches(r, equals))
+
+    def window(self, table: str, start: int, stop: int | None, **equals: Any) -> tuple[list[Record], int]:
+        """Records [start:stop] of those whose fields equal `equals` (stored ones, read-only, as
+        `scan`), and how many match in all. An owner-only filter costs the page, not the account."""
+        ids = self._owners.get(table, {}).get(tuple(equals.get(f) for f in OWNER_FIELDS), {})
+        if set(equals) == set(OWNER_FIELDS):
+            rows, total = (self._tables[table] if ids else {}), len(ids)
+            start, stop = (
+                min(start, total),
+                (total if stop is None else min(stop, total)),
+            )  # islice: <= maxsize
+            return [rows[i] for i in itertools.islice(ids, start, stop)], total
+        matching = list(self.scan(table, **equals))
+        return matching[start:stop], len(matching)
 
     def find(self, table: str, **equals: Any) -> list[Record]:
         """Copies of every record whose fields equal `equals`, in insertion order."""

@@ -99,3 +99,14 @@ def test_nexos_lists_are_bare_arrays(harness: Harness) -> None:
     c.post("/projects", json={"name": "one", "github_repo": "octocat/one"})
     body = c.get("/projects").json()
     assert isinstance(body, list) and [p["slug"] for p in body] == ["one"]
+
+
+@pytest.mark.parametrize("col", PAGED, ids=[c.api for c in PAGED])
+def test_pages_far_past_the_end_are_empty_not_errors(harness: Harness, col: Collection) -> None:
+    c, _ = _fill(harness, col, 3)
+    huge = str(10**40)
+    params = {"limit": huge, "offset": huge} if col.api == "cloudnexus-io" else {"page": huge, "per_page": 100}
+    if col.api == "cloudnexus-io":
+        params["limit"] = "100"
+    body = c.get(col.path, params=params).json()
+    assert col.items(body) == [] and body["meta"]["total"] == 3
