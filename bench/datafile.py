@@ -1,8 +1,8 @@
 """Pre-built sandbox state: a TinyDB JSON file of N servers in one account, and a seed file
 holding only the benchmark's token.
 
-Seeding N servers through `--seed` costs three full-file rewrites per server (create, delete,
-replace), so it grows quadratically; the records are written directly in the layout
+Seeding N servers through `--seed` costs three journal writes (each fsynced) per server, and
+its time is measured separately; the scaling series writes the records directly in the layout
 `mock_server/store_tinydb.py` reads (table `nurosentrix:servers`, TinyDB doc ids as string
 keys, records carrying the hidden `_account`, `_mode`, `_since` fields), and the token is
 minted by the sandbox itself from the seed file, so its hash and record are the engine's own.
