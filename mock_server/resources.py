@@ -188,8 +188,7 @@ class Resources:
 
     def _views(self, name: str, owner: Owner, equals: dict[str, Any]) -> Iterator[Record]:
         """Settled views (not copies) of the owner's records whose fields as of now equal `equals`."""
-        life = self.config(name).get("lifecycle")
-        moving = life.get("field", "status") if life else None
+        moving = self._moving(name)
         stored = {k: v for k, v in equals.items() if k != moving}  # a status is only known once settled
         for record in self.store.scan(self.table(name), **owner, **stored):
             view = self._settle(name, record)
@@ -205,15 +204,17 @@ class Resources:
         field: str = "action",
     ) -> None:
         """A state machine's guard: `action` on a record outside `allowed` is a 409 CONFLICT."""
-        status = record.get(self._status_field(name))
+        status = record.get(self._moving(name) or "status")
         if status not in allowed:
             raise conflict(
                 f"Cannot {action} a {_label(name).lower()} that is {status}",
                 Problem(field, f"needs status {' or '.join(sorted(allowed))}"),
             )
 
-    def _status_field(self, name: str) -> str:
-        return str((self.config(name).get("lifecycle") or {}).get("field", "status"))
+    def _moving(self, name: str) -> str | None:
+        """The field a declared lifecycle moves on its own (None without a lifecycle)."""
+        life = self.config(name).get("lifecycle")
+        return str(life.get("field", "status")) if life else None
 
     def list(self, name: str, owner: Owner, **equals: Any) -> Records:
         with self.store.lock:
@@ -224,8 +225,7 @@ class Resources:
     ) -> tuple[Records, dict[str, Any]]:
         """One page as the API pages it, and its meta; only the page is settled and copied,
         unless the filter is on the lifecycle's status, which only settling can tell."""
-        life = self.config(name).get("lifecycle")
-        moving = life.get("field", "status") if life else None
+        moving = self._moving(name)
         with self.store.lock:
             if moving in equals:
                 page, meta = self.page(list(self._views(name, owner, equals)), params)
@@ -242,8 +242,7 @@ class Resources:
             if "updated_at" in self._fields[name]:
                 clean["updated_at"] = self.clock.isoformat()
             self._check_unique(name, owner, {**current, **clean})
-            life = self.config(name).get("lifecycle")
-            if life and life.get("field", "status") in clean:
+            if self._moving(name) in clean:
                 clean["_since"] = self.clock.now()  # a new status starts its own timer
             return self.store.replace(self.table(name), {**current, **clean})  # the settled view, updated
 
