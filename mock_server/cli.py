@@ -7,6 +7,10 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
 
 DEFAULT_DATA = Path(".sandbox") / "sandbox.json"
 
@@ -67,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(set one when --host is not a loopback address)",
     )
     serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing one state (the TinyDB file, rate limits, clock); default 1",
+    )
+    serve.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -96,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _NoQueryStrings(logging.Filter):
+class NoQueryStrings(logging.Filter):
     """uvicorn's access log prints whole URLs; query strings can hold one-time secrets (OAuth codes)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -115,6 +126,12 @@ def serve(args: argparse.Namespace) -> int:
     from .store import MemoryStore, Store
     from .store_tinydb import StoreFileError, TinyDBStore
 
+    if args.workers < 1 or (args.workers > 1 and args.memory):
+        print(
+            "mock_server: --workers N needs N >= 1 and, above 1, the file store (not --memory)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         specs = load_all(args.api)
         store: Store = MemoryStore() if args.memory else TinyDBStore(args.data)
@@ -145,11 +162,45 @@ def serve(args: argparse.Namespace) -> int:
         token, _ = sandbox.mint(name, name="startup")
         print(f"  {name:<14} {base}{spec.base_path}\n  {'':<14} Authorization: Bearer {token}")
     print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)", flush=True)
+    if args.workers > 1:
+        return _serve_workers(args, sandbox)
     config = uvicorn.Config(
         SandboxApp(sandbox, args.admin_token), host=args.host, port=args.port, log_level=args.log_level
     )
-    logging.getLogger("uvicorn.access").addFilter(_NoQueryStrings())  # after uvicorn configured logging
+    logging.getLogger("uvicorn.access").addFilter(NoQueryStrings())  # after uvicorn configured logging
     uvicorn.Server(config).run()
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, sandbox: Sandbox) -> int:
+    """Hand the prepared state to N uvicorn worker processes (`workers.create_app`)."""
+    import uvicorn
+
+    from .shared import prepare_run_dir
+    from .workers import export_settings
+
+    sandbox.store.close()  # compacted: the workers start from the file alone
+    run_dir = prepare_run_dir(args.data.with_name(f".{args.data.name}.run"))
+    export_settings(
+        {
+            "apis": list(sandbox.specs),
+            "data": str(args.data),
+            "rate_window": args.rate_window,
+            "rate_limit": not args.no_rate_limit,
+            "async_delay": args.async_delay,
+            "admin_token": args.admin_token,
+            "run_dir": str(run_dir),
+        }
+    )
+    print(f"Workers: {args.workers} processes, one shared state", flush=True)
+    uvicorn.run(
+        "mock_server.workers:create_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+    )
     return 0
 
 

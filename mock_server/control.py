@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 from typing import Any
 
 from starlette.requests import Request
@@ -73,6 +74,7 @@ class ControlApi:
                     "status": "ok",
                     "apis": {n: s.base_path for n, s in sb.specs.items()},
                     "now": sb.clock.isoformat(),
+                    "pid": os.getpid(),
                 }
             )
         if path == "tokens" and method == "POST":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -69,26 +70,37 @@ class RateLimiter:
         """Admit and record, or refuse, one request of `key` against every bucket at once."""
         if not self.enabled or not buckets:
             return None
-        with self._lock:
+        with self._locked():
             now = self.clock.now()  # read under the lock: each log stays in time order across threads
-            logs = []
-            for b in buckets:
-                log = self._log.setdefault((key, b.name), deque())
+            logs = self._logs(key, buckets)
+            for b, log in zip(buckets, logs, strict=True):
                 while log and log[0] <= now - b.window:
                     log.popleft()
-                logs.append(log)
             full = [(b, log) for b, log in zip(buckets, logs, strict=True) if len(log) >= b.limit]
             if full:
                 waits = [log[len(log) - b.limit] + b.window - now for b, log in full]
                 retry = max(1, math.ceil(max(waits)))
                 b, log = full[waits.index(max(waits))]
+                self._save(key, buckets, logs)
                 return Decision(False, b, 0, retry, retry, tuple(buckets))
             for log in logs:
                 log.append(now)
+            self._save(key, buckets, logs)
             tight = min(range(len(buckets)), key=lambda i: buckets[i].limit - len(logs[i]))
             b, log = buckets[tight], logs[tight]
             reset = math.ceil(log[0] + b.window - now) if log else 0
             return Decision(True, b, b.limit - len(log), max(reset, 0), 0, tuple(buckets))
+
+    # -- where the logs live: here, this process's memory (`shared.SharedRateLimiter`: SQLite) --
+    def _locked(self) -> AbstractContextManager[object]:
+        return self._lock
+
+    def _logs(self, key: str, buckets: list[Bucket]) -> list[deque[float]]:
+        """The live log of each bucket, oldest first."""
+        return [self._log.setdefault((key, b.name), deque()) for b in buckets]
+
+    def _save(self, key: str, buckets: list[Bucket], logs: list[deque[float]]) -> None:
+        """Keep the logs `hit` changed (in memory they were changed in place)."""
 
     def reset(self, key_prefix: str = "") -> None:
         with self._lock:

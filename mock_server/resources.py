@@ -217,7 +217,7 @@ class Resources:
         return str(life.get("field", "status")) if life else None
 
     def list(self, name: str, owner: Owner, **equals: Any) -> Records:
-        with self.store.lock:
+        with self.store.reading():
             return [clone(v) for v in self._views(name, owner, equals)]
 
     def list_page(
@@ -226,7 +226,7 @@ class Resources:
         """One page as the API pages it, and its meta; only the page is settled and copied,
         unless the filter is on the lifecycle's status, which only settling can tell."""
         moving = self._moving(name)
-        with self.store.lock:
+        with self.store.reading():
             if moving in equals:
                 page, meta = self.page(list(self._views(name, owner, equals)), params)
             else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +18,7 @@ from .ids import IdGenerator
 from .ratelimit import RateLimiter
 from .resources import Resources
 from .selfcheck import response_problems
+from .shared import RequestLog, SharedClock, SharedRateLimiter, SharedRequestLog
 from .spec import ApiSpec, Operation, SpecError, available_specs, load_spec
 from .store import MemoryStore, Store
 from .tokens import Principal, TokenService
@@ -64,16 +64,27 @@ class Sandbox:
         rate_limit: bool = True,
         async_delay: float | None = None,
         self_check: bool = False,
+        run_dir: Path | None = None,
     ) -> None:
+        """`run_dir`: the directory where worker processes share their clock, rate-limit logs
+        and request log (`serve --workers N`; the store is shared by `TinyDBStore(shared=True)`)."""
         self.specs = {s.name: s for s in (specs if specs is not None else load_all())}
         self.store = store if store is not None else MemoryStore()
-        self.clock = clock or Clock()
         self.ids = ids or IdGenerator()
-        self.tokens = TokenService(self.store, self.ids, self.clock)
-        self.limiter = RateLimiter(self.clock, window_override=rate_window, enabled=rate_limit)
         self.self_check = self_check
         self.self_check_failures: list[str] = []
-        self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.clock: Clock
+        self.limiter: RateLimiter
+        self.requests: RequestLog
+        if run_dir is None:
+            self.clock = clock or Clock()
+            self.limiter = RateLimiter(self.clock, window_override=rate_window, enabled=rate_limit)
+            self.requests = RequestLog(REQUEST_LOG_SIZE)
+        else:
+            self.clock = clock or SharedClock(run_dir / "clock")
+            self.limiter = SharedRateLimiter(run_dir / "state.sqlite", self.clock, rate_window, rate_limit)
+            self.requests = SharedRequestLog(run_dir / "state.sqlite", REQUEST_LOG_SIZE)
+        self.tokens = TokenService(self.store, self.ids, self.clock)
         self.modules = {name: api_module(spec) for name, spec in self.specs.items()}
         self.resources = {
             name: Resources(spec, self.store, self.ids, self.clock, async_delay)

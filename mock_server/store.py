@@ -5,7 +5,9 @@ Two backends share one interface: `MemoryStore` (``--memory``, tests) and `TinyD
 Records come back as copies, so a caller can never change stored state except through the
 store; `scan` alone yields the stored records themselves, for read-only passes over many.
 Records of one owner (`_account`, `_mode`) are indexed, so an account's listing does not
-walk every account's records.
+walk every account's records. Writes go through `transaction()` and reads through `reading()`:
+a store shared between processes (`TinyDBStore(shared=True)`) takes its file lock in the one
+and catches up with the other processes' writes in both.
 """
 
 from __future__ import annotations
@@ -42,12 +44,29 @@ class Store:
         self.lock = threading.RLock()
         self._tables: dict[str, dict[str, Record]] = {}
         self._owners: dict[str, dict[tuple[Any, ...], dict[str, None]]] = {}
+        self._versions: dict[str, int] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Hold the store's lock across several calls (check-then-write sequences)."""
         with self.lock:
             yield
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold the lock for a consistent read of several records, seeing every acknowledged write."""
+        with self.lock:
+            self._refresh()
+            yield
+
+    def version(self, table: str) -> int:
+        """A number that changes whenever `table` does (cache invalidation)."""
+        with self.lock:
+            self._refresh()
+            return self._versions.get(table, 0)
+
+    def _refresh(self) -> None:
+        """Catch up with writes made outside this object (none, unless shared)."""
 
     # -- hooks ----------------------------------------------------------------------------
     def _put(self, table: str, record: Record) -> None:
@@ -57,18 +76,21 @@ class Store:
             self._owners[table][_owner(old)].pop(record["id"], None)
         rows[record["id"]] = record
         self._owners.setdefault(table, {}).setdefault(_owner(record), {})[record["id"]] = None
+        self._versions[table] = self._versions.get(table, 0) + 1
 
     def _remove(self, table: str, record: Record) -> None:
         del self._tables[table][record["id"]]
         self._owners[table][_owner(record)].pop(record["id"], None)
+        self._versions[table] = self._versions.get(table, 0) + 1
 
     def _dropped(self, table: str) -> None:
         self._tables.pop(table, None)
         self._owners.pop(table, None)
+        self._versions[table] = self._versions.get(table, 0) + 1
 
     # -- interface ------------------------------------------------------------------------
     def insert(self, table: str, record: Record) -> Record:
-        with self.lock:
+        with self.transaction():
             if record["id"] in self._tables.get(table, {}):
                 raise KeyError(f"duplicate id {record['id']} in {table}")
             self._put(table, clone(record))
@@ -76,6 +98,7 @@ class Store:
 
     def get(self, table: str, rid: str) -> Record | None:
         with self.lock:
+            self._refresh()
             row = self._tables.get(table, {}).get(rid)
             return clone(row) if row is not None else None
 
@@ -106,10 +129,11 @@ class Store:
     def find(self, table: str, **equals: Any) -> list[Record]:
         """Copies of every record whose fields equal `equals`, in insertion order."""
         with self.lock:
+            self._refresh()
             return [clone(r) for r in self.scan(table, **equals)]
 
     def update(self, table: str, rid: str, changes: Record) -> Record | None:
-        with self.lock:
+        with self.transaction():
             row = self._tables.get(table, {}).get(rid)
             if row is None:
                 return None
@@ -118,12 +142,12 @@ class Store:
 
     def replace(self, table: str, record: Record) -> Record:
         """Insert, or replace the whole record with that id (keeping its place in the order)."""
-        with self.lock:
+        with self.transaction():
             self._put(table, clone(record))
             return clone(record)
 
     def delete(self, table: str, rid: str) -> bool:
-        with self.lock:
+        with self.transaction():
             row = self._tables.get(table, {}).get(rid)
             if row is None:
                 return False
@@ -132,10 +156,11 @@ class Store:
 
     def tables(self) -> list[str]:
         with self.lock:
+            self._refresh()
             return list(self._tables)
 
     def drop(self, table: str) -> None:
-        with self.lock:
+        with self.transaction():
             self._dropped(table)
 
     def close(self) -> None:

@@ -7,17 +7,21 @@ memory (`Store`), each acknowledged write is first appended to `<file>.journal` 
 (one short line: the cost does not grow with the data), and the journal is compacted into the
 TinyDB file — written atomically: temp file, fsync, rename, fsync dir — once it holds as many
 entries as it had records (so the amortised cost per write stays flat), at start and at a
-clean shutdown. After a clean shutdown the file alone is a plain TinyDB database
+clean shutdown; `shared=True` lets several processes keep one state in the file (see the
+class). After a clean shutdown the file alone is a plain TinyDB database
 (`{table: {doc_id: record}}`), readable by `tinydb.TinyDB`; after a crash, start-up replays
 the journal (a torn last line, the one write that was never acknowledged, is dropped).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tinydb.storages import Storage
 
@@ -59,11 +63,7 @@ class AtomicJSONStorage(Storage):
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(self.path.parent)
 
     def close(self) -> None:
         pass
@@ -87,26 +87,47 @@ def _shape_problem(loaded: Any) -> str | None:
 
 
 class TinyDBStore(Store):
-    """Tables in a TinyDB JSON file plus a journal of the writes since its last compaction."""
+    """Tables in a TinyDB JSON file plus a journal of the writes since its last compaction.
+
+    With `shared`, several processes (`serve --workers N`) keep one state in the same file:
+    every transaction holds an exclusive `flock` on `.<file>.lock` and first applies the other
+    processes' journal lines it has not seen; every read applies them too (a `stat`, and a read
+    of the new lines when the journal grew), so a write acknowledged by one worker is seen by
+    the next request to any worker. A compaction replaces the journal with a new empty file; the
+    others notice the new inode and reload the TinyDB file under a shared lock."""
 
     MIN_COMPACTION = 1000  # journal entries before compacting, at the least
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], shared: bool = False) -> None:
         super().__init__()
         self.path = Path(path)
+        self.shared = shared
         self.journal_path = self.path.with_name(self.path.name + ".journal")
-        self.storage = AtomicJSONStorage(self.path)
+        self.storage: AtomicJSONStorage
         self._doc_ids: dict[str, dict[str, int]] = {}
         self._next_doc: dict[str, int] = {}
-        for table, docs in (self.storage.read() or {}).items():
-            for doc_id in sorted(docs, key=int):
-                self._load(table, int(doc_id), docs[doc_id])
-        replayed = self._replay()
-        self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._entries = 0
-        self._compacted_records = sum(map(len, self._tables.values()))
-        if replayed or not self.path.exists():
-            self.compact()  # fold a crash's journal in; a new store starts as an empty TinyDB file
+        self._journal: BinaryIO | None = None  # appends
+        self._tail: BinaryIO | None = None  # reads the lines other processes append
+        self._offset = 0  # bytes of the journal applied
+        self._entries = 0  # lines in the journal
+        self._compacted_records = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock_path = self.path.with_name(f".{self.path.name}.lock")
+            self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreFileError(f"{self.path}: cannot open ({exc})") from exc
+        self._depth = 1  # the file lock is held (see `transaction`)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            self._reload()
+            if self._entries or self.journal_path.stat().st_size or not self.path.exists():
+                self.compact()  # fold a crash's journal in (and drop a torn last line)
+        except BaseException:
+            self._release_files()  # closing the lock file releases the lock
+            raise
+        self._depth = 0
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     # -- loading --------------------------------------------------------------------------
     def _load(self, table: str, doc_id: int, record: Record) -> None:
@@ -114,26 +135,50 @@ class TinyDBStore(Store):
         self._doc_ids.setdefault(table, {})[record["id"]] = doc_id
         self._next_doc[table] = max(self._next_doc.get(table, 1), doc_id + 1)
 
-    def _replay(self) -> int:
+    def _reload(self) -> None:
+        """Read the TinyDB file and the whole journal afresh (the file lock is held)."""
+        for table in list(self._tables):
+            super()._dropped(table)
+        self._doc_ids.clear()
+        self._next_doc.clear()
+        self.storage = AtomicJSONStorage(self.path)
+        for table, docs in (self.storage.read() or {}).items():
+            for doc_id in sorted(docs, key=int):
+                self._load(table, int(doc_id), docs[doc_id])
+        self._compacted_records = sum(map(len, self._tables.values()))
+        self._open_journal()
+        self._follow()
+
+    def _open_journal(self) -> None:
+        for fh in (self._journal, self._tail):
+            if fh is not None:
+                fh.close()
         try:
-            lines = self.journal_path.read_text(encoding="utf-8").split("\n")
-        except FileNotFoundError:
+            self._journal = open(self.journal_path, "ab")  # noqa: SIM115 - closed in close()
+            self._tail = open(self.journal_path, "rb")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise StoreFileError(f"{self.journal_path}: cannot open ({exc})") from exc
+        self._offset = self._entries = 0
+
+    def _follow(self) -> int:
+        """Apply the journal's complete lines past `_offset`; a torn last line waits (or, at a
+        start, is dropped by the compaction that follows: a write that was never acknowledged)."""
+        assert self._tail is not None
+        self._tail.seek(self._offset)
+        chunk = self._tail.read()
+        end = chunk.rfind(b"\n") + 1
+        if not end:
             return 0
-        except (OSError, UnicodeDecodeError) as exc:
-            raise StoreFileError(f"{self.journal_path}: unreadable journal ({exc})") from exc
-        count = 0
-        for n, line in enumerate(lines, 1):
-            if not line:
-                continue
+        lines = chunk[:end].split(b"\n")[:-1]
+        for n, line in enumerate(lines):
             try:
-                entry = json.loads(line)
-                self._apply(entry)
-            except (ValueError, KeyError, TypeError) as exc:
-                if n >= len(lines) - 1:  # a torn last line: a write that was never acknowledged
-                    break
-                raise StoreFileError(f"{self.journal_path}:{n}: not a journal entry ({exc})") from exc
-            count += 1
-        return count
+                self._apply(json.loads(line))
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+                where = f"{self.journal_path}: entry {self._entries + n + 1}"
+                raise StoreFileError(f"{where}: not a journal entry ({exc})") from exc
+        self._offset += end
+        self._entries += len(lines)
+        return len(lines)
 
     def _apply(self, entry: dict[str, Any]) -> None:
         op, table = entry["op"], entry["t"]
@@ -151,11 +196,54 @@ class TinyDBStore(Store):
         else:
             raise ValueError(f"unknown op {op!r}")
 
+    # -- sharing between processes --------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.lock:
+            outer = self.shared and self._depth == 0
+            if outer:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                if outer:
+                    self._refresh()
+                yield
+            finally:
+                self._depth -= 1
+                if outer:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _refresh(self) -> None:
+        if not self.shared or self._tail is None:
+            return
+        assert self._tail is not None
+        try:
+            current = os.stat(self.journal_path)
+        except FileNotFoundError:
+            current = None
+        if current is None or current.st_ino != os.fstat(self._tail.fileno()).st_ino:
+            if self._depth:
+                self._reload()
+            else:  # another process compacted: reload under a shared lock, so no compaction is half done
+                fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+                try:
+                    self._reload()
+                finally:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        elif current.st_size > self._offset:
+            self._follow()
+
     # -- writes ---------------------------------------------------------------------------
     def _log(self, entry: dict[str, Any]) -> None:
-        self._journal.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        assert self._journal is not None
+        line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+        fd = self._journal.fileno()
+        if self.shared and os.fstat(fd).st_size != self._offset:
+            os.ftruncate(fd, self._offset)  # a torn line left by a process killed mid-write
+        self._journal.write(line)
         self._journal.flush()
-        os.fsync(self._journal.fileno())
+        os.fsync(fd)
+        self._offset += len(line)
         self._entries += 1
         if self._entries >= max(self.MIN_COMPACTION, self._compacted_records):
             self.compact()
@@ -181,25 +269,41 @@ class TinyDBStore(Store):
         self._log({"op": "drop", "t": table})
 
     def compact(self) -> None:
-        """Write every table to the TinyDB file (atomically), then empty the journal."""
-        with self.lock:
+        """Write every table to the TinyDB file (atomically), then start a new, empty journal."""
+        with self.transaction():
             self.storage.write(
                 {
                     table: {str(self._doc_ids[table][rid]): row for rid, row in rows.items()}
                     for table, rows in self._tables.items()
                 }
             )
-            with open(self.journal_path, "w", encoding="utf-8") as fh:
-                fh.flush()
+            tmp = self.journal_path.with_name(f".{self.journal_path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
                 os.fsync(fh.fileno())
-            self._entries = 0
+            os.replace(tmp, self.journal_path)  # a new inode: how other processes see a compaction
+            _fsync_dir(self.path.parent)
+            self._open_journal()
             # The next compaction comes after as many writes as there are records now: each
             # write's share of the rewrite stays constant, however large the data grows.
             self._compacted_records = sum(map(len, self._tables.values()))
 
     def close(self) -> None:
         with self.lock:
-            if self._journal.closed:
+            if self._journal is None or self._journal.closed:
                 return
             self.compact()
-            self._journal.close()
+            self._release_files()
+
+    def _release_files(self) -> None:
+        for fh in (self._journal, self._tail):
+            if fh is not None:
+                fh.close()
+        os.close(self._lock_fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -48,8 +48,10 @@ class TokenService:
 
     def __init__(self, store: Store, ids: IdGenerator, clock: Clock) -> None:
         self.store, self.ids, self.clock = store, ids, clock
-        # digest -> (digest, principal) of tokens seen valid; emptied by any mint or revoke
+        # digest -> (digest, principal) of tokens seen valid; emptied whenever the token table
+        # changes (a mint or revoke here, or in another process sharing the store)
         self._known: dict[str, tuple[str, Principal]] = {}
+        self._known_version = -1
 
     def mint(
         self,
@@ -64,7 +66,6 @@ class TokenService:
         """Create a token; `value` fixes it (seed files), else a random one with `prefix`."""
         token = value if value is not None else self.ids.secret(prefix, 32)
         digest = token_hash(token)
-        self._known.clear()
         record = {
             "id": f"tok_{digest[:16]}",
             "api": api,
@@ -83,6 +84,10 @@ class TokenService:
         if not _TOKEN_SHAPE.fullmatch(token):
             return None
         digest = token_hash(token)
+        version = self.store.version(TABLE)
+        if version != self._known_version:
+            self._known.clear()
+            self._known_version = version
         known = self._known.get(digest)
         if known is not None and hmac.compare_digest(known[0], digest):
             return known[1] if known[1].api == api else None
@@ -101,7 +106,6 @@ class TokenService:
 
     def revoke(self, token_or_id: str) -> bool:
         rid = token_or_id if token_or_id.startswith("tok_") else f"tok_{token_hash(token_or_id)[:16]}"
-        self._known.clear()
         return self.store.delete(TABLE, rid)
 
     def list(self, api: str | None = None) -> list[dict[str, Any]]:
