@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-window", default="0.001", help="sandbox --rate-window: 100 per this many s")
     p.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     p.add_argument("--no-pin", action="store_true", help="do not pin server and generator to separate CPUs")
+    p.add_argument(
+        "--workers", type=int, default=2, help="also measure `serve --workers N` (default 2; 1 = skip)"
+    )
     p.add_argument("--skip-scaling", action="store_true")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return p
@@ -203,6 +206,18 @@ class Bench:
         out["sandbox, no rate limit"] = (srv, self.scenarios(base, ids2))
         self.res["servers"]["sandbox, no rate limit"] = srv.cmd[1:]
 
+        if self.args.workers > 1:  # on the same server CPU(s): the price of sharing, not scale-out
+            target = f"sandbox, {self.args.workers} workers"
+            data3 = self.tmp / "sandbox-1000-workers.json"
+            ids3 = datafile.write_tinydb_file(data3, 1000)
+            shutil.copyfile(data3, data3.with_suffix(".pristine"))
+            extra = ["--rate-window", self.args.rate_window, "--workers", str(self.args.workers)]
+            srv = self.sandbox(f"sandbox-{self.args.workers}-workers", data3, extra)
+            self.fresh[target] = data3
+            srv.start()
+            out[target] = (srv, self.scenarios(base, ids3))
+            self.res["servers"][target] = srv.cmd[1:]
+
         port = free_port()
         path = base + "/servers"
         cmd = [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--app-dir", str(ROOT),
@@ -250,7 +265,8 @@ class Bench:
         (creates add servers, and a created server left `provisioning` makes later lists write).
         Each figure is the median over the rounds, so a burst of outside load moves one sample."""
         servers = self.start_side_by_side()
-        targets = ("sandbox", "sandbox, no rate limit", "A: Starlette", "B: connexion --mock")
+        targets = ("sandbox", "sandbox, no rate limit", f"sandbox, {self.args.workers} workers",
+                   "A: Starlette", "B: connexion --mock")  # fmt: skip
         try:
             batches: list[list[tuple[str, str, int]]] = []
             for kinds in (("list", "get"), ("create",)):

@@ -97,25 +97,39 @@ class Server:
             return ""
 
     # -- memory -----------------------------------------------------------------------------
-    def _status(self) -> dict[str, int]:
-        out: dict[str, int] = {}
+    def _pids(self) -> list[int]:
+        """The server process and its descendants (uvicorn's workers under `--workers N`)."""
         assert self.proc is not None
-        try:
-            with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as fh:
-                for line in fh:
-                    key, _, value = line.partition(":")
-                    if key in ("VmHWM", "VmRSS"):
-                        out[key] = int(value.split()[0])  # kB
-        except OSError:
-            pass
+        pids, i = [self.proc.pid], 0
+        while i < len(pids):
+            with (
+                contextlib.suppress(OSError),
+                open(f"/proc/{pids[i]}/task/{pids[i]}/children", encoding="ascii") as fh,
+            ):
+                pids += [int(p) for p in fh.read().split()]
+            i += 1
+        return pids
+
+    def _status(self) -> dict[str, int]:
+        """VmHWM and VmRSS summed over the process tree (kB)."""
+        out: dict[str, int] = {}
+        for pid in self._pids():
+            try:
+                with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+                    for line in fh:
+                        key, _, value = line.partition(":")
+                        if key in ("VmHWM", "VmRSS"):
+                            out[key] = out.get(key, 0) + int(value.split()[0])
+            except OSError:
+                pass
         return out
 
     def reset_peak(self) -> bool:
         """Reset the kernel's peak-RSS mark (VmHWM), so the next reading covers one measurement."""
-        assert self.proc is not None
         try:
-            with open(f"/proc/{self.proc.pid}/clear_refs", "w", encoding="ascii") as fh:
-                fh.write("5")
+            for pid in self._pids():
+                with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as fh:
+                    fh.write("5")
             return True
         except OSError:
             return False
