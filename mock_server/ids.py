@@ -8,9 +8,16 @@ import secrets
 import string
 import threading
 import uuid
+from functools import cache
 
 _ALNUM = string.ascii_lowercase + string.digits
 _TOKEN_CHARS = string.ascii_letters + string.digits
+
+
+@cache
+def _table(alphabet: str) -> bytes:
+    """Byte b -> alphabet[b % len(alphabet)] (the same mapping, and bias, as a modulo per byte)."""
+    return bytes(ord(alphabet[b % len(alphabet)]) for b in range(256))
 
 
 class IdGenerator:
@@ -21,8 +28,8 @@ class IdGenerator:
         self._lock = threading.Lock()
 
     def _choice(self, alphabet: str, n: int) -> str:
-        if isinstance(self._rng, secrets.SystemRandom):  # one syscall, not one per character
-            return "".join(alphabet[b % len(alphabet)] for b in os.urandom(n))
+        if isinstance(self._rng, secrets.SystemRandom):  # one syscall, mapped in C by a byte table
+            return os.urandom(n).translate(_table(alphabet)).decode("ascii")
         with self._lock:
             return "".join(self._rng.choice(alphabet) for _ in range(n))
 

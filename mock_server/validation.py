@@ -193,6 +193,7 @@ _PLAIN_KEYS = {
     "examples",
     "minLength",
     "maxLength",
+    "pattern",
     "title",
     "x-inferred",
     "x-inferred-reason",
@@ -213,8 +214,16 @@ def _plainly_valid(value: Any, schema: dict[str, Any]) -> bool:
         return ok and schema.get("minimum", value) <= value <= schema.get("maximum", value)
     if kind == "string":
         size = len(value) if isinstance(value, str) else -1
-        return schema.get("minLength", 0) <= size <= schema.get("maxLength", size)
+        if not schema.get("minLength", 0) <= size <= schema.get("maxLength", size):
+            return False
+        pattern = schema.get("pattern")
+        return pattern is None or _pattern(pattern).search(value) is not None  # as jsonschema: search
     return False
+
+
+@cache  # patterns come from the specs: a bounded set
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def validate_params(

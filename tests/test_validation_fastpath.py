@@ -24,6 +24,8 @@ SCHEMAS = st.one_of(
     st.builds(lambda e: {"type": "string", "enum": e}, st.lists(st.text(max_size=3), min_size=1, max_size=3)),
     st.builds(lambda e: {"type": "integer", "enum": e}, st.lists(st.integers(0, 5), min_size=1, max_size=3)),
     st.just({"type": "string", "pattern": "^a+$"}),
+    st.just({"type": "string", "pattern": "b"}),  # unanchored: jsonschema searches
+    st.just({"type": "string", "minLength": 1, "maxLength": 5, "pattern": "^[A-Za-z0-9_-]+$"}),
     st.just({"type": "string", "format": "email"}),
 )
 VALUES = st.one_of(
@@ -58,3 +60,10 @@ def test_clone_is_an_equal_independent_copy(value: Any) -> None:
     assert copied == value
     if isinstance(value, (dict, list)) and value:
         assert copied is not value
+
+
+def test_the_fast_path_answers_for_the_specs_own_id_and_request_id_patterns() -> None:
+    ident = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-]+$"}
+    assert _plainly_valid("srv_abc123", ident)
+    assert not _plainly_valid("srv abc", ident) and schema_problems("srv abc", ident)
+    assert _plainly_valid("xab", {"type": "string", "pattern": "ab"})
