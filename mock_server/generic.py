@@ -32,8 +32,8 @@ def run(call: Call) -> Reply:
     link = _parent(call)
     status = call.op.success_status
     if op == "list":
-        page, meta = r.list_page(name, call.owner, call.params, **link, **r.filters(name, call.params))
-        return Reply(status, [r.public(name, i) for i in page], kind="list", meta=meta)
+        page, meta = r.public_page(name, call.owner, call.params, **link, **r.filters(name, call.params))
+        return Reply(status, page, kind="list", meta=meta)
     if op == "create":
         record = r.create(name, call.owner, _fields(call), extra=link)
         return Reply(status, r.public(name, record))

@@ -64,6 +64,14 @@ class Resources:
         self.spec, self.store, self.ids, self.clock = spec, store, ids, clock
         self.delay_override = delay_override
         self._fields = {n: _properties(spec.schema(r["schema"])) for n, r in spec.resources.items()}
+        # name -> (the field a lifecycle moves, {from-status: its transitions in declared order})
+        self._lifecycles: dict[str, tuple[str, dict[Any, list[dict[str, Any]]]]] = {}
+        for n, conf in spec.resources.items():
+            if conf.get("lifecycle"):
+                by_from: dict[Any, list[dict[str, Any]]] = {}
+                for t in conf["lifecycle"]["transitions"]:
+                    by_from.setdefault(t["from"], []).append(t)
+                self._lifecycles[n] = (str(conf["lifecycle"].get("field", "status")), by_from)
         self.children: dict[str, list[tuple[str, str]]] = {}
         for child, conf in spec.resources.items():
             for field, parent_name in conf.get("belongs-to", {}).items():
@@ -114,10 +122,10 @@ class Resources:
         A pure view of (stored record, clock) — nothing is written, so a read never costs a
         write; values a transition generates are derived from the record's id, so every read
         sees the same address. Returns `record` itself when nothing is due."""
-        life = self.config(name).get("lifecycle")
-        if not life:
-            return record
-        status_field = life.get("field", "status")
+        life = self._lifecycles.get(name)
+        if life is None or record.get(life[0]) not in life[1]:
+            return record  # no lifecycle, or a state nothing leaves: the common case, kept cheap
+        status_field, by_from = life
         view = record
         since = record.get("_since", 0.0)
         now = self.clock.now()
@@ -125,8 +133,8 @@ class Resources:
             step = next(
                 (
                     t
-                    for t in life["transitions"]
-                    if view.get(status_field) == t["from"] and now >= since + self.delay(t.get("after", 0))
+                    for t in by_from.get(view.get(status_field), ())
+                    if now >= since + self.delay(t.get("after", 0))
                 ),
                 None,
             )
@@ -220,11 +228,15 @@ class Resources:
         with self.store.reading():
             return [clone(v) for v in self._views(name, owner, equals)]
 
-    def list_page(
+    def public_page(
         self, name: str, owner: Owner, params: dict[str, Any], **equals: Any
     ) -> tuple[Records, dict[str, Any]]:
-        """One page as the API pages it, and its meta; only the page is settled and copied,
-        unless the filter is on the lifecycle's status, which only settling can tell."""
+        """One page as the API pages and shows it (`public` records), and its meta; only the page
+        is settled, unless the filter is on the lifecycle's status, which only settling can tell.
+
+        Not deep-copied: each record is a new dict, but nested values are the stored ones. Stored
+        records are never changed in place (every write stores a new dict), so this is safe to
+        serialise; a caller that changes what it gets must `clone` it first."""
         moving = self._moving(name)
         with self.store.reading():
             if moving in equals:
@@ -233,7 +245,7 @@ class Resources:
                 start, stop, meta = self.bounds(params)
                 page, total = self.store.window(self.table(name), start, stop, **owner, **equals)
                 page, meta = [self._settle(name, r) for r in page], {**meta, "total": total}
-            return clone(page), meta
+            return [self.public(name, r) for r in page], meta
 
     def update(self, name: str, owner: Owner, rid: str, changes: Record) -> Record:
         with self.store.transaction():
