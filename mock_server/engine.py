@@ -4,7 +4,6 @@ dispatch → envelope. Everything here is driven by the compiled spec; nothing i
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -17,6 +16,7 @@ from . import generic
 from .calls import Call, Handler, Reply
 from .envelope import Envelope
 from .errors import ApiError, Problem, validation
+from .jsonio import dumps
 from .ratelimit import Decision
 from .resources import Resources
 from .spec import ApiSpec, Operation
@@ -29,10 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("mock_server")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 BODY_READ_SECONDS = 30.0  # uvicorn has no body-read timeout: a stalled upload ends here
-
-
-def dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 class ApiEngine:

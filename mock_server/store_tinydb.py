@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 from tinydb.storages import Storage
 
+from .jsonio import dumps
 from .store import Record, Store
 
 
@@ -236,7 +237,7 @@ class TinyDBStore(Store):
     # -- writes ---------------------------------------------------------------------------
     def _log(self, entry: dict[str, Any]) -> None:
         assert self._journal is not None
-        line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+        line = dumps(entry) + b"\n"
         fd = self._journal.fileno()
         if self.shared and os.fstat(fd).st_size != self._offset:
             os.ftruncate(fd, self._offset)  # a torn line left by a process killed mid-write
