@@ -28,6 +28,7 @@ class SandboxApp:
             return
         request = Request(scope, receive)
         path = scope["path"]
+        writes = self.sandbox.store.writes()
         response: Response
         if path == "/_mock" or path.startswith("/_mock/"):
             response = await self.control.handle(request, path.removeprefix("/_mock"))
@@ -45,6 +46,8 @@ class SandboxApp:
                     }
                 }
                 response = Response(json.dumps(body), 404, media_type="application/json")
+        if self.sandbox.store.writes() != writes:
+            await self.sandbox.store.sync()  # what a response acknowledges is on disk
         await response(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

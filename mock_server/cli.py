@@ -134,7 +134,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     try:
         specs = load_all(args.api)
-        store: Store = MemoryStore() if args.memory else TinyDBStore(args.data)
+        store: Store = MemoryStore() if args.memory else TinyDBStore(args.data, group_commit=True)
         sandbox = Sandbox(
             specs,
             store,
@@ -161,6 +161,7 @@ def serve(args: argparse.Namespace) -> int:
                 sandbox.tokens.revoke(old["id"])
         token, _ = sandbox.mint(name, name="startup")
         print(f"  {name:<14} {base}{spec.base_path}\n  {'':<14} Authorization: Bearer {token}")
+    sandbox.store.commit()  # the seed and the tokens just printed are on disk
     print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)", flush=True)
     if args.workers > 1:
         return _serve_workers(args, sandbox)

@@ -163,6 +163,16 @@ class Store:
         with self.transaction():
             self._dropped(table)
 
+    def writes(self) -> int:
+        """How many writes this object has made (a mark for `sync`)."""
+        return 0
+
+    async def sync(self) -> None:
+        """Return once every write made so far is durable (memory: at once)."""
+
+    def commit(self) -> None:
+        """`sync` for code outside an event loop (start-up, seeding)."""
+
     def close(self) -> None:
         """Flush and release; memory holds nothing to release."""
 

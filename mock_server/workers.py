@@ -29,7 +29,7 @@ def create_app() -> SandboxApp:
     s = json.loads(os.environ[ENV])
     sandbox = Sandbox(
         load_all(s["apis"]),
-        TinyDBStore(s["data"], shared=True),
+        TinyDBStore(s["data"], shared=True, group_commit=True),
         rate_window=s["rate_window"],
         rate_limit=s["rate_limit"],
         async_delay=s["async_delay"],

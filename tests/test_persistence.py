@@ -115,3 +115,45 @@ def test_update_replace_delete_keep_order_and_index(tmp_path: Path) -> None:
     assert [r["id"] for r in reopened.find("t")] == ["r0", "r1", "r2", "r4"]
     assert reopened.get("t", "r2") == {"id": "r2", "m": 1}
     assert reopened.find("t", n=10) == [{"id": "r1", "n": 10}]
+
+
+def test_group_commit_acknowledges_after_one_fsync_for_many_writes(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import os
+
+    store = TinyDBStore(tmp_path / "s.json", group_commit=True)
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+
+    async def request(i: int) -> None:  # what the server does per writing request
+        store.insert("t", {"id": f"r{i}"})
+        await store.sync()
+
+    async def burst() -> None:
+        await asyncio.gather(*(request(i) for i in range(50)))
+
+    asyncio.run(burst())
+    assert store.writes() == 50
+    assert 1 <= len(synced) <= 3  # one fsync covered the writes waiting for it, not fifty
+    store.insert("t", {"id": "late"})
+    assert store._synced < store.writes()  # written to the OS, not yet acknowledged
+    store.commit()
+    assert store._synced == store.writes()
+    assert len(TinyDBStore(tmp_path / "s.json").find("t")) == 51
+
+
+def test_the_server_answers_a_write_only_once_it_is_on_disk(tmp_path: Path) -> None:
+    store = TinyDBStore(tmp_path / "s.json", group_commit=True)
+    sb = Sandbox(all_specs(), store, clock=FrozenClock(), async_delay=0)
+    token, _ = sb.mint("nurosentrix", account="acme")
+    c = SyncASGIClient(SandboxApp(sb), base_url="http://t/nurosentrix/api/v1")
+    auth = {"Authorization": f"Bearer {token}"}
+    store.commit()
+    server = {"name": "a", "provider": "p", "region": "r", "size": "s"}
+    created = c.post("/servers", json=server, headers=auth)
+    assert created.status_code == 201
+    assert store.writes() > 0 and store._synced == store.writes()  # fsynced before the answer
+    synced = store._synced
+    assert c.get(f"/servers/{created.json()['data']['id']}", headers=auth).status_code == 200
+    assert store._synced == synced
