@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
@@ -169,6 +170,7 @@ def serve(args: argparse.Namespace) -> int:
         SandboxApp(sandbox, args.admin_token), host=args.host, port=args.port, log_level=args.log_level
     )
     logging.getLogger("uvicorn.access").addFilter(NoQueryStrings())  # after uvicorn configured logging
+    gc.freeze()  # the loaded state is long-lived: collections scan only what requests create
     uvicorn.Server(config).run()
     return 0
 

@@ -5,6 +5,7 @@ minted the start-up tokens, so a worker only opens what is there."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -36,4 +37,6 @@ def create_app() -> SandboxApp:
         run_dir=Path(s["run_dir"]),
     )
     logging.getLogger("uvicorn.access").addFilter(NoQueryStrings())
-    return SandboxApp(sandbox, s["admin_token"])
+    app = SandboxApp(sandbox, s["admin_token"])
+    gc.freeze()  # as `serve` does: collections leave the loaded state alone
+    return app
