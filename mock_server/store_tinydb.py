@@ -4,7 +4,8 @@ Measured traps (`../shared/TRAPS.md`): TinyDB's `JSONStorage` rewrites the file 
 `kill -9` mid-write leaves it unreadable), and every TinyDB table operation reads, rebuilds
 and rewrites the whole file, so a write at 100k records costs ~800 ms. Here the tables live in
 memory (`Store`), each acknowledged write is first appended to `<file>.journal` and fsynced
-(one short line: the cost does not grow with the data), and the journal is compacted into the
+(one short line: the cost does not grow with the data; with `group_commit` the line goes to the
+OS at once and `sync()` fsyncs once for all writes made so far), and the journal is compacted into the
 TinyDB file — written atomically: temp file, fsync, rename, fsync dir — once it holds as many
 entries as it had records (so the amortised cost per write stays flat), at start and at a
 clean shutdown; `shared=True` lets several processes keep one state in the file (see the
