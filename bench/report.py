@@ -115,7 +115,7 @@ def render_text(res: dict[str, Any]) -> str:
     if res["scaling"]:
         parts += ["", "Cost vs stored servers (one account)", text_table(SCALE_HEAD, scale_rows(res))]
     if res.get("seed_path"):
-        parts += ["", "Loading servers through `--seed` (three fsynced journal writes per server):"]
+        parts += ["", "Loading servers through `--seed` (journal lines, one fsync once applied):"]
         parts += [f"  {s['servers']:>6,} servers: ready after {s['ready_s']:.2f} s" for s in res["seed_path"]]
     parts += ["", "Goals", text_table(GOAL_HEAD, goal_rows(res))]
     if res["notes"]:
