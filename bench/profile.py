@@ -27,7 +27,7 @@ def build_app(data: Path, rate_window: float | None = 0.001):
     from mock_server.seed import apply_seed, load_seed
     from mock_server.store_tinydb import TinyDBStore
 
-    store = TinyDBStore(data, group_commit=True)  # as `serve` opens it
+    store = TinyDBStore(data, group_commit=True, background_compaction=True)  # as `serve` opens it
     sandbox = Sandbox(load_all([datafile.API]), store, rate_window=rate_window)
     seed = data.parent / "token-seed.json"
     datafile.write_token_seed(seed)

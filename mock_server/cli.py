@@ -135,7 +135,11 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     try:
         specs = load_all(args.api)
-        store: Store = MemoryStore() if args.memory else TinyDBStore(args.data, group_commit=True)
+        store: Store = (
+            MemoryStore()
+            if args.memory
+            else TinyDBStore(args.data, group_commit=True, background_compaction=True)
+        )
         sandbox = Sandbox(
             specs,
             store,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tinydb import TinyDB
@@ -11,7 +13,7 @@ from tinydb import TinyDB
 from mock_server.app import SandboxApp
 from mock_server.clock import FrozenClock
 from mock_server.sandbox import Sandbox
-from mock_server.store_tinydb import StoreFileError, TinyDBStore
+from mock_server.store_tinydb import AtomicJSONStorage, StoreFileError, TinyDBStore
 from tests.conftest import all_specs
 from tests.sandbox_client import SyncASGIClient
 
@@ -157,3 +159,73 @@ def test_the_server_answers_a_write_only_once_it_is_on_disk(tmp_path: Path) -> N
     synced = store._synced
     assert c.get(f"/servers/{created.json()['data']['id']}", headers=auth).status_code == 200
     assert store._synced == synced
+
+
+def _model_ops(rng: random.Random, store: TinyDBStore, model: dict[str, dict[str, Any]], n: int) -> None:
+    """n random writes to `store` and to a dict that says what it must hold."""
+    for _ in range(n):
+        rid = f"r{rng.randrange(40)}"
+        if rid in model and rng.random() < 0.3:
+            store.delete("t", rid)
+            del model[rid]
+        elif rid in model:
+            model[rid] = store.update("t", rid, {"n": rng.randrange(1000)}) or {}
+        else:
+            model[rid] = store.insert("t", {"id": rid, "n": rng.randrange(1000)})
+
+
+def _state(path: Path) -> dict[str, dict[str, Any]]:
+    store = TinyDBStore(path)
+    try:
+        return {r["id"]: r for r in store.find("t")}
+    finally:
+        store.close()
+
+
+def test_a_background_compaction_survives_a_crash_at_any_step(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    import threading
+
+    rng, model = random.Random(7), {}  # type: ignore[var-annotated]
+    path = tmp_path / "live" / "s.json"
+    store = TinyDBStore(path, group_commit=True, background_compaction=True)
+    store.MIN_COMPACTION = 20
+    hold, held = threading.Event(), threading.Event()
+    real_write = AtomicJSONStorage.write_bytes
+
+    def slow_write(self: AtomicJSONStorage, raw: bytes) -> None:
+        held.set()
+        hold.wait(10)
+        real_write(self, raw)
+
+    monkeypatch.setattr(AtomicJSONStorage, "write_bytes", slow_write)
+    _model_ops(rng, store, model, 25)  # the 20th write starts a compaction, which waits
+    assert held.wait(5)
+    _model_ops(rng, store, model, 30)  # writes go on meanwhile (a second compaction is not started)
+    store.commit()
+    assert store.retired_path.exists()
+
+    def crash_copy(name: str) -> Path:  # the files as a kill -9 would leave them now
+        shutil.copytree(path.parent, tmp_path / name)
+        return tmp_path / name / "s.json"
+
+    before_file = crash_copy("before-file")  # old file + retired journal + journal
+    expected = dict(model)
+    hold.set()
+    assert store._compactor is not None
+    store._compactor.join(5)
+    assert not store.retired_path.exists()
+    after_file = crash_copy("after-file")  # new file + journal
+    file_but_retired = crash_copy("file-but-retired")  # new file, retired journal not yet deleted
+    shutil.copy(before_file.with_name("s.json.journal.0"), file_but_retired.with_name("s.json.journal.0"))
+    shutil.copy(before_file.with_name("s.json.journal"), file_but_retired.with_name("s.json.journal"))
+    assert _state(before_file) == expected
+    assert _state(after_file) == expected
+    assert _state(file_but_retired) == expected
+    assert not file_but_retired.with_name("s.json.journal.0").exists()  # folded in at start
+
+    _model_ops(rng, store, model, 200)  # many more compactions, without the brake
+    store.close()
+    assert not store.retired_path.exists()
+    assert _state(path) == model
+    assert {r["id"]: r for r in TinyDB(path, access_mode="r").table("t").all()} == model  # plain TinyDB
