@@ -485,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         "Before each create run the sandbox restarts on a fresh copy of its 1,000-server file. "
         "Other processes share this 2-core machine (load average in latest.json, per sample).",
         "Ratios ÷ A compare each row's req/s with baseline A's GET /servers at the same connection count.",
-        "Peak RSS: the server process's VmHWM, reset (/proc/PID/clear_refs) before each measurement.",
+        "Peak RSS: VmHWM summed over the server's process tree (every worker), reset (/proc/PID/clear_refs) "
+        "before each measurement.",
     ]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(
