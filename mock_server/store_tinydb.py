@@ -351,9 +351,7 @@ class TinyDBStore(Store):
             self.compact()
             return
         with self.transaction():
-            assert self._journal is not None
-            os.fsync(self._journal.fileno())  # its lines are acknowledged from the renamed file
-            self._synced = self._written
+            self.commit()  # its lines are acknowledged from the renamed file
             raw = dumps(self._snapshot())
             os.rename(self.journal_path, self.retired_path)
             self._open_journal()
