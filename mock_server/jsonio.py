@@ -11,7 +11,8 @@ import orjson
 
 
 def dumps(value: Any) -> bytes:
-    """UTF-8 JSON without spaces or NaN."""
+    """UTF-8 JSON without spaces. NaN and infinities come out as null (orjson's rule); request
+    bodies never hold them (validation refuses them)."""
     try:
         return orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
