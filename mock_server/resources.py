@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -81,6 +82,17 @@ class Resources:
             parent = res.get("parent")
             if parent and (res["name"], parent["field"]) not in self.children.get(parent["name"], []):
                 self.children.setdefault(parent["name"], []).append((res["name"], parent["field"]))
+        # What lists filter on, what must be unique, what links a child to its parent: indexed.
+        for n, conf in spec.resources.items():
+            life = self._lifecycles.get(n)
+            store.index(
+                self.table(n),
+                *conf.get("filters", {}).values(),
+                *conf.get("unique", []),
+                *(field for child, field in itertools.chain(*self.children.values()) if child == n),
+                *((life[0],) if life else ()),
+            )
+        self._sources: dict[tuple[str, Any], list[Any] | None] = {}
 
     def table(self, name: str) -> str:
         return f"{self.spec.name}:{name}"
@@ -197,11 +209,49 @@ class Resources:
     def _views(self, name: str, owner: Owner, equals: dict[str, Any]) -> Iterator[Record]:
         """Settled views (not copies) of the owner's records whose fields as of now equal `equals`."""
         moving = self._moving(name)
-        stored = {k: v for k, v in equals.items() if k != moving}  # a status is only known once settled
-        for record in self.store.scan(self.table(name), **owner, **stored):
+        if moving not in equals:
+            records = self.store.scan(self.table(name), **owner, **equals)
+        else:  # a status is only known once settled: read the records stored in any status leading to it
+            stored = {k: v for k, v in equals.items() if k != moving}
+            sources = self._sources_of(name, equals[moving])
+            if sources is None:
+                records = self.store.scan(self.table(name), **owner, **stored)
+            else:
+                records = self.store.scan_any(self.table(name), moving, sources, **owner, **stored)
+        for record in records:
             view = self._settle(name, record)
             if moving not in equals or view.get(moving) == equals[moving]:
                 yield view
+
+    def _resting(self, name: str, status: Any) -> bool:
+        """Whether no transition leaves `status`."""
+        try:
+            return status not in self._lifecycles[name][1]
+        except TypeError:
+            return False
+
+    def _sources_of(self, name: str, status: Any) -> list[Any] | None:
+        """The stored statuses from which a record can settle into `status` (itself included),
+        per the lifecycle's transitions; None if that cannot be told (then every record is read)."""
+        try:
+            return self._sources[(name, status)]
+        except KeyError:
+            pass
+        except TypeError:
+            return None
+        field, by_from = self._lifecycles[name]
+        if any(field in t.get("set", {}) for ts in by_from.values() for t in ts):
+            found = None
+        else:
+            found, todo = [status], [status]
+            while todo:
+                target = todo.pop()
+                for source, ts in by_from.items():
+                    if source not in found and any(t["to"] == target for t in ts):
+                        found.append(source)
+                        todo.append(source)
+        self._sources[(name, status)] = found
+        return found
 
     def require_status(
         self,
@@ -239,7 +289,25 @@ class Resources:
         serialise; a caller that changes what it gets must `clone` it first."""
         moving = self._moving(name)
         with self.store.reading():
-            if moving in equals:
+            if moving in equals and self._resting(name, equals[moving]):
+                # A status nothing leaves: records stored in it are in the page as they are; the
+                # few still on their way to it are settled, and paged in among them.
+                stored = {k: v for k, v in equals.items() if k != moving}
+                sources = self._sources_of(name, equals[moving])
+                if sources is None:
+                    page, meta = self.page(list(self._views(name, owner, equals)), params)
+                else:
+                    arriving = [
+                        v
+                        for r in self.store.scan_any(self.table(name), moving, sources[1:], **owner, **stored)
+                        if (v := self._settle(name, r)).get(moving) == equals[moving]
+                    ]
+                    start, stop, meta = self.bounds(params)
+                    page, total = self.store.window(
+                        self.table(name), start, stop, arriving, **owner, **equals
+                    )
+                    meta = {**meta, "total": total}
+            elif moving in equals:
                 page, meta = self.page(list(self._views(name, owner, equals)), params)
             else:
                 start, stop, meta = self.bounds(params)

@@ -5,16 +5,20 @@ Two backends share one interface: `MemoryStore` (``--memory``, tests) and `TinyD
 Records come back as copies, so a caller can never change stored state except through the
 store; `scan` alone yields the stored records themselves, for read-only passes over many.
 Records of one owner (`_account`, `_mode`) are indexed, so an account's listing does not
-walk every account's records. Writes go through `transaction()` and reads through `reading()`:
-a store shared between processes (`TinyDBStore(shared=True)`) takes its file lock in the one
-and catches up with the other processes' writes in both.
+walk every account's records; fields declared with `index` (what lists filter on, unique
+fields, links to a parent) are indexed per owner and value, so a filtered list, a uniqueness
+check or a cascade costs the records it finds, not the account. Writes go through
+`transaction()` and reads through `reading()`: a store shared between processes
+(`TinyDBStore(shared=True)`) takes its file lock in the one and catches up with the other
+processes' writes in both.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,6 +49,15 @@ class Store:
         self._tables: dict[str, dict[str, Record]] = {}
         self._owners: dict[str, dict[tuple[Any, ...], dict[str, None]]] = {}
         self._versions: dict[str, int] = {}
+        # Field indexes: table -> declared fields; table -> (field, owner, value) -> ids. A bucket
+        # keeps insertion order but for a record that moved into it (its field changed): such a
+        # bucket is marked and sorted by `_seq`, each record's place in the table, when next read.
+        self._indexed: dict[str, tuple[str, ...]] = {}
+        self._by_field: dict[str, dict[tuple[Any, ...], dict[str, None]]] = {}
+        self._unsorted: set[tuple[str, tuple[Any, ...]]] = set()
+        self._unindexable: set[tuple[str, str]] = set()  # a value was not hashable: scan instead
+        self._seq: dict[str, dict[str, int]] = {}
+        self._counter = itertools.count()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -71,22 +84,112 @@ class Store:
     # -- hooks ----------------------------------------------------------------------------
     def _put(self, table: str, record: Record) -> None:
         rows = self._tables.setdefault(table, {})
-        old = rows.get(record["id"])
+        rid = record["id"]
+        old = rows.get(rid)
         if old is not None and _owner(old) != _owner(record):
-            self._owners[table][_owner(old)].pop(record["id"], None)
-        rows[record["id"]] = record
-        self._owners.setdefault(table, {}).setdefault(_owner(record), {})[record["id"]] = None
+            self._owners[table][_owner(old)].pop(rid, None)
+        if old is None:
+            self._seq.setdefault(table, {})[rid] = next(self._counter)
+        rows[rid] = record
+        self._owners.setdefault(table, {}).setdefault(_owner(record), {})[rid] = None
+        for field in self._indexed.get(table, ()):
+            self._reindex(table, field, old, record)
         self._versions[table] = self._versions.get(table, 0) + 1
 
     def _remove(self, table: str, record: Record) -> None:
-        del self._tables[table][record["id"]]
-        self._owners[table][_owner(record)].pop(record["id"], None)
+        rid = record["id"]
+        del self._tables[table][rid]
+        self._owners[table][_owner(record)].pop(rid, None)
+        for field in self._indexed.get(table, ()):
+            if (table, field) not in self._unindexable:
+                self._unfile(table, (field, _owner(record), record.get(field)), rid)
+        del self._seq[table][rid]
         self._versions[table] = self._versions.get(table, 0) + 1
 
     def _dropped(self, table: str) -> None:
         self._tables.pop(table, None)
         self._owners.pop(table, None)
+        self._by_field.pop(table, None)
+        self._seq.pop(table, None)
+        self._unsorted = {u for u in self._unsorted if u[0] != table}
+        self._unindexable = {u for u in self._unindexable if u[0] != table}
         self._versions[table] = self._versions.get(table, 0) + 1
+
+    # -- field indexes ----------------------------------------------------------------------
+    def index(self, table: str, *fields: str) -> None:
+        """Index `table` by each of `fields` (per owner and value), from now on and for the
+        records it holds; declaring a field again changes nothing."""
+        with self.lock:
+            new = [f for f in dict.fromkeys(fields) if f not in self._indexed.get(table, ())]
+            self._indexed[table] = (*self._indexed.get(table, ()), *new)
+            for record in self._tables.get(table, {}).values():
+                for field in new:
+                    self._reindex(table, field, None, record)
+
+    def _reindex(self, table: str, field: str, old: Record | None, record: Record) -> None:
+        if (table, field) in self._unindexable:
+            return
+        key = (field, _owner(record), record.get(field))
+        if old is not None:
+            was = (field, _owner(old), old.get(field))
+            if was == key:
+                return
+            self._unfile(table, was, record["id"])
+        try:
+            bucket = self._by_field.setdefault(table, {}).setdefault(key, {})
+        except TypeError:  # a list or an object: this field is searched by scanning
+            self._unindexable.add((table, field))
+            buckets = self._by_field.get(table, {})
+            for k in [k for k in buckets if k[0] == field]:
+                del buckets[k]
+            return
+        seq = self._seq[table]
+        if bucket and seq[next(reversed(bucket))] > seq[record["id"]]:
+            self._unsorted.add((table, key))
+        bucket[record["id"]] = None
+
+    def _unfile(self, table: str, key: tuple[Any, ...], rid: str) -> None:
+        buckets = self._by_field[table]
+        bucket = buckets[key]
+        del bucket[rid]
+        if not bucket:
+            del buckets[key]
+            self._unsorted.discard((table, key))
+
+    def _bucket(self, table: str, field: str, owner: tuple[Any, ...], value: Any) -> Collection[str] | None:
+        """The ids of `owner`'s records whose `field` equals `value`, in table order; None
+        when `field` is not indexed (or `value` cannot be looked up)."""
+        if field not in self._indexed.get(table, ()) or (table, field) in self._unindexable:
+            return None
+        key = (field, owner, value)
+        try:
+            bucket = self._by_field.get(table, {}).get(key)
+        except TypeError:
+            return None
+        if bucket is None:
+            return ()
+        if (table, key) in self._unsorted:
+            bucket = dict.fromkeys(sorted(bucket, key=self._seq[table].__getitem__))
+            self._by_field[table][key] = bucket
+            self._unsorted.discard((table, key))
+        return bucket
+
+    def _candidates(self, table: str, equals: dict[str, Any]) -> tuple[Collection[str], dict[str, Any]]:
+        """Ids, in table order, of a superset of the records matching `equals` (the smallest
+        index that applies; the index itself, not a copy), and the part of `equals` they still
+        have to be checked against."""
+        if not all(f in equals for f in OWNER_FIELDS):
+            return self._tables.get(table, {}), equals
+        owner = tuple(equals[f] for f in OWNER_FIELDS)
+        best: Collection[str] = self._owners.get(table, {}).get(owner, {})
+        used = None
+        for field, value in equals.items():
+            if field not in OWNER_FIELDS:
+                bucket = self._bucket(table, field, owner, value)
+                if bucket is not None and len(bucket) <= len(best):  # the same size: one test less
+                    best, used = bucket, field
+        rest = {k: v for k, v in equals.items() if k not in OWNER_FIELDS and k != used}
+        return best, rest
 
     # -- interface ------------------------------------------------------------------------
     def insert(self, table: str, record: Record) -> Record:
@@ -105,26 +208,46 @@ class Store:
     def scan(self, table: str, **equals: Any) -> Iterator[Record]:
         """The stored records themselves whose fields equal `equals`, in insertion order.
         Read-only: a caller that needs to keep or change one copies it."""
+        ids, rest = self._candidates(table, equals)
         rows = self._tables.get(table, {})
-        if all(f in equals for f in OWNER_FIELDS):
-            ids = list(self._owners.get(table, {}).get(tuple(equals[f] for f in OWNER_FIELDS), {}))
-            rest = {k: v for k, v in equals.items() if k not in OWNER_FIELDS}  # the index did those
-            return (rows[i] for i in ids if not rest or _matches(rows[i], rest))
-        return (r for r in list(rows.values()) if _matches(r, equals))
+        return (rows[i] for i in list(ids) if not rest or _matches(rows[i], rest))
 
-    def window(self, table: str, start: int, stop: int | None, **equals: Any) -> tuple[list[Record], int]:
+    def scan_any(self, table: str, field: str, values: Iterable[Any], **equals: Any) -> Iterator[Record]:
+        """As `scan`, for the records whose `field` is any of `values`."""
+        distinct: list[Any] = []
+        for v in values:
+            if not any(v == d for d in distinct):
+                distinct.append(v)
+        values = distinct
+        if all(f in equals for f in OWNER_FIELDS):
+            owner = tuple(equals[f] for f in OWNER_FIELDS)
+            buckets = [self._bucket(table, field, owner, v) for v in values]
+            if all(b is not None for b in buckets):
+                ids = list(heapq.merge(*buckets, key=self._seq.get(table, {}).__getitem__))  # type: ignore[arg-type]
+                rest = {k: v for k, v in equals.items() if k not in OWNER_FIELDS}
+                rows = self._tables[table] if ids else {}
+                return (rows[i] for i in ids if not rest or _matches(rows[i], rest))
+        return (r for r in self.scan(table, **equals) if any(r.get(field) == v for v in values))
+
+    def window(
+        self, table: str, start: int, stop: int | None, extra: Sequence[Record] = (), /, **equals: Any
+    ) -> tuple[list[Record], int]:
         """Records [start:stop] of those whose fields equal `equals` (stored ones, read-only, as
-        `scan`), and how many match in all. An owner-only filter costs the page, not the account."""
-        ids = self._owners.get(table, {}).get(tuple(equals.get(f) for f in OWNER_FIELDS), {})
-        if set(equals) == set(OWNER_FIELDS):
-            rows, total = (self._tables[table] if ids else {}), len(ids)
-            start, stop = (
-                min(start, total),
-                (total if stop is None else min(stop, total)),
-            )  # islice: <= maxsize
+        `scan`), and how many match in all. `extra` (records of this table, not matching
+        `equals`) are counted and paged in among them in table order. Filtering on the owner and
+        at most one indexed field costs the page, not the account."""
+        ids, rest = self._candidates(table, equals)
+        rows = self._tables.get(table, {})
+        if rest:
+            ids = [i for i in ids if _matches(rows[i], rest)]
+        total = len(ids) + len(extra)
+        start, stop = min(start, total), (total if stop is None else min(stop, total))  # islice: <= maxsize
+        if not extra:
             return [rows[i] for i in itertools.islice(ids, start, stop)], total
-        matching = list(self.scan(table, **equals))
-        return matching[start:stop], len(matching)
+        seq = self._seq[table]
+        added = {r["id"]: r for r in extra}
+        merged = heapq.merge(ids, sorted(added, key=seq.__getitem__), key=seq.__getitem__)
+        return [added.get(i) or rows[i] for i in itertools.islice(merged, start, stop)], total
 
     def find(self, table: str, **equals: Any) -> list[Record]:
         """Copies of every record whose fields equal `equals`, in insertion order."""
