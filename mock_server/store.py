@@ -86,12 +86,13 @@ class Store:
         rows = self._tables.setdefault(table, {})
         rid = record["id"]
         old = rows.get(rid)
-        if old is not None and _owner(old) != _owner(record):
-            self._owners[table][_owner(old)].pop(rid, None)
+        owner = _owner(record)
         if old is None:
             self._seq.setdefault(table, {})[rid] = next(self._counter)
+        elif _owner(old) != owner:
+            self._owners[table][_owner(old)].pop(rid, None)
         rows[rid] = record
-        self._owners.setdefault(table, {}).setdefault(_owner(record), {})[rid] = None
+        self._owners.setdefault(table, {}).setdefault(owner, {})[rid] = None
         for field in self._indexed.get(table, ()):
             self._reindex(table, field, old, record)
         self._versions[table] = self._versions.get(table, 0) + 1
@@ -122,9 +123,13 @@ class Store:
         with self.lock:
             new = [f for f in dict.fromkeys(fields) if f not in self._indexed.get(table, ())]
             self._indexed[table] = (*self._indexed.get(table, ()), *new)
-            for record in self._tables.get(table, {}).values():
-                for field in new:
-                    self._reindex(table, field, None, record)
+            buckets = self._by_field.setdefault(table, {})
+            for field in new:  # in table order, so every bucket starts sorted
+                try:
+                    for rid, record in self._tables.get(table, {}).items():
+                        buckets.setdefault((field, _owner(record), record.get(field)), {})[rid] = None
+                except TypeError:
+                    self._abandon(table, field)
 
     def _reindex(self, table: str, field: str, old: Record | None, record: Record) -> None:
         if (table, field) in self._unindexable:
@@ -137,16 +142,22 @@ class Store:
             self._unfile(table, was, record["id"])
         try:
             bucket = self._by_field.setdefault(table, {}).setdefault(key, {})
-        except TypeError:  # a list or an object: this field is searched by scanning
-            self._unindexable.add((table, field))
-            buckets = self._by_field.get(table, {})
-            for k in [k for k in buckets if k[0] == field]:
-                del buckets[k]
+        except TypeError:
+            self._abandon(table, field)
             return
-        seq = self._seq[table]
-        if bucket and seq[next(reversed(bucket))] > seq[record["id"]]:
-            self._unsorted.add((table, key))
+        if old is not None and bucket:  # a new record comes last: only one that moved can be out of order
+            seq = self._seq[table]
+            if seq[next(reversed(bucket))] > seq[record["id"]]:
+                self._unsorted.add((table, key))
         bucket[record["id"]] = None
+
+    def _abandon(self, table: str, field: str) -> None:
+        """A value is a list or an object: this field is searched by scanning (until a drop)."""
+        self._unindexable.add((table, field))
+        buckets = self._by_field.get(table, {})
+        for k in [k for k in buckets if k[0] == field]:
+            del buckets[k]
+            self._unsorted.discard((table, k))
 
     def _unfile(self, table: str, key: tuple[Any, ...], rid: str) -> None:
         buckets = self._by_field[table]
@@ -305,4 +316,4 @@ class MemoryStore(Store):
 
 
 def _owner(record: Record) -> tuple[Any, ...]:
-    return tuple(record.get(f) for f in OWNER_FIELDS)
+    return (record.get("_account"), record.get("_mode"))  # OWNER_FIELDS, spelt out: called per record
