@@ -206,22 +206,52 @@ class Resources:
             raise not_found(_label(name))
         return self._settle(name, record)
 
-    def _views(self, name: str, owner: Owner, equals: dict[str, Any]) -> Iterator[Record]:
-        """Settled views (not copies) of the owner's records whose fields as of now equal `equals`."""
+    def _views(
+        self,
+        name: str,
+        owner: Owner,
+        equals: dict[str, Any],
+        arrived: list[tuple[Record, Record]] | None = None,
+        stored_in: list[Any] | None = None,
+    ) -> Iterator[Record]:
+        """Settled views (not copies) of the owner's records whose fields as of now equal `equals`.
+
+        A filter on the lifecycle's status reads the records stored in `stored_in` (by default,
+        every status that leads to the one asked for). Each view that settled into a status
+        nothing leaves is added, with its stored record, to `arrived` (see `_keep`)."""
         moving = self._moving(name)
         if moving not in equals:
             records = self.store.scan(self.table(name), **owner, **equals)
-        else:  # a status is only known once settled: read the records stored in any status leading to it
+        else:  # a status is only known once settled
             stored = {k: v for k, v in equals.items() if k != moving}
-            sources = self._sources_of(name, equals[moving])
+            sources = stored_in if stored_in is not None else self._sources_of(name, equals[moving])
             if sources is None:
                 records = self.store.scan(self.table(name), **owner, **stored)
             else:
                 records = self.store.scan_any(self.table(name), moving, sources, **owner, **stored)
         for record in records:
             view = self._settle(name, record)
+            if arrived is not None and view is not record and self._at_rest(name, view):
+                arrived.append((record, view))
             if moving not in equals or view.get(moving) == equals[moving]:
                 yield view
+
+    def _keep(self, name: str, arrived: list[tuple[Record, Record]]) -> None:
+        """Store the views that settled into a status nothing leaves, so that the status index
+        finds them there, not among the records still to settle. No reader can tell: such a view
+        no longer depends on the clock (which only moves forward), and settles to itself. A
+        record written meanwhile is left as it is."""
+        if not arrived:
+            return
+        table = self.table(name)
+        with self.store.transaction():
+            for record, view in arrived:
+                if self.store.get(table, record["id"]) == record:
+                    self.store.replace(table, view)
+
+    def _at_rest(self, name: str, view: Record) -> bool:
+        """Whether the record's lifecycle moves it no further."""
+        return self._resting(name, view.get(self._lifecycles[name][0]))
 
     def _resting(self, name: str, status: Any) -> bool:
         """Whether no transition leaves `status`."""
@@ -275,8 +305,11 @@ class Resources:
         return str(life.get("field", "status")) if life else None
 
     def list(self, name: str, owner: Owner, **equals: Any) -> Records:
+        arrived: list[tuple[Record, Record]] = []
         with self.store.reading():
-            return [clone(v) for v in self._views(name, owner, equals)]
+            found = [clone(v) for v in self._views(name, owner, equals, arrived)]
+        self._keep(name, arrived)
+        return found
 
     def public_page(
         self, name: str, owner: Owner, params: dict[str, Any], **equals: Any
@@ -288,32 +321,33 @@ class Resources:
         records are never changed in place (every write stores a new dict), so this is safe to
         serialise; a caller that changes what it gets must `clone` it first."""
         moving = self._moving(name)
+        arrived: list[tuple[Record, Record]] = []
+        table = self.table(name)
         with self.store.reading():
-            if moving in equals and self._resting(name, equals[moving]):
-                # A status nothing leaves: records stored in it are in the page as they are; the
-                # few still on their way to it are settled, and paged in among them.
-                stored = {k: v for k, v in equals.items() if k != moving}
-                sources = self._sources_of(name, equals[moving])
-                if sources is None:
-                    page, meta = self.page(list(self._views(name, owner, equals)), params)
-                else:
-                    arriving = [
-                        v
-                        for r in self.store.scan_any(self.table(name), moving, sources[1:], **owner, **stored)
-                        if (v := self._settle(name, r)).get(moving) == equals[moving]
-                    ]
-                    start, stop, meta = self.bounds(params)
-                    page, total = self.store.window(
-                        self.table(name), start, stop, arriving, **owner, **equals
-                    )
-                    meta = {**meta, "total": total}
-            elif moving in equals:
-                page, meta = self.page(list(self._views(name, owner, equals)), params)
+            by_status = moving is not None and moving in equals
+            status = equals[moving] if moving is not None and by_status else None
+            sources = self._sources_of(name, status) if by_status else None
+            if sources is not None and self._resting(name, status):
+                # A status nothing leaves: the records stored in it are in the page as they are;
+                # those stored on their way to it are settled, and paged in among them.
+                coming = list(self._views(name, owner, equals, arrived, stored_in=sources[1:]))
+                start, stop, meta = self.bounds(params)
+                page, total = self.store.window(table, start, stop, coming, **owner, **equals)
+                meta = {**meta, "total": total}
+            elif by_status:
+                page, meta = self.page(list(self._views(name, owner, equals, arrived)), params)
             else:
                 start, stop, meta = self.bounds(params)
-                page, total = self.store.window(self.table(name), start, stop, **owner, **equals)
-                page, meta = [self._settle(name, r) for r in page], {**meta, "total": total}
-            return [self.public(name, r) for r in page], meta
+                stored_page, total = self.store.window(table, start, stop, **owner, **equals)
+                page, meta = [self._settle(name, r) for r in stored_page], {**meta, "total": total}
+                arrived = [
+                    (r, v)
+                    for r, v in zip(stored_page, page, strict=True)
+                    if v is not r and self._at_rest(name, v)
+                ]
+            shown = [self.public(name, r) for r in page]
+        self._keep(name, arrived)
+        return shown, meta
 
     def update(self, name: str, owner: Owner, rid: str, changes: Record) -> Record:
         with self.store.transaction():

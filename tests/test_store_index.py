@@ -153,11 +153,27 @@ def test_a_field_holding_lists_is_found_by_scanning() -> None:
 INSTANCE_STATUSES = ["provisioning", "running", "stopped", "restarting", "restoring"]
 
 
+def _check_lists(r: Resources, owner: dict[str, str], servers: list[str]) -> None:
+    everything = [r._settle("instances", x) for x in r.store.find(r.table("instances"), **owner)]
+    for status in [*INSTANCE_STATUSES, "unknown"]:
+        for server in [None, *servers]:
+            equals = {"status": status, **({"server_id": server} if server else {})}
+            want = [x for x in everything if all(x.get(k) == v for k, v in equals.items())]
+            for page, per_page in [(1, 2), (2, 2), (1, 100), (3, 1)]:
+                got, meta = r.public_page("instances", owner, {"page": page, "per_page": per_page}, **equals)
+                start = (page - 1) * per_page
+                shown = [r.public("instances", x) for x in want[start : start + per_page]]
+                assert (got, meta["total"]) == (shown, len(want))
+            assert r.list("instances", owner, **equals) == want
+    # what the lists stored of what they settled changed nothing anyone can see
+    assert [r._settle("instances", x) for x in r.store.find(r.table("instances"), **owner)] == everything
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     steps=st.lists(
         st.tuples(
-            st.sampled_from(["create", "set", "delete", "wait"]),
+            st.sampled_from(["create", "set", "delete", "wait", "look"]),
             st.integers(0, 9),
             st.sampled_from(INSTANCE_STATUSES),
             st.floats(0, 6),
@@ -183,19 +199,30 @@ def test_a_status_filter_finds_what_settling_every_record_finds(
             r.update("instances", owner, made[n % len(made)], {"status": status})
         elif op == "delete" and made:
             r.delete("instances", owner, made.pop(n % len(made)))
+        elif op == "look":
+            _check_lists(r, owner, servers)
         else:
             clock.advance(seconds)
-    everything = [r._settle("instances", x) for x in r.store.find(r.table("instances"), **owner)]
-    for status in [*INSTANCE_STATUSES, "unknown"]:
-        for server in [None, *servers]:
-            equals = {"status": status, **({"server_id": server} if server else {})}
-            want = [
-                r.public("instances", x) for x in everything if all(x.get(k) == v for k, v in equals.items())
-            ]
-            assert r.list("instances", owner, **equals) == [
-                x for x in everything if all(x.get(k) == v for k, v in equals.items())
-            ]
-            for page, per_page in [(1, 2), (2, 2), (1, 100), (3, 1)]:
-                got, meta = r.public_page("instances", owner, {"page": page, "per_page": per_page}, **equals)
-                start = (page - 1) * per_page
-                assert (got, meta["total"]) == (want[start : start + per_page], len(want))
+    _check_lists(r, owner, servers)
+
+
+def test_a_list_stores_what_settled_so_the_next_one_reads_only_what_is_moving() -> None:
+    spec = next(s for s in all_specs() if s.name == "nurosentrix")
+    clock = FrozenClock()
+    r = Resources(spec, MemoryStore(), IdGenerator(seed=3), clock)
+    owner, table = OWNERS[0], r.table("servers")
+    ids = [r.create("servers", owner, {"name": f"s{i}"})["id"] for i in range(3)]
+    clock.advance(6)
+    seen = [r.get("servers", owner, i) for i in ids]
+    later = r.create("servers", owner, {"name": "later"})["id"]
+    r.update("servers", owner, ids[2], {"name": "renamed"})  # written: stored as active already
+    stale = r.store.get(table, ids[1])
+    assert stale is not None and stale["status"] == "provisioning"
+    page, meta = r.public_page("servers", owner, {}, status="active")
+    assert [s["id"] for s in page] == ids and meta["total"] == 3
+    assert [x["id"] for x in r.store.scan(table, **owner, status="provisioning")] == [later]
+    assert [r.get("servers", owner, i) for i in ids[:2]] == seen[:2]
+    # a record written between the read and the store is not overwritten with what was read
+    r.store.replace(table, {**stale, "name": "written meanwhile"})
+    r._keep("servers", [(stale, {**stale, "status": "active"})])
+    assert r.store.get(table, ids[1]) == {**stale, "name": "written meanwhile"}
