@@ -131,9 +131,10 @@ class Resources:
     def _settle(self, name: str, record: Record) -> Record:
         """The record as of now: every due lifecycle transition applied.
 
-        A pure view of (stored record, clock) — nothing is written, so a read never costs a
-        write; values a transition generates are derived from the record's id, so every read
-        sees the same address. Returns `record` itself when nothing is due."""
+        A pure view of (stored record, clock) — nothing is written here, so a read of one record
+        never costs a write (a list stores the views that came to rest: `_keep`); values a
+        transition generates are derived from the record's id, so every read sees the same
+        address. Returns `record` itself when nothing is due."""
         life = self._lifecycles.get(name)
         if life is None or record.get(life[0]) not in life[1]:
             return record  # no lifecycle, or a state nothing leaves: the common case, kept cheap

@@ -229,3 +229,49 @@ def test_a_background_compaction_survives_a_crash_at_any_step(tmp_path: Path, mo
     assert not store.retired_path.exists()
     assert _state(path) == model
     assert {r["id"]: r for r in TinyDB(path, access_mode="r").table("t").all()} == model  # plain TinyDB
+
+
+def test_a_background_compaction_writes_the_state_it_started_from(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The thread encodes shallow copies taken at the start: writes made meanwhile (a record
+    replaced, one deleted, one added) reach the new journal, not the file being written."""
+    import threading
+
+    from mock_server import store_tinydb
+
+    path = tmp_path / "s.json"
+    store = TinyDBStore(path, group_commit=True, background_compaction=True)
+    store.MIN_COMPACTION = 20
+    hold, held = threading.Event(), threading.Event()
+    real_encode = store_tinydb.encode_tables
+
+    def slow_encode(tables: Any, chunk: int = 2000) -> Any:
+        held.set()
+        hold.wait(10)
+        return real_encode(tables, chunk)
+
+    monkeypatch.setattr(store_tinydb, "encode_tables", slow_encode)
+    started = {f"r{i}": store.insert("t", {"id": f"r{i}", "n": i}) for i in range(20)}  # the 20th compacts
+    assert held.wait(5)
+    store.update("t", "r0", {"n": -1})
+    store.delete("t", "r1")
+    store.insert("t", {"id": "r20", "n": 20})
+    hold.set()
+    assert store._compactor is not None
+    store._compactor.join(5)
+    written = json.loads(path.read_text())["t"]
+    assert {r["id"]: r for r in written.values()} == started
+    store.close()
+    after = {k: v for k, v in started.items() if k != "r1"}
+    after |= {"r0": {"id": "r0", "n": -1}, "r20": {"id": "r20", "n": 20}}
+    assert _state(path) == after
+
+
+def test_tables_encoded_in_chunks_are_the_tables_encoded_at_once() -> None:
+    from mock_server.store_tinydb import encode_tables
+
+    rows = {f"r{i}": {"id": f"r{i}", "n": i, "tags": ["a", {"b": None}], "name": "é\u2028"} for i in range(7)}
+    doc_ids = {rid: 10 + i for i, rid in enumerate(rows)}
+    tables = {"a": (rows, doc_ids), "empty": ({}, {}), 'q"uote': ({"x": {"id": "x"}}, {"x": 1})}
+    expected = {t: {str(ids[rid]): r for rid, r in rs.items()} for t, (rs, ids) in tables.items()}
+    for chunk in (1, 2, 3, 7, 2000):
+        assert json.loads(b"".join(encode_tables(tables, chunk))) == expected
