@@ -63,17 +63,14 @@ class AtomicJSONStorage(Storage):
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         self._data = data
-        self.write_bytes(dumps(data))  # orjson: 42 ms for 100k servers, where json.dumps took 271 ms
+        self.write_bytes([dumps(data)])  # orjson: 42 ms for 100k servers, where json.dumps took 271 ms
 
-    def write_bytes(self, raw: bytes | Iterable[bytes | memoryview]) -> None:
-        """Replace the file with `raw` (bytes or pieces of them) atomically (touches nothing in
+    def write_bytes(self, pieces: Iterable[bytes | memoryview]) -> None:
+        """Replace the file with the concatenation of `pieces` atomically (touches nothing in
         memory: safe off-thread)."""
         tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.tmp"
         with open(tmp, "wb") as fh:
-            if isinstance(raw, bytes):
-                fh.write(raw)
-            else:
-                fh.writelines(raw)
+            fh.writelines(pieces)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)

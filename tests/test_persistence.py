@@ -193,10 +193,10 @@ def test_a_background_compaction_survives_a_crash_at_any_step(tmp_path: Path, mo
     hold, held = threading.Event(), threading.Event()
     real_write = AtomicJSONStorage.write_bytes
 
-    def slow_write(self: AtomicJSONStorage, raw: bytes) -> None:
+    def slow_write(self: AtomicJSONStorage, pieces: Any) -> None:
         held.set()
         hold.wait(10)
-        real_write(self, raw)
+        real_write(self, pieces)
 
     monkeypatch.setattr(AtomicJSONStorage, "write_bytes", slow_write)
     _model_ops(rng, store, model, 25)  # the 20th write starts a compaction, which waits
