@@ -23,6 +23,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from contract import Bucket
 
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$", re.IGNORECASE)
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -99,7 +103,7 @@ class Budget:
     def __init__(
         self,
         rate: str = "auto",
-        spec_buckets: Mapping[str, Mapping[str, float]] | None = None,
+        spec_buckets: Mapping[str, Bucket] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -111,7 +115,7 @@ class Budget:
         if parsed is not None:
             self.windows["*"] = Window(*parsed)
             for name, b in (spec_buckets or {}).items():
-                self.windows[name] = Window(int(b["limit"]), float(b["window"]))
+                self.windows[name] = Window(b.limit, b.window)
         self.buckets = set(spec_buckets or {})
         self._paused: dict[str, float] = {}  # bucket name ("*": every request) → paused until
         self._lock = threading.Lock()
@@ -177,7 +181,7 @@ class Budget:
                 self._paused[bucket] = max(self._paused.get(bucket, 0.0), until)
         return retry
 
-    def estimate(self, limits: Mapping[str, Mapping[str, float]]) -> float:
+    def estimate(self, limits: Mapping[str, Bucket]) -> float:
         """Seconds the requests counted so far need at least under `limits` (the spec's buckets)."""
         need = 0.0
         for name, count in self.by_bucket.items():
@@ -186,7 +190,7 @@ class Budget:
             b = limits.get(name)
             if b:
                 # a moving window admits `limit` at once, then `limit` more each `window`
-                need = max(need, (math.ceil(count / int(b["limit"])) - 1) * float(b["window"]))
+                need = max(need, (math.ceil(count / b.limit) - 1) * b.window)
         return need
 
     def describe(self) -> str:

@@ -10,13 +10,13 @@ Everything created is deleted again at the end, children first.
 from __future__ import annotations
 
 import contextlib
-import copy
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .contract import MISSING, Contract, Operation, Resource
+from contract import MISSING, Contract, Operation, Resource, body_for
+
 from .http import Client, Exchange
 
 
@@ -42,63 +42,8 @@ class Created:
     def path(self) -> dict[str, Any]:
         """Path parameters addressing this record through its get operation."""
         op = self.resource.get_op
-        names = [p["name"] for p in op.path_params] if op else ["id"]
+        names = [p.name for p in op.path_params] if op else ["id"]
         return {names[-1]: self.id} if names else {}
-
-
-def synthesize(schema: dict[str, Any] | None) -> Any:
-    """A plausible value for `schema` from its examples, defaults, enums and formats."""
-    if not isinstance(schema, dict):
-        return "conformance"
-    for key in ("example", "default", "const"):
-        if key in schema:
-            return copy.deepcopy(schema[key])
-    if schema.get("examples"):
-        return copy.deepcopy(schema["examples"][0])
-    if schema.get("enum"):
-        return schema["enum"][0]
-    if "allOf" in schema:
-        merged: dict[str, Any] = {}
-        for sub in schema["allOf"]:
-            value = synthesize(sub)
-            if isinstance(value, dict):
-                merged.update(value)
-        return merged
-    types = schema.get("type")
-    kind = next((t for t in types if t != "null"), "string") if isinstance(types, list) else types
-    if kind == "object" or "properties" in schema:
-        props = schema.get("properties") or {}
-        names = list(schema.get("required") or [])
-        if not names and schema.get("minProperties"):
-            names = list(props)[: int(schema["minProperties"])]
-        return {n: synthesize(props.get(n)) for n in names}
-    if kind == "array":
-        return [synthesize(schema.get("items"))] * int(schema.get("minItems", 0))
-    if kind == "integer":
-        return int(schema.get("minimum", 1))
-    if kind == "number":
-        return schema.get("minimum", 1)
-    if kind == "boolean":
-        return True
-    fmt = schema.get("format")
-    value = {
-        "email": "conformance@example.com",
-        "hostname": "conformance.example.com",
-        "uri": "https://example.com/conformance",
-        "date-time": "2025-01-01T00:00:00Z",
-        "uuid": "00000000-0000-4000-8000-000000000000",
-        "ipv4": "192.0.2.1",
-    }.get(fmt or "", "conformance")
-    return value[: int(schema["maxLength"])] if "maxLength" in schema else value
-
-
-def body_for(op: Operation) -> Any:
-    example = op.body_example()
-    if example is not MISSING:
-        return copy.deepcopy(example)
-    if op.body_schema is not None:
-        return synthesize(op.body_schema)
-    return MISSING
 
 
 def singular(name: str) -> str:

@@ -13,8 +13,9 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from contract import MISSING, Contract, Operation
+
 from .budget import Budget
-from .contract import MISSING, Contract, Operation
 
 # Identity → environment variable the curl lines use instead of the secret.
 TOKEN_VARS = {
@@ -133,7 +134,7 @@ class Client:
         attempt = 0
         while True:
             if paced:
-                self.budget.acquire(op.buckets)
+                self.budget.acquire(op.rate_buckets)
             self.http.cookies.clear()  # never carry a session cookie from one probe to the next
             response = self.http.request(op.method.upper(), url, headers=sent, content=raw)
             self.exchanges += 1

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from contract import Contract, SpecError, load
+
 from . import report
 from .budget import Budget, BudgetError
 from .checks import ORDER, Context, load_all
 from .checks.responses import response_problems
-from .contract import Contract, ContractError, load
 from .factory import Factory
 from .http import TOKEN_VARS, Client, Exchange
 from .results import Results
@@ -109,7 +110,7 @@ class Runner:
         o = self.options
         try:
             contract = load(o.api, o.spec)
-        except ContractError as exc:
+        except SpecError as exc:
             raise UsageError(str(exc)) from None
         if o.sandbox:
             tokens, derived = mint_tokens(o.sandbox, contract, o.timeout)
@@ -137,7 +138,7 @@ class Runner:
         if op is None:
             return
         try:
-            ex = client.call(op, path={p["name"]: "conformance" for p in op.path_params})
+            ex = client.call(op, path={p.name: "conformance" for p in op.path_params})
         except httpx.HTTPError as exc:
             raise UsageError(f"the backend at {client.base_url} is unreachable: {exc}") from None
         if ex.status == 401 and not op.public:
@@ -149,7 +150,7 @@ class Runner:
         o = self.options
         contract, tokens, base_url = self.prepare()
         try:
-            budget = Budget(o.rate_limit, contract.rate_limits)
+            budget = Budget(o.rate_limit, contract.buckets)
         except BudgetError as exc:
             raise UsageError(str(exc)) from None
         results = Results(contract.name, base_url)
@@ -215,7 +216,7 @@ class Runner:
         results.rate_limited = budget.rate_limited
         results.notes.append(f"budget: {budget.describe()}; waited {budget.waited:.1f}s for it")
         counts = ", ".join(f"{k}={v}" for k, v in sorted(budget.by_bucket.items()) if k != "*")
-        floor = budget.estimate(contract.rate_limits)
+        floor = budget.estimate(contract.buckets)
         results.notes.append(
             f"requests by rate-limit bucket: {counts}; at the spec's documented limits this run needs "
             f"at least {floor / 60:.1f} min"

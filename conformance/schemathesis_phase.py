@@ -26,9 +26,10 @@ from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.engine import events, from_schema
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
+from contract import Contract, Operation
+
 from .budget import Budget
 from .checks.responses import Problem, envelope_problems, rate_limit_problems
-from .contract import Contract, Operation
 from .results import SCHEMATHESIS, Results
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
@@ -109,7 +110,7 @@ def _before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     active = _active(case)
     if active is not None:
         _, budget, op = active
-        budget.acquire(op.buckets if op else ())
+        budget.acquire(op.rate_buckets if op else ())
 
 
 def _after_call(context: Any, case: Any, response: Any) -> None:

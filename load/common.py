@@ -36,7 +36,7 @@ from locust.runners import WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
 from load import token_env_vars
-from load.contract import ApiContract, origin
+from load.roles import ApiContract, origin
 
 _CONTRACTS: dict[tuple[str, float | None], ApiContract] = {}
 _SENT = {"requests": 0}
@@ -303,12 +303,12 @@ class ApiUser(FastHttpUser):
     def walk(self, operation_id: str, **path: str) -> list[Any]:
         """A pagination walk: pages of `page_size` until the last one (at most `max_pages`)."""
         op = self.c.op(operation_id)
-        if self.c.pagination.get("style") in (None, "none"):
+        if self.c.pagination.style == "none":
             body = self.request(operation_id, path, name=f"{op.path} [walk]")
             return self.c.items(body) if body is not None else []
         seen: list[Any] = []
         for i in range(self.max_pages):
-            query = self.c.page_params(i, self.page_size)
+            query = self.c.pagination.params(i, self.page_size)
             body = self.request(operation_id, path, query=query, name=f"{op.path} [walk]")
             if body is None:
                 break

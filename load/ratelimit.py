@@ -1,7 +1,7 @@
 """The rate-limit contract verifier: drive one token past its documented limits with
 concurrent users and judge, from what was observed, whether the API keeps its word.
 
-Everything it expects comes from the spec (`load.contract`): the buckets and their limits
+Everything it expects comes from the spec (`contract`, through `load.roles`): the buckets and their limits
 (`x-sandbox.rate-limits`), which bucket each operation counts in (`x-rate-limit`), where the
 error code sits in the envelope, the documented response headers and the 429 body schema.
 
@@ -52,9 +52,9 @@ from typing import Any, TextIO
 import httpx
 from jsonschema import Draft202012Validator
 
-from mock_server.spec import Operation
+from contract import Bucket, Operation, format_seconds
 
-from .contract import ApiContract, Bucket, _secs
+from .roles import ApiContract
 
 EPSILON = 0.005  # seconds: clock granularity allowed when judging "within one window"
 # The rate-limit headers checked for presence when the spec documents them on the answer.
@@ -334,7 +334,7 @@ class Verifier:
 
     def check_headers(self, o: Obs, bucket: str) -> None:
         op = o.op
-        documented = self.c.documented_headers(op, o.status)
+        documented = op.response_headers(o.status)
         limits = {b.limit: b.name for b in self.c.buckets_of(op)}
         limit_h = o.headers.get("x-ratelimit-limit")
         remaining_h = o.headers.get("x-ratelimit-remaining")
@@ -409,7 +409,7 @@ class Verifier:
                 self.problem(
                     "envelope", bucket, f"a 429 from {what} has {where}={code!r}, expected 'RATE_LIMITED'"
                 )
-            schema = self.c.response_schema(op, 429)
+            schema = op.response_schema(429)
             if schema is not None:
                 errors = list(self._validator(op, schema).iter_errors(o.body))
                 if errors:
@@ -431,10 +431,10 @@ class Verifier:
             self.problem(
                 "retry-after-too-long",
                 bucket,
-                f"a 429 said Retry-After: {ra}, longer than the {_secs(window)} window "
+                f"a 429 said Retry-After: {ra}, longer than the {format_seconds(window)} window "
                 "(a slot frees within it)",
             )
-        documented = self.c.documented_headers(op, 429)
+        documented = op.response_headers(429)
         missing = [h for h in RATE_HEADERS if h.lower() in documented and h.lower() not in o.headers]
         if missing:
             self.problem(
@@ -523,8 +523,8 @@ class Verifier:
             self.problem(
                 "budget-not-restored",
                 b.name,
-                f"after a full {_secs(b.window)} window of silence only {len(accepted)} of {b.limit} "
-                f"requests were accepted (others: {', '.join(map(str, statuses))}); "
+                f"after a full {format_seconds(b.window)} window of silence only {len(accepted)} of "
+                f"{b.limit} requests were accepted (others: {', '.join(map(str, statuses))}); "
                 "the budget must come back in full",
             )
         elif rems and len(rems) == len(accepted) and rems != expected and span < b.window - EPSILON:
@@ -665,8 +665,8 @@ class Verifier:
         self.say(f"Rate-limit contract of {self.c.name} at {self.base_url}")
         self.say(f"  documented (x-sandbox.rate-limits): {docs}")
         if self.c.window_override:
-            shown = ", ".join(f"{n} {_secs(w)}" for n, w in self.c.documented_windows.items())
-            self.say(f"  window overridden to {_secs(self.c.window_override)} (documented: {shown})")
+            shown = ", ".join(f"{n} {format_seconds(w)}" for n, w in self.c.documented_windows.items())
+            self.say(f"  window overridden to {format_seconds(self.c.window_override)} (documented: {shown})")
         self.say(
             f"  {self.users} concurrent users; caps: {self.max_requests} requests, {self.max_time:.0f} s"
         )
@@ -702,7 +702,7 @@ class Verifier:
             if fig.certain > b.limit:
                 text = (
                     f"{fig.certain} requests were accepted within {span:.2f} s "
-                    f"(documented at most {b.limit} per {_secs(b.window)})"
+                    f"(documented at most {b.limit} per {format_seconds(b.window)})"
                 )
                 self.problem("limit-exceeded", name, text)
                 self.problems[("limit-exceeded", name)].text = text  # the sliding judge's figure wins
@@ -770,7 +770,7 @@ def verify(
     out: TextIO = sys.stdout,
 ) -> int:
     """Run the verifier; the process exit code: 0 holds, 1 does not, 2 usage error."""
-    from .contract import ContractError
+    from .roles import ContractError
 
     try:
         contract = ApiContract.load(api, window)

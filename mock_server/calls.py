@@ -5,27 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 
-from .resources import Resources
-from .spec import ApiSpec, Operation
-from .tokens import Principal
+from contract import Contract, Operation
 
-if TYPE_CHECKING:
-    from .sandbox import Sandbox
+from .resources import Resources
+from .services import Services
+from .tokens import Principal
 
 
 @dataclass
 class Call:
-    spec: ApiSpec
+    spec: Contract
     op: Operation
     principal: Principal | None
     params: dict[str, Any]
     body: Any
     resources: Resources
-    sandbox: Sandbox
+    sandbox: Services
     headers: Mapping[str, str]
     cookies: Mapping[str, str]
     raw_body: bytes

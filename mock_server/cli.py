@@ -120,10 +120,11 @@ class NoQueryStrings(logging.Filter):
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from contract import SpecError
+
     from .app import SandboxApp
     from .sandbox import Sandbox, load_all
     from .seed import SeedError, apply_seed, load_seed
-    from .spec import SpecError
     from .store import MemoryStore, Store
     from .store_tinydb import StoreFileError, TinyDBStore
 

@@ -11,9 +11,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from contract import HTTP_METHODS
+
 from .clock import iso
 from .sandbox import Sandbox
-from .spec import HTTP_METHODS
 from .tokens import MODES
 
 
@@ -147,7 +148,7 @@ class ControlApi:
             raise ControlError(404, f"unknown api {name!r}")
         import yaml
 
-        from .spec import available_specs
+        from contract import available_specs
 
         doc = yaml.safe_load(available_specs()[name].read_text())
         base = str(request.base_url).rstrip("/")

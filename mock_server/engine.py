@@ -7,10 +7,12 @@ import asyncio
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+
+from contract import Contract, Operation
 
 from . import generic
 from .calls import Call, Handler, Reply
@@ -19,12 +21,9 @@ from .errors import ApiError, Problem, validation
 from .jsonio import dumps
 from .ratelimit import Decision
 from .resources import Resources
-from .spec import ApiSpec, Operation
+from .services import Services
 from .tokens import Principal
 from .validation import MAX_BODY_BYTES, validate_body, validate_params
-
-if TYPE_CHECKING:
-    from .sandbox import Sandbox
 
 log = logging.getLogger("mock_server")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -35,14 +34,13 @@ class ApiEngine:
     """Serves one spec under its base path."""
 
     def __init__(
-        self, spec: ApiSpec, sandbox: Sandbox, handlers: dict[str, Handler], resources: Resources
+        self, spec: Contract, sandbox: Services, handlers: dict[str, Handler], resources: Resources
     ) -> None:
         self.spec, self.sandbox, self.handlers, self.resources = spec, sandbox, handlers, resources
-        self.envelope = Envelope(spec.config["envelope"])
-        limits = spec.config["rate-limits"]
+        self.envelope = Envelope(spec.templates)
         self.buckets = {
             op.operation_id: [
-                sandbox.limiter.bucket(b, limits[b]["limit"], limits[b]["window"]) for b in op.rate_buckets
+                sandbox.limiter.bucket(b.name, b.limit, b.window) for b in op.buckets
             ]
             for op in spec.operations
         }
@@ -122,7 +120,7 @@ class ApiEngine:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             token = value.strip()
-        cookie_name = self.spec.config.get("auth-cookie")
+        cookie_name = self.spec.auth_cookie
         if token is None and cookie_name:
             token = request.cookies.get(cookie_name)
         principal = self.sandbox.authenticate(self.spec, token) if token else None

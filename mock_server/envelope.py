@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract import Template, placeholders
+
 from .errors import ApiError
 
 _ABSENT = object()
@@ -29,22 +31,12 @@ def render(template: Any, values: dict[str, Any]) -> Any:
     return template
 
 
-def _placeholders(template: Any) -> set[str]:
-    if isinstance(template, str) and template.startswith("$"):
-        return {template[1:].rstrip("?")}
-    if isinstance(template, dict):
-        return set().union(*map(_placeholders, template.values()))
-    if isinstance(template, list):
-        return set().union(*map(_placeholders, template))
-    return set()
-
-
 class Envelope:
     """The three templates of one API (`x-sandbox.envelope`)."""
 
-    def __init__(self, templates: dict[str, Any]) -> None:
-        self.templates = templates
-        self._placeholders = _placeholders(templates)
+    def __init__(self, templates: dict[str, Template]) -> None:
+        self.templates = {kind: t.value for kind, t in templates.items()}
+        self._placeholders = placeholders(self.templates)
 
     def uses(self, name: str) -> bool:
         """Whether any template has `$name` (so costly values are computed only when shown)."""

@@ -15,10 +15,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from contract import Contract
+
 from .clock import Clock
 from .errors import ApiError, Problem, conflict, not_found
 from .ids import IdGenerator
-from .spec import ApiSpec
 from .store import Record, Store, clone
 
 Owner = dict[str, str]
@@ -60,35 +61,41 @@ class Resources:
     """The stored collections of one API."""
 
     def __init__(
-        self, spec: ApiSpec, store: Store, ids: IdGenerator, clock: Clock, delay_override: float | None = None
+        self,
+        spec: Contract,
+        store: Store,
+        ids: IdGenerator,
+        clock: Clock,
+        delay_override: float | None = None,
     ) -> None:
         self.spec, self.store, self.ids, self.clock = spec, store, ids, clock
         self.delay_override = delay_override
-        self._fields = {n: _properties(spec.schema(r["schema"])) for n, r in spec.resources.items()}
+        self._fields = {n: _properties(r.schema) for n, r in spec.resources.items()}
         # name -> (the field a lifecycle moves, {from-status: its transitions in declared order})
         self._lifecycles: dict[str, tuple[str, dict[Any, list[dict[str, Any]]]]] = {}
-        for n, conf in spec.resources.items():
+        for n, res in spec.resources.items():
+            conf = res.config
             if conf.get("lifecycle"):
                 by_from: dict[Any, list[dict[str, Any]]] = {}
                 for t in conf["lifecycle"]["transitions"]:
                     by_from.setdefault(t["from"], []).append(t)
                 self._lifecycles[n] = (str(conf["lifecycle"].get("field", "status")), by_from)
         self.children: dict[str, list[tuple[str, str]]] = {}
-        for child, conf in spec.resources.items():
-            for field, parent_name in conf.get("belongs-to", {}).items():
+        for child, res in spec.resources.items():
+            for field, parent_name in res.belongs_to.items():
                 self.children.setdefault(parent_name, []).append((child, field))
         for op in spec.operations:
-            res = op.resource or {}
-            parent = res.get("parent")
-            if parent and (res["name"], parent["field"]) not in self.children.get(parent["name"], []):
-                self.children.setdefault(parent["name"], []).append((res["name"], parent["field"]))
+            xr = op.resource or {}
+            parent = xr.get("parent")
+            if parent and (xr["name"], parent["field"]) not in self.children.get(parent["name"], []):
+                self.children.setdefault(parent["name"], []).append((xr["name"], parent["field"]))
         # What lists filter on, what must be unique, what links a child to its parent: indexed.
-        for n, conf in spec.resources.items():
+        for n, res in spec.resources.items():
             life = self._lifecycles.get(n)
             store.index(
                 self.table(n),
-                *conf.get("filters", {}).values(),
-                *conf.get("unique", []),
+                *res.filters.values(),
+                *res.unique,
                 *(field for child, field in itertools.chain(*self.children.values()) if child == n),
                 *((life[0],) if life else ()),
             )
@@ -98,7 +105,7 @@ class Resources:
         return f"{self.spec.name}:{name}"
 
     def config(self, name: str) -> dict[str, Any]:
-        return self.spec.resources[name]
+        return self.spec.resources[name].config
 
     # -- values -------------------------------------------------------------------------
     def generate(self, kind: str | None) -> Any:
@@ -385,8 +392,8 @@ class Resources:
     def bounds(self, params: dict[str, Any]) -> tuple[int, int | None, dict[str, Any]]:
         """Where the requested page starts and stops, and the meta the list envelope shows
         (without `total`), as the API pages: page/per_page, limit/offset, or not at all."""
-        pag = self.spec.config["pagination"]
-        style, default = pag["style"], pag.get("default", 20)
+        pag = self.spec.pagination
+        style, default = pag.style, pag.default or 20
         if style == "page":
             page, per_page = params.get("page", 1), params.get("per_page", default)
             start = (page - 1) * per_page

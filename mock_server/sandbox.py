@@ -11,6 +11,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from contract import Contract, Operation, SpecError, load_all
+
 from .calls import Handler
 from .clock import Clock
 from .engine import ApiEngine
@@ -19,15 +21,14 @@ from .ratelimit import RateLimiter
 from .resources import Resources
 from .selfcheck import response_problems
 from .shared import RequestLog, SharedClock, SharedRateLimiter, SharedRequestLog
-from .spec import ApiSpec, Operation, SpecError, available_specs, load_spec
 from .store import MemoryStore, Store
 from .tokens import Principal, TokenService
 
 REQUEST_LOG_SIZE = 500
-Authenticator = Callable[["Sandbox", ApiSpec, str], "Principal | None"]
+Authenticator = Callable[["Sandbox", Contract, str], "Principal | None"]
 
 
-def api_module(spec: ApiSpec) -> ModuleType | None:
+def api_module(spec: Contract) -> ModuleType | None:
     """`mock_server.apis.<name>`: the per-API behaviour, when the API has any."""
     try:
         return importlib.import_module(f"mock_server.apis.{spec.name.replace('-', '_')}")
@@ -37,7 +38,7 @@ def api_module(spec: ApiSpec) -> ModuleType | None:
         raise
 
 
-def resolve_handlers(spec: ApiSpec) -> dict[str, Handler]:
+def resolve_handlers(spec: Contract) -> dict[str, Handler]:
     handlers: dict[str, Handler] = {}
     for op in spec.operations:
         if not op.handler:
@@ -56,7 +57,7 @@ class Sandbox:
 
     def __init__(
         self,
-        specs: list[ApiSpec] | None = None,
+        specs: list[Contract] | None = None,
         store: Store | None = None,
         clock: Clock | None = None,
         ids: IdGenerator | None = None,
@@ -106,16 +107,16 @@ class Sandbox:
         value: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
         spec = self.specs[api]
-        chosen = spec.all_scopes if scopes is None else scopes
-        unknown = set(chosen) - set(spec.all_scopes)
+        chosen = list(spec.scopes) if scopes is None else scopes
+        unknown = set(chosen) - set(spec.scopes)
         if unknown:
             raise ValueError(f"unknown scopes for {api}: {', '.join(sorted(unknown))}")
-        prefix = spec.config["token-prefixes"][mode]
+        prefix = spec.token_prefixes[mode]
         if value is not None and not value.startswith(prefix):
             raise ValueError(f"a {mode} token of {api} starts with {prefix}")
         return self.tokens.mint(api, prefix, chosen, mode, account, name, value)
 
-    def authenticate(self, spec: ApiSpec, token: str) -> Principal | None:
+    def authenticate(self, spec: Contract, token: str) -> Principal | None:
         principal = self.tokens.authenticate(spec.name, token)
         if principal is not None:
             return principal
@@ -164,11 +165,3 @@ class Sandbox:
         if self.self_check and op is not None:
             for p in response_problems(self.specs[api], op, response):
                 self.self_check_failures.append(f"{request.method} {request.url.path}: {p}")
-
-
-def load_all(names: list[str] | None = None, specs_dir: Path | None = None) -> list[ApiSpec]:
-    found = available_specs(specs_dir) if specs_dir else available_specs()
-    unknown = set(names or []) - set(found)
-    if unknown:
-        raise SpecError(f"unknown API(s): {', '.join(sorted(unknown))}; known: {', '.join(found)}")
-    return [load_spec(found[n]) for n in (names or list(found))]

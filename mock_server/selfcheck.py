@@ -7,29 +7,27 @@ import json
 
 from starlette.responses import Response
 
-from .spec import ApiSpec, Operation
+from contract import Contract, Operation
+
 from .validation import schema_problems
 
 
-def response_problems(spec: ApiSpec, op: Operation, response: Response) -> list[str]:
+def response_problems(spec: Contract, op: Operation, response: Response) -> list[str]:
     status = str(response.status_code)
-    doc = op.responses.get(status) or op.responses.get(f"{status[0]}XX") or op.responses.get("default")
+    doc = op.response(status)
     if doc is None:
         return [f"status {status} is not documented for {op.operation_id}"]
-    content = doc.get("content")
     body = bytes(response.body) if hasattr(response, "body") else b""
-    if not content:
+    if not doc.has_body:
         return (
             [f"{op.operation_id} {status}: documented without a body, got {len(body)} bytes"] if body else []
         )
-    media = content.get("application/json")
-    if media is None:
+    if "application/json" not in doc.media_types:
         return []
     try:
         value = json.loads(body)
     except ValueError:
         return [f"{op.operation_id} {status}: body is not JSON"]
     return [
-        f"{op.operation_id} {status}: {p.field}: {p.reason}"
-        for p in schema_problems(value, media.get("schema", {}))
+        f"{op.operation_id} {status}: {p.field}: {p.reason}" for p in schema_problems(value, doc.schema or {})
     ]

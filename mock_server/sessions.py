@@ -12,14 +12,14 @@ from .tokens import Principal
 from .users import TABLE as USERS
 
 if TYPE_CHECKING:
-    from .sandbox import Sandbox
+    from .services import Services
 
 SECRETS = "_mock:secrets"
 SESSION_SECONDS = 24 * 3600
 _ALGORITHMS = ["HS256"]
 
 
-def _key(sandbox: Sandbox) -> str:
+def _key(sandbox: Services) -> str:
     with sandbox.store.transaction():
         row = sandbox.store.get(SECRETS, "jwt")
         if row is None:
@@ -27,13 +27,13 @@ def _key(sandbox: Sandbox) -> str:
     return str(row["value"])
 
 
-def issue(sandbox: Sandbox, api: str, user: Record, ttl: int = SESSION_SECONDS) -> tuple[str, float]:
+def issue(sandbox: Services, api: str, user: Record, ttl: int = SESSION_SECONDS) -> tuple[str, float]:
     now = int(sandbox.clock.now())
     claims = {"sub": user["id"], "api": api, "iat": now, "exp": now + ttl}
     return jwt.encode(claims, _key(sandbox), algorithm="HS256"), float(now + ttl)
 
 
-def verify(sandbox: Sandbox, api: str, token: str) -> Record | None:
+def verify(sandbox: Services, api: str, token: str) -> Record | None:
     """The session's user, or None for a bad, expired, tampered or foreign token."""
     if token.count(".") != 2 or len(token) > 4096:
         return None
@@ -53,13 +53,13 @@ def verify(sandbox: Sandbox, api: str, token: str) -> Record | None:
     return user if user is not None and user["api"] == api else None
 
 
-def principal_for(sandbox: Sandbox, api: str, user: Record) -> Principal:
+def principal_for(sandbox: Services, api: str, user: Record) -> Principal:
     spec = sandbox.specs[api]
     return Principal(
         api=api,
         account=user["account"],
         mode=user.get("mode", "test"),
-        scopes=frozenset(spec.all_scopes),
+        scopes=frozenset(spec.scopes),
         subject=user["id"],
         user_id=user["id"],
     )

@@ -11,8 +11,9 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from contract import Operation, Param
+
 from .errors import ApiError, Problem, validation
-from .spec import Operation, Param
 
 MAX_BODY_BYTES = 1_048_576
 MAX_DEPTH = 64

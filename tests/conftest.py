@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
+from contract import Contract
 from mock_server.app import SandboxApp
 from mock_server.clock import FrozenClock
 from mock_server.ids import IdGenerator
 from mock_server.sandbox import Sandbox, load_all
-from mock_server.spec import ApiSpec
 from tests.sandbox_client import SyncASGIClient
 
-_SPECS: list[ApiSpec] | None = None
+_SPECS: list[Contract] | None = None
 
 
-def all_specs() -> list[ApiSpec]:
+def all_specs() -> list[Contract]:
     global _SPECS
     if _SPECS is None:
         _SPECS = load_all()

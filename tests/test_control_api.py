@@ -37,7 +37,7 @@ def test_mint_use_list_and_revoke_a_token(harness: Harness) -> None:
 
 def test_defaults_are_every_scope_test_mode_default_account(harness: Harness) -> None:
     minted = harness.client().post("/_mock/tokens", json={"api": "cloudnexus"}).json()
-    assert minted["scopes"] == sorted(harness.sandbox.specs["cloudnexus"].all_scopes)
+    assert minted["scopes"] == sorted(harness.sandbox.specs["cloudnexus"].scopes)
     assert (minted["mode"], minted["account"]) == ("test", "default")
     assert minted["token"].startswith("cn_test_sk_")
     live = harness.client().post("/_mock/tokens", json={"api": "cloudnexus", "mode": "live"}).json()

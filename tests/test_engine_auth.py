@@ -12,7 +12,7 @@ pytestmark = pytest.mark.parametrize("col", COLLECTIONS, ids=IDS)
 
 def test_missing_malformed_unknown_and_revoked_tokens_get_401(harness: Harness, col: Collection) -> None:
     spec = harness.sandbox.specs[col.api]
-    prefix = spec.config["token-prefixes"]["test"]
+    prefix = spec.token_prefixes["test"]
     token = harness.token(col.api)
     assert harness.client(col.api, token).get(col.path).status_code == 200
     cases = {
@@ -76,6 +76,6 @@ def test_other_accounts_and_modes_never_see_each_other(harness: Harness, col: Co
 
 
 def test_live_tokens_carry_the_live_prefix(harness: Harness, col: Collection) -> None:
-    prefixes = harness.sandbox.specs[col.api].config["token-prefixes"]
+    prefixes = harness.sandbox.specs[col.api].token_prefixes
     assert harness.token(col.api, mode="live").startswith(prefixes["live"])
     assert harness.token(col.api).startswith(prefixes["test"])

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..contract import Contract, Resource
+    from contract import Contract, Resource
+
     from ..factory import Created, Factory
     from ..http import Client, Exchange
     from ..results import Results

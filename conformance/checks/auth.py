@@ -8,7 +8,8 @@ import secrets
 
 from jsonschema import Draft202012Validator
 
-from ..contract import MISSING
+from contract import MISSING
+
 from . import Context, family
 from .common import example_body, missing_path, protected
 

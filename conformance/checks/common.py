@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..contract import MISSING, Contract, Operation, Resource
-from ..factory import body_for
+from contract import MISSING, Contract, Operation, Resource, body_for
 
 
 def resource_of(contract: Contract, op: Operation) -> Resource | None:
@@ -36,7 +35,7 @@ def missing_id(res: Resource | None) -> str:
 
 def missing_path(contract: Contract, op: Operation) -> dict[str, Any]:
     res = resource_of(contract, op)
-    return {p["name"]: missing_id(res) for p in op.path_params}
+    return {p.name: missing_id(res) for p in op.path_params}
 
 
 def example_body(op: Operation) -> Any:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..contract import Operation, Resource
+from contract import Operation, Resource
+
 from ..factory import Created
 from ..http import Exchange
 from . import Context, created_records, family
@@ -32,8 +33,8 @@ def listed(
         return None, None
     path = obj.parent_path if op.path_params else {}
     pag = ctx.contract.pagination
-    style = pag.get("style", "none")
-    size = int(pag.get("max", 100))
+    style = pag.style
+    size = pag.max or 100
     ex: Exchange | None = None
     for page in range(50):
         query: dict[str, Any] = {}

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..contract import Contract, Operation, Resource
+from contract import Contract, Operation, Resource
+
 from ..factory import CannotCreate, Created
 from ..http import Exchange
 from . import Context, family
@@ -18,7 +19,7 @@ MAX_PAGES = 60
 
 
 def applies(contract: Contract) -> str | None:
-    style = contract.pagination.get("style", "none")
+    style = contract.pagination.style
     if style not in ("page", "offset"):
         return f"the spec's lists are not paginated (x-sandbox.pagination.style: {style})"
     return None
@@ -31,7 +32,7 @@ def applies(contract: Contract) -> str | None:
 )
 def run(ctx: Context) -> None:
     pag = ctx.contract.pagination
-    style = pag.get("style", "none")
+    style = pag.style
     for res in ctx.contract.resources.values():
         if res.list_op is None:
             continue
@@ -41,7 +42,7 @@ def run(ctx: Context) -> None:
             ctx.results.skip("pagination", f"cannot reach a {res.name} list: {exc.reason}", res.list_op.label)
             continue
         _paginate(
-            ctx, res.list_op, path, created, style, int(pag.get("default", 20)), int(pag.get("max", 100))
+            ctx, res.list_op, path, created, style, pag.default or 20, pag.max or 100
         )
 
 

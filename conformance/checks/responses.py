@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract import Contract, Operation
+
 from ..budget import header
-from ..contract import Contract, Operation
 
 RATE_HEADERS = (
     "ratelimit-policy",
@@ -126,9 +127,8 @@ def rate_limit_problems(
         missing = [h for h in documented if values[h] is None]
         if missing:
             bad("missing", f"HTTP {status} lacks documented rate-limit header(s): {', '.join(missing)}")
-    buckets = contract.rate_limits
-    limits = {int(buckets[b]["limit"]) for b in op.buckets if b in buckets}
-    windows = [float(buckets[b]["window"]) for b in op.buckets if b in buckets]
+    limits = {b.limit for b in op.buckets}
+    windows = [b.window for b in op.buckets]
     limit = _int(values["x-ratelimit-limit"])
     remaining = _int(values["x-ratelimit-remaining"])
     reset = _int(values["x-ratelimit-reset"])

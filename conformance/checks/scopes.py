@@ -9,7 +9,8 @@ must be refused too; and a token documented to lack a write scope must be refuse
 
 from __future__ import annotations
 
-from ..contract import MISSING, Contract, Operation
+from contract import MISSING, Contract, Operation
+
 from ..http import Exchange
 from . import Context, family
 from .common import missing_path
@@ -115,6 +116,6 @@ def _forget_created(ctx: Context, op: Operation, ex: Exchange) -> None:
         and isinstance(data, dict)
         and "id" in data
     ):
-        names = [p["name"] for p in res.delete_op.path_params]
+        names = [p.name for p in res.delete_op.path_params]
         if names:
             ctx.factory.extra_cleanup.append((res.delete_op, {names[-1]: data["id"]}))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..contract import MISSING, Resource
+from contract import MISSING, Resource
+
 from ..factory import Created
 from . import Context, created_records, family
 from .common import example_body
@@ -77,8 +78,8 @@ def _probe(ctx: Context, res: Resource, obj: Created) -> None:
             continue
         body = example_body(action)
         kwargs = {"body": body} if body is not MISSING else {}
-        path = {p["name"]: obj.id for p in action.path_params[:1]}
-        path.update({p["name"]: "cf0missing" for p in action.path_params[1:]})
+        path = {p.name: obj.id for p in action.path_params[:1]}
+        path.update({p.name: "cf0missing" for p in action.path_params[1:]})
         act = client.call(action, as_="other", path=path, **kwargs)
         _refused(ctx, act, "read" if action.method == "get" else "act on", res, touched, obj)
     if res.delete_op is not None:

@@ -37,19 +37,20 @@ from urllib.parse import urlencode
 
 import bcrypt
 
+from contract import Contract
+
 from ..calls import Call, Reply
 from ..clock import iso
 from ..errors import ApiError, Problem, validation
 from ..resources import Resources
 from ..sessions import SESSION_SECONDS, issue, principal_for, verify
-from ..spec import ApiSpec
 from ..store import Record
 from ..tokens import Principal
 from ..users import TABLE as USERS
 from ..users import find_user, save_user
 
 if TYPE_CHECKING:
-    from ..sandbox import Sandbox
+    from ..services import Services
 
 OAUTH_CODE_SECONDS = 600
 JOIN_TOKEN_SECONDS = 3600
@@ -104,7 +105,7 @@ def _phases(r: Resources) -> tuple[float, float]:
 
 
 # -- authentication ---------------------------------------------------------------------------
-def authenticate(sandbox: Sandbox, spec: ApiSpec, token: str) -> Principal | None:
+def authenticate(sandbox: Services, spec: Contract, token: str) -> Principal | None:
     """Session JWTs (cookie or bearer) and `nxs_` API keys; the token book is tried first."""
     m = _KEY.fullmatch(token) if len(token.encode()) <= MAX_KEY_BYTES else None
     if m is None:
@@ -124,7 +125,7 @@ def authenticate(sandbox: Sandbox, spec: ApiSpec, token: str) -> Principal | Non
         api=spec.name,
         account=record["_account"],
         mode=mode,
-        scopes=frozenset(spec.all_scopes),
+        scopes=frozenset(spec.scopes),
         subject=record["id"],
         user_id=record.get("_user_id"),
     )
@@ -200,7 +201,7 @@ def github_callback(call: Call) -> Reply:
         raise ApiError(401, "UNAUTHORIZED", "The GitHub user no longer exists")
     token, _ = issue(call.sandbox, call.spec.name, user, SESSION_SECONDS)
     cookie = (
-        f"{call.spec.config['auth-cookie']}={token}; HttpOnly; Path=/; SameSite=Lax; "
+        f"{call.spec.auth_cookie}={token}; HttpOnly; Path=/; SameSite=Lax; "
         f"Max-Age={SESSION_SECONDS}"
     )
     if call.base_url.startswith("https://"):
@@ -243,7 +244,7 @@ def me(call: Call) -> Reply:
 # -- API keys ---------------------------------------------------------------------------------
 def create_api_key(call: Call) -> Reply:
     r, store = call.resources, call.sandbox.store
-    prefix = call.spec.config["token-prefixes"][call.owner["_mode"]]
+    prefix = call.spec.token_prefixes[call.owner["_mode"]]
     user_id = call.principal.user_id if call.principal else None
     with store.transaction():
         record = r.create(

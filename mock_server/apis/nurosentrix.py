@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from contract import Contract
+
 from ..calls import Call, Reply
 from ..clock import iso
 from ..errors import ApiError, Problem
+from ..services import Services
 from ..sessions import issue, principal_for, verify
-from ..spec import ApiSpec
 from ..tokens import Principal
 from ..users import check_password, find_user
 
@@ -30,7 +32,7 @@ ACTIONS: dict[str, tuple[set[str], str | None]] = {
 DEFAULT_SETTINGS = {"timezone": "UTC", "notification_email": None}
 
 
-def authenticate(sandbox: Any, spec: ApiSpec, token: str) -> Principal | None:
+def authenticate(sandbox: Services, spec: Contract, token: str) -> Principal | None:
     """Dashboard session JWTs from `POST /auth/login` are accepted as bearers too."""
     user = verify(sandbox, spec.name, token)
     return principal_for(sandbox, spec.name, user) if user else None

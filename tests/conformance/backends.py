@@ -18,12 +18,12 @@ from typing import Any
 import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
+from contract import Contract
 from mock_server.app import SandboxApp
 from mock_server.clock import Clock
 from mock_server.errors import ApiError
 from mock_server.ids import IdGenerator
 from mock_server.sandbox import Sandbox, load_all
-from mock_server.spec import ApiSpec
 
 DEFECTS = {
     "no-auth": "requests without a valid token are served as if they had one",
@@ -45,10 +45,10 @@ _RATE_HEADERS = {
     b"x-ratelimit-reset",
 }
 
-_SPECS: list[ApiSpec] | None = None
+_SPECS: list[Contract] | None = None
 
 
-def specs() -> list[ApiSpec]:
+def specs() -> list[Contract]:
     global _SPECS
     if _SPECS is None:
         _SPECS = load_all()
@@ -70,7 +70,7 @@ class Defective:
         self.lost: set[str] = set()
         self._full: dict[tuple[str, str], str] = {}
 
-    def _api(self, path: str) -> ApiSpec | None:
+    def _api(self, path: str) -> Contract | None:
         for spec in self.sandbox.specs.values():
             if path == spec.base_path or path.startswith(spec.base_path + "/"):
                 return spec
@@ -82,7 +82,7 @@ class Defective:
             self._full[key] = self.sandbox.mint(api, account=account, name="defect")[0]
         return self._full[key]
 
-    def _rewrite_auth(self, scope: Scope, spec: ApiSpec) -> Scope:
+    def _rewrite_auth(self, scope: Scope, spec: Contract) -> Scope:
         headers = dict(scope["headers"])
         raw = headers.get(b"authorization", b"").decode("latin-1")
         token = raw.partition(" ")[2].strip()
@@ -91,7 +91,7 @@ class Defective:
         if self.defect == "no-auth" and principal is None:
             replacement = self._full_token(spec.name, "defect-anyone")
         elif self.defect == "scopes-ignored" and principal is not None:
-            if set(principal.scopes) != set(spec.all_scopes):
+            if set(principal.scopes) != set(spec.scopes):
                 replacement = self._full_token(spec.name, principal.account)
         elif (
             self.defect == "cross-account-leak"
@@ -147,12 +147,12 @@ class Defective:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
-    def _error(self, spec: ApiSpec, status: int, code: str, message: str) -> tuple[int, list[Any], bytes]:
+    def _error(self, spec: Contract, status: int, code: str, message: str) -> tuple[int, list[Any], bytes]:
         engine = self.sandbox.engines[spec.name]
         body = engine.envelope.error(ApiError(status, code, message), engine._common("req_defect"))
         return status, [(b"content-type", b"application/json")], json.dumps(body).encode()
 
-    def _before(self, scope: Scope, spec: ApiSpec, body: bytes) -> tuple[int, list[Any], bytes] | None:
+    def _before(self, scope: Scope, spec: Contract, body: bytes) -> tuple[int, list[Any], bytes] | None:
         """Answer without the sandbox (None: let it answer)."""
         path = scope["path"]
         if (
@@ -171,7 +171,7 @@ class Defective:
         return None
 
     def _after(
-        self, scope: Scope, spec: ApiSpec, status: int, headers: list[Any], content: bytes
+        self, scope: Scope, spec: Contract, status: int, headers: list[Any], content: bytes
     ) -> tuple[int, list[Any], bytes]:
         method = scope["method"]
         if self.defect == "no-rate-limit-headers":

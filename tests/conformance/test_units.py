@@ -11,10 +11,10 @@ import pytest
 from conformance.budget import Budget, BudgetError, parse_rate
 from conformance.checks.responses import envelope_problems, rate_limit_problems
 from conformance.cli import main
-from conformance.contract import Template, build, load
-from conformance.factory import synthesize
 from conformance.report import junit, markdown, summary
 from conformance.results import Results
+from contract import Bucket, Template, load, synthesize
+from contract import compile_spec as build
 from tests.conformance.backends import free_port
 
 APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]
@@ -32,12 +32,14 @@ def test_every_spec_compiles_with_its_vocabulary(api: str) -> None:
 
 def test_resources_find_their_operations_including_handlers() -> None:
     nuro = load("nurosentrix").resources
-    assert nuro["instances"].create_op and nuro["instances"].create_op.op_id == "createInstance"  # x-handler
+    create = nuro["instances"].create_op
+    assert create and create.operation_id == "createInstance"  # x-handler
     assert nuro["backups"].parent == {"name": "instances", "param": "id", "field": "instance_id"}
-    assert {o.op_id for o in nuro["instances"].actions} >= {"instanceAction", "cloneInstance"}
+    assert {o.operation_id for o in nuro["instances"].actions} >= {"instanceAction", "cloneInstance"}
     nexos = load("nexos").resources
-    assert nexos["nodes"].create_op and nexos["nodes"].create_op.op_id == "registerNode"  # found by its link
-    assert nexos["projects"].delete_op and nexos["projects"].delete_op.op_id == "deleteProject"
+    register = nexos["nodes"].create_op
+    assert register and register.operation_id == "registerNode"  # found by its link
+    assert nexos["projects"].delete_op and nexos["projects"].delete_op.operation_id == "deleteProject"
 
 
 def test_a_raw_reply_documented_as_such_is_not_held_to_the_envelope() -> None:
@@ -45,6 +47,9 @@ def test_a_raw_reply_documented_as_such_is_not_held_to_the_envelope() -> None:
         "openapi": "3.1.0",
         "x-sandbox": {
             "api": "demo",
+            "token-prefixes": {"test": "demo_test_", "live": "demo_live_"},
+            "rate-limits": {"all": {"limit": 10, "window": 1}},
+            "pagination": {"style": "none"},
             "envelope": {
                 "single": {"ok": True, "data": "$data"},
                 "list": "$items",
@@ -54,6 +59,8 @@ def test_a_raw_reply_documented_as_such_is_not_held_to_the_envelope() -> None:
         "paths": {
             "/regions": {
                 "get": {
+                    "x-handler": "demo.regions",
+                    "x-rate-limit": ["all"],
                     "responses": {
                         "200": {
                             "description": "raw",
@@ -134,7 +141,7 @@ class FakeTime:
 
 def test_paced_budget_never_puts_more_than_n_in_a_window() -> None:
     t = FakeTime()
-    budget = Budget("3/m", {"write": {"limit": 2, "window": 10}}, clock=t.clock, sleep=t.sleep)
+    budget = Budget("3/m", {"write": Bucket("write", 2, 10)}, clock=t.clock, sleep=t.sleep)
     sent = []
     for _ in range(7):
         budget.acquire(["write"])
@@ -148,7 +155,7 @@ def test_retry_after_pauses_only_its_bucket_and_auto_mode_reads_remaining() -> N
     t = FakeTime()
     budget = Budget(
         "auto",
-        {"all": {"limit": 100, "window": 60}, "write": {"limit": 20, "window": 60}},
+        {"all": Bucket("all", 100, 60), "write": Bucket("write", 20, 60)},
         clock=t.clock,
         sleep=t.sleep,
     )

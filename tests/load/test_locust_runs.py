@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from load import LOCUSTFILES
-from load.contract import ApiContract
+from load.roles import ApiContract
 from tests.load.conftest import HOST, RATE_WINDOW, ROOT, Sandbox, free_port, need, run, spawn, stop
 
 pytestmark = pytest.mark.slow
@@ -67,7 +67,7 @@ def test_a_headless_run_of_each_api_completes_with_a_report(
     assert requests > 20 and failures == 0, output
     # the mix: lists, reads, creates, deletes and pagination walks, by templated path
     names = {name for _, name in rows}
-    if ApiContract.load(api).pagination.get("style") != "none":  # Nexos lists are not paginated
+    if ApiContract.load(api).pagination.style != "none":  # Nexos lists are not paginated
         assert any(n.endswith("[walk]") for n in names), names
     assert any("{id}" in n for n in names), names
     methods = {method for method, _ in rows}

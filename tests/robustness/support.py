@@ -22,8 +22,8 @@ from urllib.parse import unquote
 
 import httpx
 
+from contract import Contract, Operation
 from mock_server.sandbox import Sandbox
-from mock_server.spec import ApiSpec, Operation
 from tests.live import ROOT, free_port
 from tests.sandbox_client import SyncASGIClient
 
@@ -70,11 +70,10 @@ def settle(sandbox: Sandbox) -> None:
     """Apply every due lifecycle transition now, so reads during a test change nothing."""
     rows = _rows(sandbox)
     for res in sandbox.resources.values():
-        for name, conf in res.spec.resources.items():
-            life = conf.get("lifecycle")
-            if not life:
+        for name, resource in res.spec.resources.items():
+            if not resource.lifecycle:
                 continue
-            field, starts = life.get("field", "status"), {t["from"] for t in life["transitions"]}
+            field, starts = resource.status_field, resource.transient_states
             for record in list(rows.get(res.table(name), [])):
                 if record.get(field) in starts:
                     res._settle(name, copy.deepcopy(record))
@@ -236,7 +235,7 @@ def param_resource(op: Operation, param: str) -> str:
     return segment.replace("-", "_")
 
 
-def path_ops(spec: ApiSpec) -> list[Operation]:
+def path_ops(spec: Contract) -> list[Operation]:
     return [op for op in spec.operations if any(p.location == "path" for p in op.params)]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mock_server.spec import Operation
+from contract import Operation
 from tests.apis import error_code
 from tests.conftest import Harness, all_specs
 from tests.robustness.support import count, fill, path_ops, populate, snapshot

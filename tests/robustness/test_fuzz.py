@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from mock_server.spec import available_specs
+from contract import available_specs
 from tests.apis import error_code
 from tests.conftest import Harness
 from tests.robustness.support import count, param_resource, populate, snapshot

@@ -16,11 +16,11 @@ from urllib.parse import quote
 
 import pytest
 
+from contract import Operation
 from mock_server import engine
 from mock_server.app import SandboxApp
 from mock_server.clock import FrozenClock
 from mock_server.sandbox import Sandbox
-from mock_server.spec import Operation
 from mock_server.store_tinydb import TinyDBStore
 from mock_server.validation import MAX_BODY_BYTES
 from tests.apis import COLLECTIONS, IDS, Collection, error_code
@@ -295,7 +295,7 @@ def test_negative_zero_and_huge_page_numbers(make_harness: Any, col: Collection)
     c = h.api(col.api)
     for i in range(3):
         assert c.post(col.path, json=col.new(i)).status_code == 201
-    style = SPECS[col.api].config["pagination"]["style"]
+    style = SPECS[col.api].pagination.style
     start, size = PAGE_PARAMS[style]
     first = 1 if style == "page" else 0
     before = snapshot(h.sandbox)
