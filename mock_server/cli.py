@@ -108,21 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class NoQueryStrings(logging.Filter):
-    """uvicorn's access log prints whole URLs; query strings can hold one-time secrets (OAuth codes)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
-            record.args = (*record.args[:2], record.args[2].split("?", 1)[0], *record.args[3:])
-        return True
-
-
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from contract import SpecError
 
     from .app import SandboxApp
+    from .logs import NoQueryStrings
     from .sandbox import Sandbox, load_all
     from .seed import SeedError, apply_seed, load_seed
     from .store import MemoryStore, Store

@@ -23,7 +23,7 @@ def export_settings(settings: dict[str, Any]) -> None:
 
 def create_app() -> SandboxApp:
     """The uvicorn factory (`mock_server.workers:create_app`) a worker process calls."""
-    from .cli import NoQueryStrings
+    from .logs import NoQueryStrings
     from .sandbox import Sandbox, load_all
     from .store_tinydb import TinyDBStore
 
