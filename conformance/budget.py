@@ -16,6 +16,7 @@ In both modes a 429 with `Retry-After` pauses *every* caller until that moment; 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import threading
@@ -97,6 +98,27 @@ def retry_after_seconds(headers: Mapping[str, object]) -> float | None:
             return None
 
 
+EPOCH = 1_000_000_000  # a reset above this is a Unix time (GitHub's convention), not seconds
+
+
+def reset_seconds(value: str | None, headers: Mapping[str, object] | None = None) -> float | None:
+    """`X-RateLimit-Reset` as seconds from now: a delta (IETF drafts) or a Unix epoch (GitHub),
+    read against the response's `Date` when it has one."""
+    if value is None or not value.strip().isdigit():
+        return None
+    n = float(value.strip())
+    if n < EPOCH:
+        return n
+    now = time.time()
+    date = header(headers, "Date") if headers is not None else None
+    if date:
+        from email.utils import parsedate_to_datetime
+
+        with contextlib.suppress(TypeError, ValueError):
+            now = parsedate_to_datetime(date).timestamp()
+    return max(0.0, n - now)
+
+
 class Budget:
     """Thread-safe; one per run, shared by Schemathesis (via hooks) and the domain probes."""
 
@@ -173,8 +195,9 @@ class Budget:
             if reset is None and combined:
                 m = _RATELIMIT_T.search(combined)
                 reset = m.group(1) if m else None
-            if remaining is not None and remaining.strip() == "0" and reset and reset.strip().isdigit():
-                pause = float(reset)
+            seconds = reset_seconds(reset, headers)
+            if remaining is not None and remaining.strip() == "0" and seconds is not None:
+                pause = seconds
         if pause:
             with self._lock:
                 until = self.clock() + min(math.ceil(pause), MAX_WAIT)

@@ -16,6 +16,9 @@ its x- extensions, and learn in one run every way it breaks the contract:
   * domain checks read from the spec: envelope, auth, scopes, tenancy, lifecycle, pagination,
     rate-limit headers and 429s.
 
+The default profile (documented) fails a backend only on what the vendor documents say; what
+the sandbox inferred where they are silent is checked too, but reported apart.
+
 Exit status: 0 no violation, 1 violations found, 2 usage error or backend unreachable."""
 
 EPILOG = """\
@@ -116,6 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--timeout", type=float, default=30.0, metavar="SECONDS", help="per-request timeout (default: 30)"
     )
+    run.add_argument(
+        "--profile",
+        choices=("documented", "strict"),
+        default="documented",
+        help="documented (default): fail a backend only on what the vendor documents say; where "
+        "the sandbox inferred something (x-inferred), a different choice is reported apart and never "
+        "fails the run. strict: hold the backend to every choice of the spec, as the sandbox is",
+    )
+    run.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="violations listed in FILE (from --write-baseline) are reported as known and do not "
+        "fail the run; only new ones do",
+    )
+    run.add_argument(
+        "--write-baseline", metavar="FILE", help="write this run's violations to FILE (JSON), for --baseline"
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     return parser
 
@@ -156,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         checks=_list(parser, args.checks, ORDER, "--checks"),
         timeout=args.timeout,
         quiet=args.quiet,
+        profile=args.profile,
+        baseline=args.baseline,
+        write_baseline=args.write_baseline,
     )
     try:
         code, _ = Runner(options).run()

@@ -24,10 +24,42 @@ def redact(text: str | None, secrets: dict[str, str]) -> str:
     return _SINGLE_QUOTED_VAR.sub(r'"\1"', out)
 
 
-def grouped(results: Results) -> dict[str, dict[str, list[Violation]]]:
-    out: dict[str, dict[str, list[Violation]]] = defaultdict(lambda: defaultdict(list))
-    for v in sorted(results.violations, key=lambda v: (v.check, v.operation)):
+def _order(v: Violation) -> tuple[bool, str, str]:
+    return (v.check != "not_a_server_error", v.check, v.operation)  # a 500 is always reported first
+
+
+Grouped = dict[str, dict[str, list[Violation]]]
+
+
+def grouped(results: Results) -> Grouped:
+    """The failing violations by check, then operation (a server error first)."""
+    out: Grouped = defaultdict(lambda: defaultdict(list))
+    for v in sorted(results.failing, key=_order):
         out[v.check][v.operation].append(v)
+    return out
+
+
+def _apart(results: Results) -> list[tuple[str, str, list[Violation]]]:
+    """The sections reported apart from failures: (title, explanation, violations)."""
+    out = []
+    if results.differences:
+        out.append(
+            (
+                "Differs from the sandbox's choice (not a failure)",
+                "Where the documents are silent the sandbox picked something (marked x-inferred in the "
+                "spec); this backend picked differently. Reported for information: it does not change "
+                "the exit status (use --profile strict to hold a backend to every choice).",
+                results.differences,
+            )
+        )
+    if results.known:
+        out.append(
+            (
+                "Known deviations (in the baseline, not a failure)",
+                "Listed in the --baseline file: they fail the run again only once they are removed from it.",
+                results.known,
+            )
+        )
     return out
 
 
@@ -73,10 +105,16 @@ def summary(results: Results, secrets: dict[str, str]) -> str:
                         lines.append(_indent(redact(v.response, secrets)[:500], "       < "))
                     if v.curl:
                         lines.append(_indent(redact(v.curl, secrets), "       $ "))
+    for title, why, found in _apart(results):
+        lines += ["", f"{title}: {len(found)}", f"  ({why})"]
+        for v in sorted(found, key=_order):
+            reason = f" [{v.inferred}]" if v.inferred else ""
+            lines.append(_indent(redact(f"{v.check} {v.operation}: {v.message}{reason}", secrets), "  - "))
     lines.append("")
-    if results.violations:
+    lines.append(f"profile: {results.profile}")
+    if results.failing:
         lines.append(
-            f"RESULT: {len(results.violations)} violation(s) in {len(groups)} check(s): "
+            f"RESULT: {len(results.failing)} violation(s) in {len(groups)} check(s): "
             f"{', '.join(results.failed_checks)}"
         )
     else:
@@ -133,6 +171,17 @@ def junit(results: Results, secrets: dict[str, str]) -> ET.ElementTree:
         suite.set("skipped", str(skips))
         suite.set("errors", "0")
         total, failures, skipped = total + cases, failures + failing, skipped + skips
+    apart = [v for _, _, found in _apart(results) for v in found]
+    if apart:
+        suite = ET.SubElement(root, "testsuite", name=f"{results.api}.not-failures")
+        for v in sorted(apart, key=_order):
+            name = f"conformance.{results.api}.{v.check}"
+            tc = ET.SubElement(suite, "testcase", classname=name, name=v.operation)
+            why = f"differs from the sandbox's choice: {v.inferred}" if v.inferred else "known (baseline)"
+            ET.SubElement(tc, "system-out").text = f"{redact(v.message, secrets)}\n({why})"
+        suite.set("tests", str(len(apart)))
+        suite.set("failures", "0")
+        total += len(apart)
     root.set("tests", str(total))
     root.set("failures", str(failures))
     root.set("skipped", str(skipped))
@@ -148,12 +197,9 @@ def markdown(results: Results, secrets: dict[str, str]) -> str:
         "",
         f"- Backend: `{results.base_url}`",
         f"- Requests: {results.requests} in {results.duration:.1f}s ({results.rate_limited} answered 429)",
-        f"- Result: **{'FAIL' if results.violations else 'PASS'}**"
-        + (
-            f", {len(results.violations)} violation(s) in {', '.join(results.failed_checks)}"
-            if groups
-            else ""
-        ),
+        f"- Profile: {results.profile}",
+        f"- Result: **{'FAIL' if results.failing else 'PASS'}**"
+        + (f", {len(results.failing)} violation(s) in {', '.join(results.failed_checks)}" if groups else ""),
         "",
         "| check | failing operations | passing operations | skipped |",
         "|---|---|---|---|",
@@ -190,6 +236,11 @@ def markdown(results: Results, secrets: dict[str, str]) -> str:
                         *("  " + line for line in redact(v.curl, secrets).splitlines()),
                         "  ```",
                     ]
+    for title, why, found in _apart(results):
+        out += ["", f"## {title}", "", why, ""]
+        for v in sorted(found, key=_order):
+            reason = f" ({v.inferred})" if v.inferred else ""
+            out.append(f"- **{v.check}** `{v.operation}`: {redact(v.message, secrets)}{reason}")
     if results.notes:
         out += ["", "## Notes", "", *(f"- {n}" for n in results.notes)]
     return "\n".join(out) + "\n"

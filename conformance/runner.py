@@ -14,10 +14,10 @@ import httpx
 
 from contract import Contract, SpecError, load
 
-from . import report
+from . import baseline, report
 from .budget import Budget, BudgetError
 from .checks import ORDER, Context, load_all
-from .checks.responses import response_problems
+from .checks.responses import judged_problems
 from .factory import Factory
 from .http import TOKEN_VARS, Client, Exchange
 from .results import Results
@@ -47,6 +47,9 @@ class Options:
     checks: list[str] = field(default_factory=lambda: list(ORDER))
     timeout: float = 30.0
     quiet: bool = False
+    profile: str = "documented"  # or "strict"
+    baseline: str | None = None
+    write_baseline: str | None = None
 
 
 @dataclass
@@ -153,19 +156,47 @@ class Runner:
             budget = Budget(o.rate_limit, contract.buckets)
         except BudgetError as exc:
             raise UsageError(str(exc)) from None
-        results = Results(contract.name, base_url)
+        judge = contract.documented if o.profile == "documented" else contract
+        results = Results(contract.name, base_url, profile=o.profile)
+        results.inferred_ops = {
+            op.label: op.provenance.reason or "x-inferred"
+            for op in contract.operations
+            if op.provenance.inferred
+        }
+        if o.baseline:
+            try:
+                results.baseline = baseline.read(o.baseline)
+            except baseline.BaselineError as exc:
+                raise UsageError(str(exc)) from None
         secrets_shown = {v: f"${TOKEN_VARS[k]}" for k, v in tokens.as_dict().items() if v}
         selected = [c for c in ORDER if c in o.checks]
         families = load_all()
 
         def observe(ex: Exchange) -> None:
-            problems = response_problems(contract, ex.op, ex.status, ex.response_headers, ex.content)
+            if ex.status >= 500:
+                results.fail(
+                    "not_a_server_error",
+                    ex.label,
+                    f"HTTP {ex.status}: the backend failed on a request the suite sent",
+                    curl=ex.curl(),
+                    response=ex.summary(),
+                    key=f"status:{ex.status}",
+                )
+            found = judged_problems(contract, judge, ex.op, ex.status, ex.response_headers, ex.content)
             for check in ("envelope", "ratelimit"):
                 if check not in selected:
                     continue
-                mine = [p for p in problems if p.check == check]
-                for p in mine:
-                    results.fail(check, ex.label, p.message, curl=ex.curl(), response=ex.summary(), key=p.key)
+                mine = [(p, why) for p, why in found if p.check == check]
+                for p, why in mine:
+                    results.fail(
+                        check,
+                        ex.label,
+                        p.message,
+                        curl=ex.curl(),
+                        response=ex.summary(),
+                        key=p.key,
+                        inferred=why,
+                    )
                 if not mine and ex.op is not None:
                     results.ok(check, ex.label)
 
@@ -179,6 +210,7 @@ class Runner:
             tokens.as_dict(),
             limited_scopes=tokens.limited_scopes,
             revoked_token=tokens.revoked,
+            judge=judge,
         )
         self.log(f"{contract.name} at {base_url}; budget: {budget.describe()}")
         try:
@@ -203,6 +235,7 @@ class Runner:
                     seed=o.seed,
                     selected=selected,
                     progress=self.log,
+                    judge=judge,
                 )
             else:
                 results.skip("schemathesis", "no Schemathesis phase selected (--phases none)")
@@ -234,8 +267,10 @@ class Runner:
         for note in ctx.notes:
             results.notes.append(note)
         report.write_all(results, o.junit_xml, o.report, secrets_shown)
+        if o.write_baseline:
+            baseline.write(o.write_baseline, results, secrets_shown)
         print(report.summary(results, secrets_shown))
-        return (EXIT_VIOLATIONS if results.violations else EXIT_OK), results
+        return (EXIT_VIOLATIONS if results.failing else EXIT_OK), results
 
     def _family(self, ctx: Context, fam: object) -> None:
         from .checks import Family

@@ -1,8 +1,12 @@
 """Schemathesis' phases (examples, coverage, fuzzing, stateful via the spec's links) with all of
-its checks, plus ours as custom checks, driven through its Python engine.
+its checks, plus ours on every response, driven through its Python engine.
 
-* Our per-response checks (`conformance_envelope`, `conformance_rate_limit`) are registered with
-  `@schemathesis.check`; they act only on schemas this module is running (others pass through).
+* In the documented profile Schemathesis runs the spec's documented view (`contract.documented`):
+  what the sandbox inferred (a closed enum, a length limit, a 201 rather than any 2xx, a header)
+  is not held against the backend; `positive_data_acceptance` also accepts 400.
+* Our per-response checks (envelope, rate-limit headers) run in the `after_call` hook and are
+  recorded straight into the results, not as Schemathesis checks: Schemathesis stops exploring an
+  operation at its first failing check, so a complaint there would hide real 500s.
 * The shared budget is applied through Schemathesis hooks: `before_call` waits for a slot,
   `after_call` feeds the budget the backend's rate-limit headers and 429s; `rate-limit = "auto"`
   makes Schemathesis itself resend a 429 after its Retry-After.
@@ -13,110 +17,108 @@ its checks, plus ours as custom checks, driven through its Python engine.
 from __future__ import annotations
 
 import json
+import shlex
 import tempfile
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import schemathesis
 from schemathesis.config import SchemathesisConfig
-from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.engine import events, from_schema
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
 from contract import Contract, Operation
 
 from .budget import Budget
-from .checks.responses import Problem, envelope_problems, rate_limit_problems
+from .checks.responses import judged_problems
 from .results import SCHEMATHESIS, Results
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 POSITIVE_DATA_ACCEPTANCE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
-CHECK_NAMES = {"conformance_envelope": "envelope", "conformance_rate_limit": "ratelimit"}
 
 _lock = threading.Lock()
-_ACTIVE: dict[int, tuple[Contract, Budget, frozenset[str]]] = {}  # id(schema) → contract, budget, families
 
 
-class ContractViolation(Failure):
-    """A response departs from what the spec's x- extensions promise."""
+@dataclass(frozen=True)
+class Active:
+    """What judges a schema's responses while it runs."""
 
-    code = "ST901"
-    kind_title = "Contract violation"
-    __slots__ = ("key",)
-
-    def __init__(self, *, operation: str, title: str, message: str, key: str) -> None:
-        super().__init__(operation=operation, title=title, message=message)
-        self.key = key
-
-    @property
-    def _unique_key(self) -> str:
-        return self.key
+    contract: Contract  # drives the run (operations, buckets)
+    judge: Contract  # judges responses: the documented view, or the contract itself (strict)
+    budget: Budget
+    families: frozenset[str]
+    results: Results
 
 
-def _active(case: Any, family: str | None = None) -> tuple[Contract, Budget, Operation | None] | None:
+_ACTIVE: dict[int, Active] = {}  # id(schema) → its judges
+
+
+def _active(case: Any) -> tuple[Active, Operation | None] | None:
     found = _ACTIVE.get(id(case.operation.schema))
-    if found is None or (family is not None and family not in found[2]):
+    if found is None:
         return None
-    contract, budget, _ = found
-    return contract, budget, contract.op(case.operation.method, case.operation.path)
+    return found, found.contract.op(case.operation.method, case.operation.path)
 
 
-def _raise(case: Any, problems: Iterable[Problem], title: str) -> None:
+def _curl(response: Any) -> str | None:
+    """The request as sent (tokens included: the report layer replaces them by variables)."""
+    request = getattr(response, "request", None)
+    if request is None:
+        return None
+    parts = ["curl", "-sS", "-i", "-X", str(request.method), shlex.quote(str(request.url))]
+    for name, value in request.headers.items():
+        if name.lower() not in ("user-agent", "accept-encoding", "connection", "content-length", "accept"):
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
+    body = request.body
+    if body:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        parts += ["--data-binary", shlex.quote(text)]
+    return " ".join(parts)
+
+
+def _collect(active: Active, op: Operation | None, case: Any, response: Any) -> None:
+    """Our per-response checks, recorded outside Schemathesis' checks: a complaint never stops
+    Schemathesis exploring the operation (it stops at an operation's first failing check)."""
     label = case.operation.label
-    failures = [
-        ContractViolation(operation=label, title=title, message=p.message, key=p.key) for p in problems
-    ]
-    if len(failures) == 1:
-        raise failures[0]
-    if failures:
-        raise FailureGroup(failures)
-
-
-@schemathesis.check
-def conformance_envelope(ctx: Any, response: Any, case: Any) -> bool | None:
-    """The body follows the API's x-sandbox.envelope and error-code vocabulary."""
-    active = _active(case, "envelope")
-    if active is None:
-        return True
-    contract, _, op = active
-    problems = envelope_problems(contract, op, response.status_code, response.headers, response.content)
-    _raise(case, [p for p in problems if p.check == "envelope"], "Envelope")
-    return None
-
-
-@schemathesis.check
-def conformance_rate_limit(ctx: Any, response: Any, case: Any) -> bool | None:
-    """Rate-limit headers present and coherent; a 429 carries Retry-After and the error envelope."""
-    active = _active(case, "ratelimit")
-    if active is None:
-        return True
-    contract, _, op = active
-    problems = [
-        *rate_limit_problems(contract, op, response.status_code, response.headers),
-        *[
-            p
-            for p in envelope_problems(contract, op, response.status_code, response.headers, response.content)
-            if p.check == "ratelimit"
-        ],
-    ]
-    _raise(case, problems, "Rate limit")
-    return None
+    found = judged_problems(
+        active.contract, active.judge, op, response.status_code, response.headers, response.content
+    )
+    families = {"envelope", "ratelimit"} & active.families
+    complained = {p.check for p, _ in found}
+    for problem, inferred in found:
+        if problem.check in families:
+            text = response.content[:400].decode("utf-8", "replace")
+            active.results.fail(
+                problem.check,
+                label,
+                problem.message,
+                curl=_curl(response),
+                response=f"HTTP {response.status_code} {text}".rstrip(),
+                key=problem.key,
+                source=SCHEMATHESIS,
+                inferred=inferred,
+            )
+    for check in families - complained:
+        active.results.ok(check, label)
 
 
 def _before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
-    active = _active(case)
-    if active is not None:
-        _, budget, op = active
-        budget.acquire(op.rate_buckets if op else ())
+    found = _active(case)
+    if found is not None:
+        active, op = found
+        active.budget.acquire(op.rate_buckets if op else ())
 
 
 def _after_call(context: Any, case: Any, response: Any) -> None:
-    active = _active(case)
-    if active is not None:
-        active[1].observe(response.status_code, response.headers)
+    found = _active(case)
+    if found is not None:
+        active, op = found
+        active.budget.observe(response.status_code, response.headers)
+        _collect(active, op, case, response)
 
 
 def config_for(
@@ -129,6 +131,7 @@ def config_for(
     other_token: str | None = None,
     scheme: str = "bearerAuth",
     workdir: Path,
+    lenient: bool = False,
 ) -> SchemathesisConfig:
     """The Schemathesis configuration of one run (what a `schemathesis.toml` would say)."""
     enabled = set(phases)
@@ -140,7 +143,11 @@ def config_for(
         "request-timeout": 30,
         "generation": {"max-examples": max_examples, "database": "none"},
         "phases": {name: {"enabled": name in enabled} for name in PHASES},
-        "checks": {"positive_data_acceptance": {"expected-statuses": POSITIVE_DATA_ACCEPTANCE}},
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": [*POSITIVE_DATA_ACCEPTANCE, *(["400"] if lenient else [])]
+            }
+        },
         # Reproductions must reproduce: tokens stay in the samples here and the report layer
         # replaces every known token by its $CONFORMANCE_* variable (an invalid token stays visible).
         "output": {"sanitization": {"enabled": False}},
@@ -186,13 +193,16 @@ def run(
     seed: int | None,
     selected: Iterable[str] = ("envelope", "ratelimit"),
     progress: Any = None,
+    judge: Contract | None = None,
 ) -> None:
-    """Run the engine over the spec; fold its failures into `results` (grouped by check/operation)."""
+    """Run the engine over the spec (the judge's: the documented view in the documented
+    profile); fold its failures into `results` (grouped by check and operation)."""
     phases = [p for p in phases if p in PHASES]
     if not phases:
         results.skip(SCHEMATHESIS, "no Schemathesis phase selected (--phases)")
         return
-    raw = json.loads(json.dumps(contract.raw))  # Schemathesis may annotate the dict it is given
+    judge = judge or contract
+    raw = json.loads(json.dumps(judge.raw))  # Schemathesis may annotate the dict it is given
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
         config = config_for(
             base_url,
@@ -203,11 +213,13 @@ def run(
             other_token=other_token,
             scheme=_bearer_scheme(raw) or "bearerAuth",
             workdir=Path(tmp),
+            # the documents name no closed set of refusals: 400 for what a backend limits unasked
+            lenient=judge is not contract,
         )
         schema = schemathesis.openapi.from_dict(raw, config=config)
         schema.hooks.register_hook_with_name(_after_call, "after_call")
         with _lock:
-            _ACTIVE[id(schema)] = (contract, budget, frozenset(selected))
+            _ACTIVE[id(schema)] = Active(contract, judge, budget, frozenset(selected), results)
         GLOBAL_HOOK_DISPATCHER.register_hook_with_name(_before_call, "before_call")
         started = time.monotonic()
         try:
@@ -238,7 +250,7 @@ def _fold(event: events.EngineEvent, results: Results, progress: Any) -> None:
             node = recorder.cases.get(case_id)
             label = node.value.operation.label if node is not None else recorder.label
             for check in checks:
-                name = CHECK_NAMES.get(check.name, check.name)
+                name = check.name
                 info = check.failure_info
                 if info is None:
                     results.ok(name, label)
@@ -250,11 +262,8 @@ def _fold(event: events.EngineEvent, results: Results, progress: Any) -> None:
                     text = interaction.response.content[:400].decode("utf-8", "replace")
                     response = f"HTTP {interaction.response.status_code} {text}".rstrip()
                 curl = "\n".join(step.curl for step in info.steps) if info.steps else info.code_sample
-                if isinstance(failure, ContractViolation):  # ours: keyed as the domain probes key it
-                    message, key = failure.message, failure.key
-                else:
-                    message = f"{failure.title}: {failure.message}".strip().rstrip(":")
-                    key = f"{type(failure).__name__}:{getattr(failure, '_unique_key', '')}"
+                message = f"{failure.title}: {failure.message}".strip().rstrip(":")
+                key = f"{type(failure).__name__}:{getattr(failure, '_unique_key', '')}"
                 results.fail(
                     name,
                     failure.operation or label,
@@ -280,7 +289,7 @@ def _fold(event: events.EngineEvent, results: Results, progress: Any) -> None:
     elif isinstance(event, events.EngineFinished):
         for failure in event.failures:
             results.fail(
-                CHECK_NAMES.get(failure.title, "schemathesis_run_check"),
+                "schemathesis_run_check",
                 failure.operation or "*",
                 f"{failure.title}: {failure.message}",
                 source=SCHEMATHESIS,

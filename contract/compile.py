@@ -15,6 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from . import provenance
+from .documented import view as documented_view
 from .envelope import Template
 from .errors import SpecError
 from .model import Bucket, Contract, Header, Operation, Pagination, Param, Resource, Response
@@ -94,10 +95,13 @@ def load_all(names: list[str] | None = None, specs_dir: Path | None = None) -> l
 
 
 # ------------------------------------------------------------------------------ compiling
-def compile_spec(raw: Any, where: str = "spec") -> Contract:
+def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Contract:
+    """The contract of `raw`; with `documented`, of its documented view (`documented.py`)."""
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: not an OpenAPI document")
     _validate_extensions(raw, where)
+    if documented:
+        raw = documented_view(raw)
     doc = deref(raw, raw)
     config = doc["x-sandbox"]
     servers = doc.get("servers") or [{"url": "/"}]
@@ -107,6 +111,8 @@ def compile_spec(raw: Any, where: str = "spec") -> Contract:
         for name, b in config["rate-limits"].items()
     }
     pag = config.get("pagination") or {"style": "none"}
+    if documented:
+        buckets = {n: b for n, b in buckets.items() if b.provenance.documented}
     root_security = doc.get("security", [])
     operations = [
         _operation(path, method, item, buckets, root_security)
@@ -115,8 +121,8 @@ def compile_spec(raw: Any, where: str = "spec") -> Contract:
         if isinstance(item, dict) and method in item
     ]
     envelope = config["envelope"]
-    error = Template(envelope["error"])
-    vocabulary, by_status = _error_codes(operations, error)
+    error = Template(envelope["error"], open=documented)
+    vocabulary, by_status = _error_codes(operations, error, from_examples=not documented)
     info = doc.get("info") or {}
     contract = Contract(
         name=config["api"],
@@ -130,13 +136,14 @@ def compile_spec(raw: Any, where: str = "spec") -> Contract:
         scopes=tuple(config.get("scopes") or ()),
         buckets=buckets,
         pagination=Pagination(pag["style"], pag.get("default"), pag.get("max"), provenance.reason_key(pag)),
-        single=Template(envelope["single"]),
-        listing=Template(envelope["list"]),
+        single=Template(envelope["single"], open=documented),
+        listing=Template(envelope["list"], open=documented),
         error=error,
         auth_cookie=config.get("auth-cookie"),
         operations=operations,
         vocabulary=frozenset(vocabulary),
         status_codes={k: frozenset(v) for k, v in by_status.items()},
+        view="documented" if documented else "full",
     )
     contract.resources = _resources(contract, doc.get("x-resources") or {})
     return contract
@@ -195,7 +202,7 @@ def _operation(
         body_examples=body_examples,
         public=security == [] or security == [{}],
         scopes=tuple(op.get("x-scopes") or ()),
-        buckets=tuple(buckets[b] for b in op.get("x-rate-limit") or ()),
+        buckets=tuple(buckets[b] for b in op.get("x-rate-limit") or () if b in buckets),
         resource=op.get("x-resource"),
         handler=op.get("x-handler"),
         responses={str(c): _response(str(c), r, op_prov) for c, r in (op.get("responses") or {}).items()},
@@ -239,9 +246,12 @@ def _scalar_enum(schema: Any, path: tuple[str, ...]) -> set[str]:
     return {v for v in node.get("enum") or [] if isinstance(v, str)}
 
 
-def _error_codes(operations: list[Operation], error: Template) -> tuple[set[str], dict[int, set[str]]]:
-    """The error-code vocabulary (enums of the error schemas, codes in examples) and the codes
-    the examples document per HTTP status."""
+def _error_codes(
+    operations: list[Operation], error: Template, from_examples: bool = True
+) -> tuple[set[str], dict[int, set[str]]]:
+    """The error-code vocabulary (enums of the error schemas, and with `from_examples` the codes
+    in examples: examples show codes, only an enum closes the list) and the codes the examples
+    document per HTTP status."""
     code_path = error.locate("code")
     vocabulary: set[str] = set()
     by_status: dict[int, set[str]] = {}
@@ -255,7 +265,8 @@ def _error_codes(operations: list[Operation], error: Template) -> tuple[set[str]
                 value = error.extract(ex, "code")
                 if isinstance(value, str):
                     by_status.setdefault(int(code), set()).add(value)
-                    vocabulary.add(value)
+                    if from_examples:
+                        vocabulary.add(value)
     return vocabulary, by_status
 
 

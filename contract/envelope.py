@@ -18,6 +18,7 @@ class Template:
     """One `x-sandbox.envelope` template: where each placeholder sits and what shape it implies."""
 
     value: Any
+    open: bool = False  # the documented view: extra keys and any `details` shape are a vendor's choice
 
     def locate(self, name: str) -> tuple[str, ...] | None:
         """The key path of placeholder `$name` (or `$name?`), None when the template lacks it."""
@@ -52,14 +53,16 @@ class Template:
     def problems(self, body: Any, vocabulary: frozenset[str] = frozenset()) -> list[str]:
         """Every way `body` departs from the template (empty: it conforms)."""
         out: list[str] = []
-        _compare(self.value, body, "", out, vocabulary)
+        _compare(self.value, body, "", out, vocabulary, self.open)
         return out
 
 
 _INT_PLACEHOLDERS = {"page", "per_page", "total", "limit", "offset"}
 
 
-def _compare(tpl: Any, body: Any, where: str, out: list[str], vocabulary: frozenset[str]) -> None:
+def _compare(
+    tpl: Any, body: Any, where: str, out: list[str], vocabulary: frozenset[str], open_: bool = False
+) -> None:
     at = where or "body"
     if isinstance(tpl, str) and tpl.startswith("$"):
         name = tpl[1:].rstrip("?")
@@ -76,6 +79,8 @@ def _compare(tpl: Any, body: Any, where: str, out: list[str], vocabulary: frozen
                 out.append(f"{at} should be the error code (a string), got {_kind(body)}")
             elif vocabulary and body not in vocabulary:
                 out.append(f"{at} {body!r} is not in the API's error code vocabulary")
+        elif open_ and name in ("detail", "details"):
+            pass  # what a vendor puts in details is its own (e.g. {limit, retry_after} on a 429)
         elif name == "detail" and body is not None and not _is_problem(body):
             out.append(f"{at} should be a {{field, reason}} object or null, got {json.dumps(body)[:80]}")
         elif (
@@ -97,9 +102,9 @@ def _compare(tpl: Any, body: Any, where: str, out: list[str], vocabulary: frozen
                 if not optional:
                     out.append(f"{at} is missing key {key!r}")
                 continue
-            _compare(sub, body[key], f"{where}.{key}" if where else key, out, vocabulary)
+            _compare(sub, body[key], f"{where}.{key}" if where else key, out, vocabulary, open_)
         extra = sorted(set(body) - set(tpl))
-        if extra:
+        if extra and not open_:
             out.append(f"{at} has keys the envelope does not define: {extra}")
         return
     if body != tpl:

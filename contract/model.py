@@ -249,6 +249,16 @@ class Contract:
     resources: dict[str, Resource] = field(default_factory=dict)
     vocabulary: frozenset[str] = frozenset()  # every error code the spec names (enums, examples)
     status_codes: dict[int, frozenset[str]] = field(default_factory=dict)  # error codes per status
+    view: str = "full"  # or "documented": only what the vendor documents say (`documented.py`)
+
+    @cached_property
+    def documented(self) -> Contract:
+        """This contract's documented view: judge a backend by it, and by nothing inferred."""
+        if self.view == "documented":
+            return self
+        from .compile import compile_spec
+
+        return compile_spec(self.raw, self.name, documented=True)
 
     # -- lookup ---------------------------------------------------------------------------
     @cached_property
@@ -328,10 +338,13 @@ class Contract:
 
     def codes_for(self, op: Operation | None, status: int) -> frozenset[str]:
         """Error codes the spec documents for `status` on `op` (or anywhere), empty if none."""
-        if op is not None:
-            codes = {c for ex in op.response_examples(status) if isinstance(c := self.error_code(ex), str)}
+        exact = op.responses.get(str(status)) if op is not None else None
+        if exact is not None:  # a range (4XX) or default response documents no code for one status
+            codes = {c for ex in exact.examples if isinstance(c := self.error_code(ex), str)}
             if codes:
                 return frozenset(codes)
+        elif op is not None and self.view == "documented":
+            return frozenset()  # the documents say nothing of this status for this operation
         return self.status_codes.get(status, frozenset())
 
     def buckets_of(self, op: Operation) -> tuple[Bucket, ...]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from contract import Contract, Resource
+    from contract import Contract, Operation, Resource
 
     from ..factory import Created, Factory
     from ..http import Client, Exchange
@@ -26,6 +26,15 @@ class Context:
     revoked_token: str | None = None  # a really revoked token (sandbox mode), else None
     settle_timeout: float = 30.0
     notes: list[str] = field(default_factory=list)
+    judge: Contract | None = None  # what responses are judged by: the documented view, or `contract`
+
+    @property
+    def judged(self) -> Contract:
+        return self.judge or self.contract
+
+    def judged_op(self, op: Operation) -> Operation:
+        """`op` as the judge reads it (its documented responses and codes)."""
+        return self.judged.by_id(op.operation_id) or op
 
     def fail(
         self,

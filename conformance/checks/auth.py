@@ -37,9 +37,10 @@ def run(ctx: Context) -> None:
     for op in ops:
         body = example_body(op)
         path = missing_path(contract, op)
-        response = op.response(401)
-        schema = op.response_schema(401)
-        codes = contract.codes_for(op, 401)
+        judged = ctx.judged_op(op)  # the documented 401, in the documented profile
+        response = judged.response(401)
+        schema = judged.response_schema(401)
+        codes = ctx.judged.codes_for(judged, 401)
         clean = True
         for label, headers in variants:
             kwargs = {"body": body} if body is not MISSING else {}
@@ -68,7 +69,7 @@ def run(ctx: Context) -> None:
                         "auth", ex, f"401 body does not match the documented schema: {why}", key="schema"
                     )
                     continue
-            code = contract.error_code(data)
+            code = ctx.judged.error_code(data)
             if codes and code not in codes:
                 clean = False
                 ctx.fail("auth", ex, f"401 error code {code!r}, documented {sorted(codes)}", key="code")

@@ -213,8 +213,10 @@ def _paginate(
     # above the maximum
     size_key = "per_page" if style == "page" else "limit"
     over = ctx.client.call(op, path=path, query={size_key: maximum + 1})
-    if 200 <= over.status < 300:
-        n = len(ctx.factory.items(op, over) or [])
+    n = len(ctx.factory.items(op, over) or []) if 200 <= over.status < 300 else 0
+    # the documents say only "max": capping there is as honest as refusing (strict wants a refusal)
+    capped_ok = ctx.judge is not None and ctx.judge is not ctx.contract and n <= maximum
+    if 200 <= over.status < 300 and not capped_ok:
         ctx.fail(
             "pagination",
             over,
@@ -227,4 +229,4 @@ def _paginate(
 
 
 def _count(ctx: Context) -> int:
-    return sum(1 for v in ctx.results.violations if v.check == "pagination")
+    return sum(1 for v in ctx.results.failing if v.check == "pagination")

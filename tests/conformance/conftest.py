@@ -91,11 +91,15 @@ APIS = ("nurosentrix", "cloudnexus", "cloudnexus-io", "nexos")
 
 @pytest.fixture(scope="module")
 def clean_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outcome]]:
-    """One full run per API (every family, every Schemathesis phase) against one clean sandbox,
-    rate limits on with 1 s windows; the four run concurrently."""
+    """One full run per API and profile (every family, every Schemathesis phase) against one clean
+    sandbox, rate limits on with 1 s windows; the four APIs run concurrently, a profile at a time.
+    Keys: the API (default profile, documented) and `<api>:strict`."""
     with serve(Defective(make_sandbox(rate_window=1.0), None)) as url:
         tmp = tmp_path_factory.mktemp("clean")
-        yield run_suites(tmp, {api: ("--api", api, "--sandbox", url, "--max-examples", "3") for api in APIS})
+        runs = run_suites(tmp, {api: ("--api", api, "--sandbox", url, "--max-examples", "3") for api in APIS})
+        strict = ("--max-examples", "3", "--profile", "strict")
+        runs |= run_suites(tmp, {f"{api}:strict": ("--api", api, "--sandbox", url, *strict) for api in APIS})
+        yield runs
 
 
 @pytest.fixture
