@@ -197,6 +197,7 @@ _PLAIN_KEYS = {
     "title",
     "x-inferred",
     "x-inferred-reason",
+    "x-inferred-keywords",
 }
 
 
