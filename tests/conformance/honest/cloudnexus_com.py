@@ -255,7 +255,7 @@ async def create_database(request: Request, b: Backend, t: Token) -> Response:
     body = await json_body(request, code="invalid_parameter")
     if not isinstance(body, dict):
         raise invalid("body", "Missing or invalid parameters.")
-    engine = body.get("engine")
+    engine: Any = body.get("engine")
     if b.defect == "enum-500":
         engine = engine.lower()  # crashes on a non-string: the planted defect
     if engine not in VERSIONS:

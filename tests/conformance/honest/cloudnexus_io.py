@@ -155,7 +155,7 @@ async def create_instance(request: Request, b: Backend, t: Token) -> Response:
     for name in ("name", "region"):
         if not isinstance(body.get(name), str) or not body[name]:
             raise invalid(name, "is required and must be a string")
-    plan = body.get("plan")
+    plan: Any = body.get("plan")
     if b.defect == "enum-500":
         plan = plan.lower()  # crashes on a non-string: the planted defect
     if plan not in PLANS:

@@ -10,9 +10,9 @@
   rate-limit headers at all;
 - a new server has `ip_address: null` until it is active; new instances are `provisioning`, new
   backups `pending`; server names are unique per account (409 on reuse);
-- only `GET /instances/{id}` exists (DELETE 405); `/backups/{id}` is 404 whatever the method;
-  `GET /settings` exists (settings:read) with its own fields; clone needs `instances:write` and
-  `backups:read`; actions and restores answer 202.
+- `GET`/`DELETE /instances/{id}` exist; `/backups/{id}` is 404 whatever the method;
+  `PATCH /servers/{id}` is 405; `GET /settings` exists (settings:read) with its own fields;
+  clone needs `instances:write` and `backups:read`; actions and restores answer 202.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ CHOICES = Choices(
     unique_instance_fields=(),
     unique_server_name=True,
     delete_server_with_instances="refuse",
-    instance_routes=("GET",),
+    instance_routes=("GET", "DELETE"),
     backup_routes=(),
     settings_route=True,
     clone_needs_backups_read=True,
