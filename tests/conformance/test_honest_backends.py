@@ -533,3 +533,21 @@ def test_planted_defect_is_present_and_absent_when_honest(
 def test_unknown_defect_is_refused(module: ModuleType) -> None:
     with pytest.raises(ValueError, match="unknown defect"):
         module.make_app(defect="no-such-defect")
+
+
+@pytest.mark.parametrize(
+    ("module", "path", "allowed"),
+    [
+        (nurosentrix_a, "/servers/srv_x", {"GET", "HEAD", "DELETE"}),  # no PATCH: our spec's inferred update
+        (nurosentrix_b, "/settings", {"GET", "HEAD"}),
+        (cloudnexus_com, "/databases/db_x", {"GET", "HEAD"}),
+        (cloudnexus_io, "/instances", {"GET", "HEAD", "POST"}),
+        (nexos, "/projects/proj_x", {"GET", "HEAD", "PATCH", "DELETE"}),
+    ],
+)
+def test_undeclared_method_is_405_with_every_allowed_method(
+    module: ModuleType, path: str, allowed: set[str], start: Callable[..., Served]
+) -> None:
+    r = start(module).full.request("PUT", path, json={})
+    assert r.status_code == 405
+    assert {m.strip() for m in r.headers["Allow"].split(",")} == allowed

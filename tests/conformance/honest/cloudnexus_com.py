@@ -55,6 +55,7 @@ from tests.conformance.honest.common import (
     iso,
     json_body,
     json_response,
+    merge_routes,
     new_id,
     query_int,
 )
@@ -321,7 +322,7 @@ def make_app(
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         request.state.request_id = f"req_{uuid.uuid4().hex[:12]}"
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "server_error")
-        return b.error(
+        response = b.error(
             request,
             HttpError(
                 status,
@@ -329,7 +330,9 @@ def make_app(
                 "The requested resource does not exist." if status == 404 else "Method not allowed.",
             ),
         )
+        response.headers.update(getattr(exc, "headers", None) or {})  # 405 carries Allow
+        return response
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=merge_routes(routes), exception_handlers={HTTPException: http_error})
     app.state.backend = b
     return app

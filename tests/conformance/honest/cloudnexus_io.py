@@ -47,6 +47,7 @@ from tests.conformance.honest.common import (
     iso,
     json_body,
     json_response,
+    merge_routes,
     query_int,
 )
 
@@ -233,8 +234,10 @@ def make_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "INTERNAL_ERROR")
-        return error(HttpError(status, code, "Not found" if status == 404 else "Method not allowed"))
+        response = error(HttpError(status, code, "Not found" if status == 404 else "Method not allowed"))
+        response.headers.update(getattr(exc, "headers", None) or {})  # 405 carries Allow
+        return response
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=merge_routes(routes), exception_handlers={HTTPException: http_error})
     app.state.backend = b
     return app

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 Clock = Callable[[], float]
 
@@ -208,6 +209,24 @@ def query_int(request: Request, name: str, default: int, minimum: int) -> int:
     if value < minimum:
         raise HttpError(400, "VALIDATION_ERROR", f"{name} must be at least {minimum}", {"field": name})
     return value
+
+
+def merge_routes(routes: list[Route]) -> list[Route]:
+    """One Route per path holding every method, so that a 405 lists all of them in `Allow`
+    (separate Routes per method would each announce only their own)."""
+    by_path: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        for method in route.methods or ():
+            by_path.setdefault(route.path, {}).setdefault(method, route.endpoint)
+    merged = []
+    for path, handlers in by_path.items():
+
+        async def dispatch(request: Request, handlers: dict[str, Any] = handlers) -> Response:
+            response: Response = await handlers[request.method](request)
+            return response
+
+        merged.append(Route(path, dispatch, methods=sorted(handlers)))
+    return merged
 
 
 def free_port() -> int:

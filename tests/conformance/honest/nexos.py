@@ -57,6 +57,7 @@ from tests.conformance.honest.common import (
     iso,
     json_body,
     json_response,
+    merge_routes,
     new_id,
 )
 
@@ -613,8 +614,10 @@ def make_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "internal_error")
-        return error(HttpError(status, code, "Not found" if status == 404 else "Method not allowed"))
+        response = error(HttpError(status, code, "Not found" if status == 404 else "Method not allowed"))
+        response.headers.update(getattr(exc, "headers", None) or {})  # 405 carries Allow
+        return response
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=merge_routes(routes), exception_handlers={HTTPException: http_error})
     app.state.backend = b
     return app

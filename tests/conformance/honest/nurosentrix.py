@@ -45,6 +45,7 @@ from tests.conformance.honest.common import (
     iso,
     json_body,
     json_response,
+    merge_routes,
     new_id,
     query_int,
 )
@@ -662,10 +663,12 @@ def build(
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         request.state.request_id = f"req_{uuid.uuid4().hex[:16]}"
         code = {404: choices.not_found_code, 405: "METHOD_NOT_ALLOWED"}.get(status, "INTERNAL_ERROR")
-        return b.error(
+        response = b.error(
             request, HttpError(status, code, "No such endpoint" if status == 404 else "Method not allowed")
         )
+        response.headers.update(getattr(exc, "headers", None) or {})  # 405 carries Allow
+        return response
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=merge_routes(routes), exception_handlers={HTTPException: http_error})
     app.state.backend = b
     return app
