@@ -198,6 +198,7 @@ _PLAIN_KEYS = {
     "title",
     "x-inferred",
     "x-inferred-reason",
+    "x-inferred-keywords",
 }
 
 
