@@ -49,6 +49,7 @@ class Results:
     rate_limited: int = 0
     profile: str = "strict"  # documented: only what the vendor documents say fails a run
     inferred_ops: dict[str, str] = field(default_factory=dict)  # label → why the endpoint is inferred
+    inferred_checks: dict[str, str] = field(default_factory=dict)  # check → why all it judges is inferred
     baseline: frozenset[tuple[str, str, str]] = frozenset()  # (check, operation, key) known already
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
@@ -74,6 +75,8 @@ class Results:
         k = (check, operation, key if key is not None else message)
         if self.profile == "documented" and inferred is None and operation in self.inferred_ops:
             inferred = f"the endpoint is not in the documents ({self.inferred_ops[operation]})"
+        if self.profile == "documented" and inferred is None and check in self.inferred_checks:
+            inferred = self.inferred_checks[check]
         if self.profile == "strict":
             inferred = None
         with self._lock:

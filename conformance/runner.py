@@ -163,6 +163,9 @@ class Runner:
             for op in contract.operations
             if op.provenance.inferred
         }
+        if contract.scopes_provenance.inferred:
+            why = contract.scopes_provenance.reason
+            results.inferred_checks["scopes"] = f"the scopes are not in the documents ({why})"
         if o.baseline:
             try:
                 results.baseline = baseline.read(o.baseline)

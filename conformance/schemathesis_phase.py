@@ -17,6 +17,7 @@ its checks, plus ours on every response, driven through its Python engine.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import tempfile
 import threading
@@ -226,7 +227,7 @@ def run(
             for event in from_schema(schema).execute():
                 if isinstance(event, events.PhaseStarted):
                     budget.section = f"schemathesis {event.phase.name.value}"
-                _fold(event, results, progress)
+                _fold(event, results, progress, contract if judge is not contract else None)
         finally:
             GLOBAL_HOOK_DISPATCHER.unregister(_before_call)
             with _lock:
@@ -241,7 +242,25 @@ def _bearer_scheme(raw: dict[str, Any]) -> str | None:
     return None
 
 
-def _fold(event: events.EngineEvent, results: Results, progress: Any) -> None:
+_MISSING_METHODS = re.compile(r"Missing documented methods: ([A-Z, ]+)")
+
+
+def _inferred_methods(contract: Contract, label: str, message: str) -> str | None:
+    """An `Allow` header lacking only methods the documents do not show is the vendor's choice."""
+    m = _MISSING_METHODS.search(message)
+    path = label.split(" ", 1)[-1]
+    if m is None:
+        return None
+    missing = [x.strip() for x in m.group(1).split(",") if x.strip()]
+    ops = [contract.op(x, path) for x in missing]
+    if missing and all(op is not None and op.provenance.inferred for op in ops):
+        return f"the Allow header lacks only methods the documents do not show ({', '.join(missing)})"
+    return None
+
+
+def _fold(event: events.EngineEvent, results: Results, progress: Any, full: Contract | None = None) -> None:
+    """Fold Schemathesis' events into `results`; `full`: the whole contract when the run judges
+    by the documented view (what a failure owes to an inferred part is reported apart)."""
     if isinstance(event, events.PhaseStarted) and progress is not None:
         progress(f"schemathesis: {event.phase.name.value} phase")
     elif isinstance(event, events.ScenarioFinished):
@@ -264,6 +283,7 @@ def _fold(event: events.EngineEvent, results: Results, progress: Any) -> None:
                 curl = "\n".join(step.curl for step in info.steps) if info.steps else info.code_sample
                 message = f"{failure.title}: {failure.message}".strip().rstrip(":")
                 key = f"{type(failure).__name__}:{getattr(failure, '_unique_key', '')}"
+                inferred = _inferred_methods(full, label, message) if full is not None else None
                 results.fail(
                     name,
                     failure.operation or label,
@@ -272,6 +292,7 @@ def _fold(event: events.EngineEvent, results: Results, progress: Any) -> None:
                     response=response,
                     key=key,
                     source=SCHEMATHESIS,
+                    inferred=inferred,
                 )
     elif isinstance(event, events.NonFatalError):
         results.fail(

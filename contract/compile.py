@@ -134,6 +134,9 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
         schemas=(doc.get("components") or {}).get("schemas") or {},
         token_prefixes=dict(config["token-prefixes"]),
         scopes=tuple(config.get("scopes") or ()),
+        scopes_provenance=provenance.Provenance(True, config["scopes-inferred"])
+        if config.get("scopes-inferred")
+        else provenance.DOCUMENTED,
         buckets=buckets,
         pagination=Pagination(pag["style"], pag.get("default"), pag.get("max"), provenance.reason_key(pag)),
         single=Template(envelope["single"], open=documented),

@@ -4,6 +4,8 @@ documents say. Where the documents are silent, the view accepts what honest vend
 
 * an inferred constraint (enum, pattern, lengths, bounds, `required`, a closed object, ...) is
   dropped; an inferred property may hold anything and need not be there;
+* a page size's documented maximum may be capped or refused: the view drops it (the pagination
+  check holds the backend to "no page holds more");
 * an inferred response header is dropped; an inferred success status becomes `2XX` (201 or 200,
   204 or 200 with a body), inferred error statuses give way to one `4XX` with the error
   envelope (400 or 422 for validation, 404/405/501 for an endpoint a backend lacks);
@@ -118,28 +120,32 @@ def _responses(responses: dict[str, Any], root: dict[str, Any]) -> dict[str, Any
         relaxed["description"] = f"{full.get('description', '')} (any 2xx: no status is documented)".strip()
         out["2XX"] = _response(relaxed)
     if error_body is not None and "4XX" not in out:
-        generic: dict[str, Any] = {"content": _schemas_only(error_body.get("content"))}
+        # any 4xx in the error envelope (the envelope check holds its shape); what `details`
+        # holds for other errors than the documented ones is the vendor's own
+        generic: dict[str, Any] = {"content": _any_object(error_body.get("content"))}
         generic["description"] = "Any client error, in the error envelope (the documents list no closed set)."
         out["4XX"] = _response(generic)
     return out
 
 
-def _schemas_only(content: Any) -> dict[str, Any]:
-    """Media types with their schema only: a generic 4XX shows no one status's example code."""
+def _any_object(content: Any) -> dict[str, Any]:
+    """The media types of an error response, each holding any JSON object."""
     if not isinstance(content, dict):
         return {}
-    return {m: {"schema": v["schema"]} for m, v in content.items() if isinstance(v, dict) and "schema" in v}
+    return {m: {"schema": {"type": "object"}} for m in content}
 
 
 def view(raw: dict[str, Any]) -> dict[str, Any]:
     """The documented view of a whole spec (a deep copy; `raw` is left as it is)."""
     doc = copy.deepcopy(raw)
+    style = ((raw.get("x-sandbox") or {}).get("pagination") or {}).get("style")
+    size = {"page": "per_page", "offset": "limit"}.get(str(style))
     components = doc.get("components") or {}
     for kind in ("schemas",):
         if isinstance(components.get(kind), dict):
             components[kind] = {n: schema(s) for n, s in components[kind].items()}
     if isinstance(components.get("parameters"), dict):
-        components["parameters"] = {n: _parameter(p) for n, p in components["parameters"].items()}
+        components["parameters"] = {n: _parameter(p, size) for n, p in components["parameters"].items()}
     if isinstance(components.get("responses"), dict):
         components["responses"] = {n: _response(r) for n, r in components["responses"].items()}
     if isinstance(components.get("headers"), dict):
@@ -148,12 +154,12 @@ def view(raw: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(item, dict):
             continue
         if isinstance(item.get("parameters"), list):
-            item["parameters"] = [_parameter(p) for p in item["parameters"]]
+            item["parameters"] = [_parameter(p, size) for p in item["parameters"]]
         for method, op in item.items():
             if not isinstance(op, dict) or method == "parameters":
                 continue
             if isinstance(op.get("parameters"), list):
-                op["parameters"] = [_parameter(p) for p in op["parameters"]]
+                op["parameters"] = [_parameter(p, size) for p in op["parameters"]]
             body = op.get("requestBody")
             if isinstance(body, dict) and isinstance(body.get("content"), dict):
                 for media in body["content"].values():
@@ -167,12 +173,17 @@ def view(raw: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _parameter(p: Any) -> Any:
+def _parameter(p: Any, size_param: str | None = None) -> Any:
     if not isinstance(p, dict) or "$ref" in p:
         return p
     out = dict(p)
-    if "schema" in out:
+    if "schema" in out and _inferred(p):  # a parameter the documents lack: any value of its type
+        out["schema"] = {k: v for k, v in out["schema"].items() if k in ("type", "description", "default")}
+    elif "schema" in out:
         out["schema"] = schema(out["schema"])
+        if size_param and p.get("in") == "query" and p.get("name") == size_param:
+            # "max: 100" says what a page holds at most: capping above it is as honest as refusing
+            out["schema"] = {k: v for k, v in out["schema"].items() if k != "maximum"}
     return out
 
 

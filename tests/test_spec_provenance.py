@@ -29,7 +29,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from mock_server.spec import HTTP_METHODS, SPECS_DIR
+from contract import HTTP_METHODS, SPECS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVENANCE = Path(__file__).parent / "provenance"

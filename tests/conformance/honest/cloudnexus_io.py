@@ -159,7 +159,7 @@ async def create_instance(request: Request, b: Backend, t: Token) -> Response:
     plan: Any = body.get("plan")
     if b.defect == "enum-500":
         plan = plan.lower()  # crashes on a non-string: the planted defect
-    if plan not in PLANS:
+    if not isinstance(plan, str) or plan not in PLANS:  # a dict is unhashable: refuse, never crash
         raise invalid("plan", "must be one of starter, pro, enterprise")
     image = body.get("image", "ubuntu-22.04")
     if not isinstance(image, str):

@@ -158,6 +158,8 @@ class Backend:
         err: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.details is not None:
             err["details"] = exc.details
+            if isinstance(exc.details, dict) and "field" in exc.details:  # document 000: {field, reason}
+                err["details"] = {"reason": exc.message, **exc.details}
         body: dict[str, Any] = {"success": False, "error": err}
         if self.choices.request_id_in_body:
             body["request_id"] = self.request_id(request)
