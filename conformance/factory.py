@@ -10,6 +10,7 @@ Everything created is deleted again at the end, children first.
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class Created:
     parent_path: dict[str, Any]  # path parameters of its collection (the parent's id), if any
     exchange: Exchange
     deleted: bool = False
+    owner: str = "token"  # which token created it (and so deletes it)
 
     @property
     def path(self) -> dict[str, Any]:
@@ -44,6 +46,9 @@ class Created:
         op = self.resource.get_op
         names = [p.name for p in op.path_params] if op else ["id"]
         return {names[-1]: self.id} if names else {}
+
+
+_IDENTIFYING = re.compile(r"(^|_)(name|slug|domain|email|hostname|host|title|subdomain|username)$")
 
 
 def singular(name: str) -> str:
@@ -59,27 +64,56 @@ class Factory:
     extra_cleanup: list[tuple[Operation, dict[str, Any]]] = field(default_factory=list)
     shared: dict[str, Created] = field(default_factory=dict)  # records other bodies refer to
     counter: int = 0
+    settle_timeout: float = 30.0
 
-    def unique(self, value: str, max_length: int | None = None) -> str:
+    def unique(self, value: str, max_length: int | None = None, schema: dict[str, Any] | None = None) -> str:
+        """`value` made unique to this run, in a form its schema still accepts (a domain gets a
+        new first label, an email a `+tag`, a name a suffix joined by `-` or `_`)."""
         self.counter += 1
-        suffix = f"-cf{self.tag}{self.counter}"
-        if max_length is not None:
-            value = value[: max(1, max_length - len(suffix))]
-        return value + suffix
+        tag = f"cf{self.tag}{self.counter}"
+        schema = schema or {}
+        limit = max_length or schema.get("maxLength")
+        pattern = schema.get("pattern")
+        local, at, domain = value.partition("@")
+        candidates = [f"{local}+{tag}@{domain}"] if at else []
+        if "." in value and not at:
+            candidates.append(f"{tag}-{value}")
+        candidates += [f"{value}-{tag}", f"{value}_{tag}", f"{tag}{value}", f"{value}{tag}"]
+        for candidate in candidates:
+            if limit is not None and len(candidate) > int(limit):
+                room = int(limit) - (len(candidate) - len(value))
+                if room < 1:
+                    continue
+                candidate = candidate.replace(value, value[:room], 1)
+            if pattern is None or re.search(pattern, candidate):
+                return candidate
+        return value
 
     def creatable(self, res: Resource) -> bool:
         return res.create_op is not None
 
-    def body(self, op: Operation, res: Resource | None = None, depth: int = 0, as_: str = "token") -> Any:
-        """A request body for `op`, made unique and with its references created."""
+    def body(
+        self,
+        op: Operation,
+        res: Resource | None = None,
+        depth: int = 0,
+        as_: str = "token",
+        everything: bool = False,
+    ) -> Any:
+        """A request body for `op`, made unique and with its references created. A real backend
+        may hold names, slugs, domains, database names or emails unique: each gets a value of
+        this run's own (`everything`: every free string, after a 409)."""
         body = body_for(op)
         if not isinstance(body, dict):
             return body
         props = (op.body_schema or {}).get("properties") or {}
         unique_fields = {"name", *((res.config.get("unique") or []) if res else [])}
-        for key in unique_fields:
-            if isinstance(body.get(key), str):
-                body[key] = self.unique(body[key], (props.get(key) or {}).get("maxLength"))
+        for key, value in body.items():
+            schema = props.get(key) or {}
+            if not isinstance(value, str) or schema.get("enum") or key.endswith("_id"):
+                continue
+            if key in unique_fields or everything or _IDENTIFYING.search(key):
+                body[key] = self.unique(value, schema.get("maxLength"), schema)
         for key, value in list(body.items()):
             target = self._referenced(key, value)
             if target is not None and target is not res and depth < 3:
@@ -121,12 +155,24 @@ class Factory:
             path = {link["param"]: parent.id}
         body = self.body(op, res, depth, as_=as_)
         ex = self.client.call(op, as_=as_, path=path, body=body)
+        for attempt in range(2):  # a refused fixture is retried before a check is skipped
+            if 200 <= ex.status < 300 or ex.status not in (400, 409, 422):
+                break
+            if parent is not None and attempt == 0:
+                self.settle(parent, self.settle_timeout, changed=True)  # e.g. a server still provisioning
+            body = self.body(op, res, depth, as_=as_, everything=True)
+            ex = self.client.call(op, as_=as_, path=path, body=body)
         if not 200 <= ex.status < 300:
-            raise CannotCreate(f"{op.label} with the spec's example body answered {ex.status}", ex)
+            raise CannotCreate(
+                f"{op.label} with the spec's example body answered {ex.status} "
+                f"(retried with other values): {ex.content[:160].decode('utf-8', 'replace')}",
+                ex,
+            )
         data = self.extract(op, ex)
         if not isinstance(data, dict) or not isinstance(data.get("id"), (str, int)):
             raise CannotCreate(f"{op.label} answered {ex.status} without an id in the body", ex)
-        created = Created(res, str(data["id"]), data, body if isinstance(body, dict) else {}, path, ex)
+        sent = body if isinstance(body, dict) else {}
+        created = Created(res, str(data["id"]), data, sent, path, ex, owner=as_)
         self.created.append(created)
         return created
 
@@ -154,18 +200,24 @@ class Factory:
         assert op is not None
         return self.client.call(op, as_=as_, path=created.path)
 
-    def settle(self, created: Created, timeout: float) -> dict[str, Any]:
-        """Read the record until its status leaves the spec's timed (transient) states."""
+    def settle(self, created: Created, timeout: float, changed: bool = False) -> dict[str, Any]:
+        """Read the record until its status leaves the spec's timed (transient) states; with
+        `changed`, also until it leaves the status it was created in (a backend's own interim
+        statuses, such as `creating`, are not in the spec). Bounded by `timeout`."""
         res = created.resource
         transient = res.transient_states
+        first = created.data.get(res.status_field)
         deadline = time.monotonic() + timeout
         data = created.data
         while True:
-            ex = self.get(created)
-            fresh = self.extract(res.get_op, ex) if res.get_op else MISSING
+            ex = self.get(created) if res.get_op is not None else None
+            fresh = self.extract(res.get_op, ex) if ex is not None and res.get_op else MISSING
             if isinstance(fresh, dict):
                 data = fresh
-            if ex.status != 200 or data.get(res.status_field) not in transient or time.monotonic() > deadline:
+            status = data.get(res.status_field)
+            interim = first in transient or first not in res.status_enum()  # e.g. a vendor's `creating`
+            waiting = status in transient or (changed and first is not None and status == first and interim)
+            if ex is None or ex.status != 200 or not waiting or time.monotonic() > deadline:
                 return data
             self.client.budget.sleep(1.0)
 
@@ -174,7 +226,7 @@ class Factory:
         if op is None:
             return None
         ex = self.client.call(op, as_=as_, path=created.path)
-        if 200 <= ex.status < 300 and as_ == "token":
+        if 200 <= ex.status < 300 and as_ == created.owner:
             created.deleted = True
         return ex
 
@@ -183,7 +235,7 @@ class Factory:
         for created in reversed(self.created):
             if not created.deleted and created.resource.delete_op is not None:
                 with contextlib.suppress(Exception):  # cleanup must never fail the run
-                    self.delete(created)
+                    self.delete(created, as_=created.owner)
         for op, path in self.extra_cleanup:
             with contextlib.suppress(Exception):
                 self.client.call(op, path=path)

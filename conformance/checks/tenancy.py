@@ -9,7 +9,7 @@ from typing import Any
 
 from contract import MISSING, Resource
 
-from ..factory import Created
+from ..factory import CannotCreate, Created
 from . import Context, created_records, family
 from .common import example_body
 
@@ -22,6 +22,37 @@ from .common import example_body
 def run(ctx: Context) -> None:
     for res, obj in created_records(ctx, "tenancy"):
         _probe(ctx, res, obj)
+        _totals(ctx, res)
+
+
+def _totals(ctx: Context, res: Resource) -> None:
+    """A record another account creates changes neither the owner's list nor its total."""
+    op = res.list_op
+    if op is None or op.path_params or ctx.contract.listing.locate("total") is None:
+        return
+    first = ctx.client.call(op)
+    if first.status != 200:
+        return
+    try:
+        theirs = ctx.factory.create(res, as_="other")
+    except CannotCreate:
+        return
+    again = ctx.client.call(op)
+    was, now = ctx.contract.total(first.json()), ctx.contract.total(again.json())
+    if again.status == 200 and was is not None and now is not None and now != was:
+        ctx.fail(
+            "tenancy",
+            again,
+            f"the owner's {res.name} total went from {was} to {now} when another account created one",
+            key="total",
+            before=[first, theirs.exchange],
+        )
+    elif again.status == 200 and _leaks(again.content, theirs.id):
+        ctx.fail(
+            "tenancy", again, f"the owner's {res.name} list shows another account's record", key="list-in"
+        )
+    else:
+        ctx.results.ok("tenancy", op.label)
 
 
 def _leaks(body: bytes, ident: str) -> bool:
@@ -68,6 +99,7 @@ def _probe(ctx: Context, res: Resource, obj: Created) -> None:
         elif lst.status < 500:
             ctx.results.ok("tenancy", res.list_op.label)
     touched: list[str] = []
+    factory.settle(obj, ctx.settle_timeout, changed=True)  # a running backup cannot be restored yet
     if res.update_op is not None:
         body = factory.body(res.update_op, res, depth=9)
         kwargs: dict[str, Any] = {"body": body} if body is not MISSING else {}
