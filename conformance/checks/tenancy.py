@@ -62,6 +62,7 @@ def _leaks(body: bytes, ident: str) -> bool:
 def _probe(ctx: Context, res: Resource, obj: Created) -> None:
     assert res.get_op is not None
     factory, client = ctx.factory, ctx.client
+    factory.settle(obj, ctx.settle_timeout, changed=True)  # a running backup cannot be restored yet
     before = factory.extract(res.get_op, factory.get(obj))
     ex = factory.get(obj, as_="other")
     if ex.status == 401:
@@ -99,7 +100,6 @@ def _probe(ctx: Context, res: Resource, obj: Created) -> None:
         elif lst.status < 500:
             ctx.results.ok("tenancy", res.list_op.label)
     touched: list[str] = []
-    factory.settle(obj, ctx.settle_timeout, changed=True)  # a running backup cannot be restored yet
     if res.update_op is not None:
         body = factory.body(res.update_op, res, depth=9)
         kwargs: dict[str, Any] = {"body": body} if body is not MISSING else {}

@@ -259,7 +259,7 @@ async def create_database(request: Request, b: Backend, t: Token) -> Response:
     engine: Any = body.get("engine")
     if b.defect == "enum-500":
         engine = engine.lower()  # crashes on a non-string: the planted defect
-    if engine not in VERSIONS:
+    if not isinstance(engine, str) or engine not in VERSIONS:  # a dict is unhashable: refuse, never crash
         raise invalid("engine", "engine must be one of postgresql, mysql, redis, mongodb.")
     fields = strings(body, ("version", "plan", "name", "region"), ())
     version = fields["version"]
