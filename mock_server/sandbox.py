@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import diagnose
 from .calls import Handler
 from .clock import Clock
 from .engine import ApiEngine
@@ -134,7 +135,7 @@ class Sandbox:
                     self.store.drop(table)
             if tokens:
                 for t in self.tokens.list(api):
-                    self.tokens.revoke(t["id"])
+                    self.tokens.revoke(t["id"], how="revoked by a reset")
                 for u in self.store.find("_mock:users", **({"api": api} if api else {})):
                     self.store.delete("_mock:users", u["id"])
         self.limiter.reset()
@@ -149,6 +150,7 @@ class Sandbox:
         problems: list[dict[str, str]],
         elapsed: float,
     ) -> None:
+        spec = self.specs[api]
         entry = {
             "at": self.clock.now(),  # formatted when the log is read
             "api": api,
@@ -158,6 +160,8 @@ class Sandbox:
             "operation": op.operation_id if op else None,
             "request_id": request_id,
             "problems": problems,
+            "reason": diagnose.reason(self, spec, request, op, response, problems),
+            **diagnose.token_fields(spec, request),
             "ms": round(elapsed * 1000, 3),
         }
         self.requests.append(entry)
