@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from . import webui
 from .control import ControlApi
 from .sandbox import Sandbox
 
@@ -32,6 +33,10 @@ class SandboxApp:
         response: Response
         if path == "/_mock" or path.startswith("/_mock/"):
             response = await self.control.handle(request, path.removeprefix("/_mock"))
+        elif path == "/":
+            response = webui.serve(self.sandbox, request, "")  # the index of the APIs' docs
+        elif path == "/favicon.ico":
+            response = webui.favicon()
         else:
             for base, engine in self.mounts:
                 if path == base or path.startswith(base + "/"):

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from . import webui
 from .clock import iso
 from .errors import ApiError
 from .sandbox import Sandbox
@@ -56,6 +57,8 @@ class ControlApi:
         )
 
     async def handle(self, request: Request, subpath: str) -> Response:
+        if webui.is_page(subpath):  # pages hold no state: their data comes from the routes below
+            return webui.serve(self.sandbox, request, subpath)
         if not self._authorised(request):
             return JSONResponse(
                 {"error": {"code": "UNAUTHORIZED", "message": "The control API needs the admin token"}},
