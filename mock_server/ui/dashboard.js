@@ -10,6 +10,15 @@
     console.warn("control API:", err.message);
   }
 
+  /* Replace a table's rows only when its data changed: rows stay put (and clickable) between polls. */
+  const shown = new Map();
+  function render(table, data, rows) {
+    const key = JSON.stringify(data);
+    if (shown.get(table) === key) return;
+    shown.set(table, key);
+    $(table).tBodies[0].replaceChildren(...rows());
+  }
+
   // -- requests ---------------------------------------------------------------------------
   const filters = $("filters");
   async function loadRequests() {
@@ -20,30 +29,28 @@
       if (value) q.set(name, value);
     }
     const data = await ctl("requests?" + q);
-    const rows = data.requests.slice().reverse().map((r) => {
+    render("requests", data, () => data.requests.slice().reverse().map((r) => {
       const why = r.reason || (r.problems || []).map((p) => `${p.field}: ${p.reason}`).join("; ");
       return el("tr", { className: "req" },
         el("td", {}, r.at), el("td", {}, r.api), el("td", {}, r.method), el("td", {}, r.path),
         el("td", { className: "status s" + String(r.status)[0] }, r.status), el("td", {}, r.ms),
         el("td", {}, r.request_id), el("td", { className: "token" }, r.token || ""),
         el("td", { className: "why" }, why || ""));
-    });
-    $("requests").tBodies[0].replaceChildren(...rows);
+    }));
   }
   filters.addEventListener("input", () => loadRequests().catch(fail));
 
   // -- tokens -----------------------------------------------------------------------------
   async function loadTokens() {
     const data = await ctl("tokens");
-    const rows = data.tokens.map((t) => {
+    render("tokens", data, () => data.tokens.map((t) => {
       const revoke = el("button", { type: "button", className: "revoke", textContent: "Revoke" });
       revoke.dataset.id = t.id;
       return el("tr", { id: "token-" + t.id },
         el("td", {}, t.id), el("td", {}, t.api), el("td", {}, t.masked), el("td", {}, t.scopes.join(" ")),
         el("td", {}, t.mode), el("td", {}, t.account), el("td", {}, t.name || ""), el("td", {}, t.created_at),
         el("td", {}, revoke));
-    });
-    $("tokens").tBodies[0].replaceChildren(...rows);
+    }));
   }
   $("tokens").addEventListener("click", async (event) => {
     const id = event.target.dataset && event.target.dataset.id;
@@ -94,7 +101,7 @@
   async function loadRecords() {
     const api = encodeURIComponent(browse.api.value);
     const data = await ctl(`resources/${api}/${encodeURIComponent(collection)}?${owner()}`);
-    $("records").tBodies[0].replaceChildren(...data.items.map((r) => {
+    render("records", data, () => data.items.map((r) => {
       const row = el("tr", {}, el("td", {}, r.id), el("td", {}, r.name || ""), el("td", {}, r.status || ""));
       row.dataset.id = r.id;
       return row;
@@ -117,7 +124,7 @@
   async function loadClock() {
     const data = await ctl("settling");
     $("now").textContent = data.now;
-    $("settling").tBodies[0].replaceChildren(...data.settling.map((s) =>
+    render("settling", data.settling, () => data.settling.map((s) =>
       el("tr", {}, el("td", {}, s.api), el("td", {}, s.collection), el("td", {}, s.id),
         el("td", {}, `${s.account} (${s.mode})`), el("td", {}, s.status), el("td", {}, s.next),
         el("td", {}, s.in_seconds))));
