@@ -6,7 +6,7 @@ import json
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import webui
 from .control import ControlApi
@@ -64,3 +64,29 @@ class SandboxApp:
                 self.sandbox.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def with_cors(app: SandboxApp, origins: list[str] | None) -> ASGIApp:
+    """`serve --cors ORIGIN`: let browser apps on those origins call the APIs (off by default).
+    Clients read the sandbox's own headers too: request id, rate limits, Retry-After."""
+    if not origins:
+        return app
+    from starlette.middleware.cors import CORSMiddleware
+
+    return CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "RateLimit",
+            "RateLimit-Policy",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Location",
+        ],
+        max_age=600,
+    )
