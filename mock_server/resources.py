@@ -47,6 +47,11 @@ def derived(kind: str, seed: str, api: str) -> Any:
     return None
 
 
+def _a(noun: str) -> str:
+    """`an instance`, `a server`."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def _label(name: str) -> str:
     """`servers` → `Server`, `env_vars` → `Env var`."""
     return name.removesuffix("s").replace("_", " ").capitalize()
@@ -296,7 +301,7 @@ class Resources:
         status = record.get(self._moving(name) or "status")
         if status not in allowed:
             raise conflict(
-                f"Cannot {action} a {_label(name).lower()} that is {status}",
+                f"Cannot {action} {_a(_label(name).lower())} that is {status}",
                 Problem(field, f"needs status {' or '.join(sorted(allowed))}"),
             )
 
