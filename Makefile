@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install install-test serve test lint lint-specs browsers clean
+.PHONY: install install-test serve test lint lint-specs system-tools browsers clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,16 +26,22 @@ install-test: $(TEST_STAMP)
 serve: $(STAMP)
 	$(BIN)/python -m mock_server serve $(ARGS)
 
-# The browser tests drive Debian's chromium through its chromedriver (no browser download).
-# Installed with apt-get when absent and when we are root; otherwise the tests say why they skip.
-browsers:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+# What the tests need from Debian besides .venv: chromium + chromium-driver (the browser tests
+# drive the system browser, no download) and jq (the docs' shell blocks). Installed with apt-get
+# when absent and when we are root; otherwise the tests that need them say loudly why they skip.
+SYSTEM_TOOLS := chromium chromedriver jq curl openssl
+SYSTEM_PACKAGES := chromium chromium-driver jq curl openssl
+system-tools:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing chromium and chromium-driver (apt-get) for the browser tests"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
-		|| echo "WARNING: could not install chromium/chromium-driver: the browser tests will be SKIPPED"; \
-	else echo "WARNING: chromium/chromedriver absent and not root: the browser tests will be SKIPPED" \
-		"(as root: apt-get install chromium chromium-driver)"; fi
+		echo "installing$$missing for the tests (apt-get: $(SYSTEM_PACKAGES))"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null) \
+		|| echo "WARNING: could not install$$missing: the tests that need them will be SKIPPED"; \
+	else echo "WARNING:$$missing absent and not root: the tests that need them will be SKIPPED" \
+		"(as root: apt-get install $(SYSTEM_PACKAGES))"; fi
+
+browsers: system-tools
 
 node_modules/.bin/redocly: package.json package-lock.json $(TEST_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" npm ci --no-audit --no-fund --silent
@@ -48,7 +54,7 @@ lint: $(TEST_STAMP) lint-specs
 	$(BIN)/ruff check .
 	$(BIN)/mypy mock_server
 
-test: $(TEST_STAMP) lint-specs browsers
+test: $(TEST_STAMP) lint-specs system-tools
 	$(BIN)/ruff check .
 	$(BIN)/mypy mock_server
 	$(BIN)/python -m pytest

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 ILLUSTRATIVE = re.compile(r"<!--\s*illustrative:\s*(.*?)\s*-->\s*$", re.S)
 SERVE = re.compile(
-    r"^\s*(?:make serve(?: ARGS=\"(?P<margs>[^\"]*)\")?|(?:\.venv/bin/)?python -m mock_server serve(?P<args>[^&#\n]*))"
+    r"^\s*(?:make serve(?: ARGS=\"(?P<margs>[^\"]*)\")?"
+    r"|(?:\.venv/bin/)?python -m mock_server serve(?P<args>[^&#\n]*))"
     r"\s*&\s*(?:#.*)?$",
     re.M,
 )
@@ -58,7 +60,9 @@ def blocks() -> list[Block]:
                 continue
             before = text[: m.start()].rstrip("\n")
             why = ILLUSTRATIVE.search(before.rsplit("\n", 1)[-1])
-            found.append(Block(doc, text.count("\n", 0, m.start()) + 1, m.group(2), why.group(1) if why else None))
+            found.append(
+                Block(doc, text.count("\n", 0, m.start()) + 1, m.group(2), why.group(1) if why else None)
+            )
     return found
 
 
@@ -104,6 +108,10 @@ def shims(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.illustrative is None], ids=lambda b: b.id)
 def test_shell_block_runs(block: Block, shims: Path, tmp_path: Path) -> None:
+    for tool in ("jq", "openssl"):
+        if shutil.which(tool) is None:
+            hint = f"`make system-tools`; as root: apt-get install {tool}"
+            pytest.skip(f"DOCS BLOCKS NOT RUN: {tool} is absent ({hint})")
     args, code = _serve_args(block.code)
     if "--data" not in args and "--memory" not in args:
         args = [*args, "--data", str(tmp_path / "sandbox.json")]
@@ -123,4 +131,7 @@ def test_shell_block_runs(block: Block, shims: Path, tmp_path: Path) -> None:
             text=True,
             timeout=BLOCK_SECONDS,
         )
-    assert out.returncode == 0, f"{block.id} failed ({out.returncode}):\n{code}\n--- stdout\n{out.stdout[-3000:]}\n--- stderr\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, (
+        f"{block.id} failed ({out.returncode}):\n{code}\n"
+        f"--- stdout\n{out.stdout[-3000:]}\n--- stderr\n{out.stderr[-3000:]}"
+    )

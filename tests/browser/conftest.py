@@ -47,7 +47,7 @@ def browser() -> Iterator[Any]:
     if missing is not None:
         reason = (
             f"BROWSER TESTS NOT RUN: {missing} is absent. Install Debian's chromium and chromium-driver "
-            "(`make browsers`, as root: apt-get install chromium chromium-driver)"
+            "(`make system-tools`, as root: apt-get install chromium chromium-driver)"
         )
         pytest.skip(reason)
     from selenium import webdriver

@@ -145,3 +145,20 @@ def test_paths_are_shown_as_text_never_markup(browser: Any, base: str) -> None:
     row = WebDriverWait(browser, 20).until(lambda d: _row_with(d, "requests", "onerror"))
     assert row.find_elements(By.TAG_NAME, "img") == []
     assert console_errors(browser) == []
+
+
+def test_admin_token_guards_the_data_and_the_page_asks_for_it(
+    browser: Any, shot: Callable[[str], Path]
+) -> None:
+    with live_sandbox("--memory", "--admin-token", "adm-s3cret", health_token="adm-s3cret") as url:
+        browser.get(url + "/_mock/ui")
+        wait = WebDriverWait(browser, 20)
+        field = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#admin-login input")))
+        assert browser.find_elements(By.CSS_SELECTOR, "#tokens tbody tr") == []  # no data without it
+        shot("asks-for-admin-token")
+        field.send_keys("adm-s3cret")
+        browser.find_element(By.CSS_SELECTOR, "#admin-login button").click()
+        wait.until(lambda d: _text(d, "tokens", "startup", "nurosentrix"))
+        errors = console_errors(browser)
+        # the browser logs the control API's first 401 answers; nothing else
+        assert errors and all("401 (Unauthorized)" in e for e in errors), errors
