@@ -153,11 +153,14 @@
     await Promise.all([loadRequests(), loadTokens(), loadClock(), loadCollections()]).catch(fail);
   }
   let busy = false;
+  let ticks = 0;
   async function tick() {
     if (busy) return;
     busy = true;
+    ticks += 1;
     try {
-      await Promise.all([loadRequests(), loadClock()]);
+      // the request log every second; the clock and what is settling (a scan) every third
+      await Promise.all(ticks % 3 ? [loadRequests()] : [loadRequests(), loadClock()]);
     } catch (err) {
       fail(err);
     }
