@@ -159,8 +159,8 @@
     busy = true;
     ticks += 1;
     try {
-      // the request log every second; the clock and what is settling (a scan) every third
-      await Promise.all(ticks % 3 ? [loadRequests()] : [loadRequests(), loadClock()]);
+      // the request log every second; tokens, the clock and what is settling every third
+      await Promise.all(ticks % 3 ? [loadRequests()] : [loadRequests(), loadTokens(), loadClock()]);
     } catch (err) {
       fail(err);
     }

@@ -116,6 +116,7 @@ def test_mint_use_revoke_advance_reset(browser: Any, base: str, shot: Callable[[
     created = httpx.post(
         f"{base}/nurosentrix/api/v1/servers", json=SERVER, headers={"Authorization": f"Bearer {full}"}
     ).json()["data"]
+    wait.until(lambda d: _text(d, "tokens", "acme", "backups:read"))  # minted elsewhere: listed too
     wait.until(lambda d: _row_with(d, "settling", created["id"], "provisioning", "active"))
     shot("settling")
     browser.find_element(By.ID, "advance").click()  # 5 s by default
