@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import webui
@@ -35,6 +35,8 @@ class SandboxApp:
             response = await self.control.handle(request, path.removeprefix("/_mock"))
         elif path == "/":
             response = webui.serve(self.sandbox, request, "")  # the index of the APIs' docs
+        elif path in ("/docs", "/docs/"):
+            response = RedirectResponse("/_mock/docs", status_code=307)
         elif path == "/favicon.ico":
             response = webui.favicon()
         else:

@@ -38,6 +38,8 @@ def test_pages_and_assets(harness: Harness) -> None:
         assert c.get(missing).status_code == 404, missing
     assert c.post("/_mock/ui").status_code == 405
     assert c.get("/favicon.ico").headers["content-type"] == "image/png"
+    moved = c.get("/docs")
+    assert moved.status_code == 307 and moved.headers["location"] == "/_mock/docs"
 
 
 def test_the_pages_are_open_but_their_data_is_not(harness: Harness) -> None:
