@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .clock import iso
-from .tokens import REVOKED, mask, token_hash
+from .tokens import REVOKED, token_hash
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -36,12 +36,23 @@ def credential(spec: ApiSpec, request: Request) -> tuple[str | None, str]:
     return None, ""
 
 
+def log_mask(token: str) -> str:
+    """A credential as the log shows it: for the sandbox's own tokens their `masked` form (the
+    prefix and 4 characters, the last 4), for anything else (a real key pasted by mistake, a
+    session JWT) never more than 16 characters and the last 4, and never most of a short one."""
+    if len(token) >= 36:
+        return f"{token[: min(len(token) - 28, 16)]}…{token[-4:]}"
+    if len(token) >= 24:
+        return f"{token[:4]}…{token[-4:]}"
+    return f"{token[:4]}…"
+
+
 def token_fields(spec: ApiSpec, request: Request) -> dict[str, str | None]:
     """`token` (masked) and `token_id` of the credential a request carried, for the log's filters."""
     token, _ = credential(spec, request)
     if token is None or len(token) > 4096:
         return {"token": None, "token_id": None}
-    return {"token": mask(token), "token_id": f"tok_{token_hash(token)[:16]}"}
+    return {"token": log_mask(token), "token_id": f"tok_{token_hash(token)[:16]}"}
 
 
 def reason(
@@ -100,10 +111,10 @@ def _unauthorised(
                 if name != spec.name:
                     return f"unknown token: its prefix {prefix} is {name}'s ({mode}), and this is {spec.name}"
                 return (
-                    f"unknown token ({mask(token)}): never minted by this sandbox, or on another data file, "
-                    "or forgotten by a reset with tokens"
+                    f"unknown token ({log_mask(token)}): never minted by this sandbox, or on another "
+                    "data file, or forgotten by a reset with tokens"
                 )
-    return f"unknown token ({mask(token)}): it has none of {spec.name}'s prefixes"
+    return f"unknown token ({log_mask(token)}): it has none of {spec.name}'s prefixes"
 
 
 def _session(sandbox: Sandbox, spec: ApiSpec, token: str) -> str:

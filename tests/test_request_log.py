@@ -133,3 +133,20 @@ def test_resources_browse_and_settling(make_harness: Any) -> None:
     ]
     ctl.post("/_mock/clock/advance", json={"seconds": 5})
     assert ctl.get("/_mock/settling").json()["settling"] == []
+
+
+def test_the_log_never_shows_most_of_a_credential(harness: Harness) -> None:
+    """A sandbox token shows as in `token list`; a long foreign secret (a real key pasted by
+    mistake, a session JWT) never by more than 16 characters and its last 4."""
+    from mock_server.diagnose import log_mask
+    from mock_server.tokens import mask
+
+    token = harness.token("cloudnexus")
+    assert log_mask(token) == mask(token)
+    c = harness.client()
+    for secret in ("sk_live_" + "Z" * 90, "a.b" + "J" * 200 + ".sig", "short-secret-123", "x" * 30):
+        c.get("/nurosentrix/api/v1/servers", headers={"Authorization": f"Bearer {secret}"})
+        row = _last(harness)
+        shown = row["token"].replace("…", "")
+        assert len(shown) <= 20 and len(secret) - len(shown) >= min(len(secret) // 2, 24), row
+        assert secret[:-4] not in str(row)
