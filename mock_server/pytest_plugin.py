@@ -10,6 +10,7 @@
   frozen: `sandbox.clock.advance(seconds)` moves lifecycles, expiries and rate-limit windows;
 - reset before each test (resources, tokens, rate limits, the request log); a test marked
   `@pytest.mark.sandbox_keep_state` sees what the tests before it left;
+- in-process where a test wants it: `sandbox.app` is the same state's ASGI app;
 - options: override the `sandbox_options` fixture in a conftest.py (the keyword arguments of
   `mock_server.testing.SandboxServer`: `apis`, `frozen_clock`, `async_delay`, `rate_window`,
   `rate_limit`, `seed`); `--sandbox-url URL` uses a sandbox already running instead.

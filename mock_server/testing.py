@@ -15,7 +15,9 @@ For pytest, the plugin (`mock_server.pytest_plugin`, installed with the package)
 
 The server runs in a thread of this process; every helper goes through the control API (`/_mock`,
 the same JSON API the CLI and the dashboard use), so `SandboxServer(url=...)` drives a sandbox
-started elsewhere just the same. The clock is frozen by default: nothing settles, expires or
+started elsewhere just the same. A test that wants no socket uses `sandbox.app`, the same state's
+ASGI app (`httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app))`, Schemathesis'
+`from_asgi`). The clock is frozen by default: nothing settles, expires or
 frees a rate-limit slot until `sandbox.clock.advance(seconds)` says so."""
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class SandboxServer:
         self.url = url.rstrip("/") if url else ""
         self.clock = SandboxClock(self)
         self.sandbox: Any = None  # the in-process `Sandbox` (None for a sandbox at `url`)
+        self.app: Any = None  # its ASGI app, for in-process clients (httpx.ASGITransport, Schemathesis)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -148,9 +151,8 @@ class SandboxServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
         self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(
-            SandboxApp(self.sandbox, self.admin_token), log_config=None, access_log=False, lifespan="on"
-        )
+        self.app = SandboxApp(self.sandbox, self.admin_token)
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="sandbox-server", daemon=True

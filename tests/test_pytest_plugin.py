@@ -66,6 +66,22 @@ def test_context_manager_helpers() -> None:
         s.bind(("127.0.0.1", port))
 
 
+def test_in_process_through_the_asgi_app() -> None:
+    import asyncio
+
+    with SandboxServer(apis=["nexos"]) as sb:
+        token = sb.token("nexos")
+
+        async def call() -> int:
+            transport = httpx.ASGITransport(app=sb.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://in-process") as c:
+                r = await c.get("/nexos/api/projects", headers={"Authorization": f"Bearer {token}"})
+                return r.status_code
+
+        assert asyncio.run(call()) == 200
+        assert [r.status for r in sb.requests("nexos", path="/projects")] == [200]  # one state
+
+
 def test_a_running_sandbox_is_driven_the_same_way() -> None:
     with live_sandbox("--memory") as url, SandboxServer(url=url) as sb:
         assert sb.sandbox is None and sb.url == url
