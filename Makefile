@@ -2,36 +2,62 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# STAMP: runtime dependencies only (what `make serve` needs); TEST_STAMP adds the test extras
+# (pytest, ruff, mypy, Node.js for the spec lint, selenium).
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install serve test lint lint-specs clean
+.PHONY: install install-test serve test lint lint-specs system-tools browsers clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
 install: $(STAMP)
+
+install-test: $(TEST_STAMP)
 
 serve: $(STAMP)
 	$(BIN)/python -m mock_server serve $(ARGS)
 
-node_modules/.bin/redocly: package.json package-lock.json $(STAMP)
+# What the tests need from Debian besides .venv: chromium + chromium-driver (the browser tests
+# drive the system browser, no download) and jq (the docs' shell blocks). Installed with apt-get
+# when absent and when we are root; otherwise the tests that need them say loudly why they skip.
+SYSTEM_TOOLS := chromium chromedriver jq curl openssl
+SYSTEM_PACKAGES := chromium chromium-driver jq curl openssl
+system-tools:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing for the tests (apt-get: $(SYSTEM_PACKAGES))"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null) \
+		|| echo "WARNING: could not install$$missing: the tests that need them will be SKIPPED"; \
+	else echo "WARNING:$$missing absent and not root: the tests that need them will be SKIPPED" \
+		"(as root: apt-get install $(SYSTEM_PACKAGES))"; fi
+
+browsers: system-tools
+
+node_modules/.bin/redocly: package.json package-lock.json $(TEST_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" npm ci --no-audit --no-fund --silent
 	touch $@
 
 lint-specs: node_modules/.bin/redocly
 	PATH="$(CURDIR)/$(BIN):$$PATH" node_modules/.bin/redocly lint --format=stylish specs/*.yaml
 
-lint: $(STAMP) lint-specs
+lint: $(TEST_STAMP) lint-specs
 	$(BIN)/ruff check .
 	$(BIN)/mypy mock_server
 
-test: $(STAMP) lint-specs
+test: $(TEST_STAMP) lint-specs system-tools
 	$(BIN)/ruff check .
 	$(BIN)/mypy mock_server
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) node_modules .sandbox
+	rm -rf $(VENV) node_modules .sandbox artifacts

@@ -212,7 +212,7 @@ def run(
             max_examples=max_examples,
             seed=seed,
             other_token=other_token,
-            scheme=_bearer_scheme(raw) or "bearerAuth",
+            scheme=next(iter(judge.bearer_schemes), "bearerAuth"),
             workdir=Path(tmp),
             # the documents name no closed set of refusals: 400 for what a backend limits unasked
             lenient=judge is not contract,
@@ -233,13 +233,6 @@ def run(
             with _lock:
                 _ACTIVE.pop(id(schema), None)
         results.ran["schemathesis"] = time.monotonic() - started
-
-
-def _bearer_scheme(raw: dict[str, Any]) -> str | None:
-    for name, scheme in ((raw.get("components") or {}).get("securitySchemes") or {}).items():
-        if scheme.get("type") == "http" and str(scheme.get("scheme", "")).lower() == "bearer":
-            return str(name)
-    return None
 
 
 _MISSING_METHODS = re.compile(r"Missing documented methods: ([A-Z, ]+)")

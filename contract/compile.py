@@ -143,6 +143,13 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
         listing=Template(envelope["list"], open=documented),
         error=error,
         auth_cookie=config.get("auth-cookie"),
+        bearer_schemes=tuple(
+            name
+            for name, scheme in ((doc.get("components") or {}).get("securitySchemes") or {}).items()
+            if isinstance(scheme, dict)
+            and scheme.get("type") == "http"
+            and str(scheme.get("scheme", "")).lower() == "bearer"
+        ),
         operations=operations,
         vocabulary=frozenset(vocabulary),
         status_codes={k: frozenset(v) for k, v in by_status.items()},

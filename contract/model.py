@@ -246,6 +246,7 @@ class Contract:
     listing: Template = field(default_factory=lambda: Template("$items"))
     error: Template = field(default_factory=lambda: Template({"code": "$code", "message": "$message"}))
     auth_cookie: str | None = None
+    bearer_schemes: tuple[str, ...] = ()  # components.securitySchemes of type http, scheme bearer
     operations: list[Operation] = field(default_factory=list)
     resources: dict[str, Resource] = field(default_factory=dict)
     vocabulary: frozenset[str] = frozenset()  # every error code the spec names (enums, examples)

@@ -656,6 +656,27 @@ class Verifier:
             )
         if r.status_code == 429:
             self.notes.append("the token was already rate limited when the run started")
+        self.check_advertised_window(r.headers.get("ratelimit-policy"))
+
+    def check_advertised_window(self, raw: str | None) -> None:
+        """Without `--window`, a backend advertising another window than the documented one (a
+        sandbox started with `--rate-window 3`) would fail every check for hours: say so first."""
+        if self.c.window_override:
+            return
+        advertised = {
+            name: w
+            for name, params in (parse_structured(raw) or {}).items()
+            if name in self.c.buckets and (w := _float(params.get("w", ""))) is not None
+        }
+        differing = {w for name, w in advertised.items() if w != self.c.buckets[name].window}
+        if advertised and len(set(advertised.values())) == 1 and differing:
+            (w,) = differing
+            documented = ", ".join(f"{n} {format_seconds(b.window)}" for n, b in self.c.buckets.items())
+            raise UsageError(
+                f"the backend advertises a {format_seconds(w)} window (RateLimit-Policy: {raw}) where the "
+                f"spec documents {documented}; if it runs with that window on purpose (a sandbox started with "
+                f"--rate-window {w:g}), run again with --window {w:g}"
+            )
 
     async def run(self) -> bool:
         if not self.plan:

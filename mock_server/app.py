@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import webui
 from .control import ControlApi
 from .sandbox import Sandbox
 
@@ -32,6 +33,12 @@ class SandboxApp:
         response: Response
         if path == "/_mock" or path.startswith("/_mock/"):
             response = await self.control.handle(request, path.removeprefix("/_mock"))
+        elif path == "/":
+            response = webui.serve(self.sandbox, request, "")  # the index of the APIs' docs
+        elif path in ("/docs", "/docs/"):
+            response = RedirectResponse("/_mock/docs", status_code=307)
+        elif path == "/favicon.ico":
+            response = webui.favicon()
         else:
             for base, engine in self.mounts:
                 if path == base or path.startswith(base + "/"):
@@ -59,3 +66,29 @@ class SandboxApp:
                 self.sandbox.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def with_cors(app: SandboxApp, origins: list[str] | None) -> ASGIApp:
+    """`serve --cors ORIGIN`: let browser apps on those origins call the APIs (off by default).
+    Clients read the sandbox's own headers too: request id, rate limits, Retry-After."""
+    if not origins:
+        return app
+    from starlette.middleware.cors import CORSMiddleware
+
+    return CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "RateLimit",
+            "RateLimit-Policy",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Location",
+        ],
+        max_age=600,
+    )

@@ -6,14 +6,16 @@ import argparse
 import gc
 import json
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
 
 DEFAULT_DATA = Path(".sandbox") / "sandbox.json"
+DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(set one when --host is not a loopback address)",
     )
     serve.add_argument(
+        "--rotate-tokens",
+        action="store_true",
+        help="revoke the start-up tokens kept from the last start on this data file and print new ones",
+    )
+    serve.add_argument(
+        "--cors",
+        action="append",
+        metavar="ORIGIN",
+        help="allow browser apps served from ORIGIN (e.g. http://localhost:3000) to call the APIs; "
+        "repeat for several, or '*' for any (default: off)",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -98,13 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--api", help="only this API's tokens")
     revoke = tsub.add_parser("revoke", help="revoke a token (by value or tok_ id)")
     revoke.add_argument("token")
+    lst.add_argument("--json", action="store_true", help="print JSON even on a terminal")
     for p in (create, lst, revoke):
         p.add_argument(
             "--url",
-            default="http://127.0.0.1:8080",
-            help="base URL of the running sandbox (default: http://127.0.0.1:8080)",
+            default=os.environ.get("SANDBOX_URL") or DEFAULT_URL,
+            help=f"base URL of the running sandbox (default: $SANDBOX_URL, else {DEFAULT_URL})",
         )
-        p.add_argument("--admin-token", metavar="TOKEN", help="the sandbox's --admin-token, if it has one")
+        p.add_argument(
+            "--admin-token",
+            metavar="TOKEN",
+            default=os.environ.get("SANDBOX_ADMIN_TOKEN") or None,
+            help="the sandbox's --admin-token, if it has one (default: $SANDBOX_ADMIN_TOKEN)",
+        )
     return parser
 
 
@@ -113,7 +133,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from contract import SpecError
 
-    from .app import SandboxApp
+    from .app import SandboxApp, with_cors
     from .logs import NoQueryStrings
     from .sandbox import Sandbox, load_all
     from .seed import SeedError, apply_seed, load_seed
@@ -145,6 +165,9 @@ def serve(args: argparse.Namespace) -> int:
     except (SpecError, StoreFileError, SeedError) as exc:
         print(f"mock_server: {exc}", file=sys.stderr)
         return 2
+    if not sandbox.specs:
+        print("mock_server: no API to serve: no OpenAPI spec was found", file=sys.stderr)
+        return 2
     base = f"http://{args.host}:{args.port}"
     if args.admin_token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
@@ -153,18 +176,21 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(f"Sandbox state: {'memory' if args.memory else args.data}")
-    for name, spec in sandbox.specs.items():
-        for old in sandbox.tokens.list(name):
-            if old.get("name") == "startup":
-                sandbox.tokens.revoke(old["id"])
-        token, _ = sandbox.mint(name, name="startup")
-        print(f"  {name:<14} {base}{spec.base_path}\n  {'':<14} Authorization: Bearer {token}")
+    for name, token, kept in sandbox.startup_tokens(rotate=args.rotate_tokens):
+        how = "kept from the last start on this data file" if kept else "new"
+        print(f"  {name:<14} {base}{sandbox.specs[name].base_path}")
+        print(f"  {'':<14} Authorization: Bearer {token}   ({how})")
     sandbox.store.commit()  # the seed and the tokens just printed are on disk
-    print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)", flush=True)
+    print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)")
+    print(f"API docs:    {base}/   Dashboard: {base}/_mock/ui")
+    print(f"For the token CLI: export SANDBOX_URL={base}", flush=True)
     if args.workers > 1:
         return _serve_workers(args, sandbox)
     config = uvicorn.Config(
-        SandboxApp(sandbox, args.admin_token), host=args.host, port=args.port, log_level=args.log_level
+        with_cors(SandboxApp(sandbox, args.admin_token), args.cors),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
     )
     logging.getLogger("uvicorn.access").addFilter(NoQueryStrings())  # after uvicorn configured logging
     gc.freeze()  # the loaded state is long-lived: collections scan only what requests create
@@ -189,6 +215,7 @@ def _serve_workers(args: argparse.Namespace, sandbox: Sandbox) -> int:
             "rate_limit": not args.no_rate_limit,
             "async_delay": args.async_delay,
             "admin_token": args.admin_token,
+            "cors": args.cors,
             "run_dir": str(run_dir),
         }
     )
@@ -227,9 +254,35 @@ def token_command(args: argparse.Namespace) -> int:
         return 1
     if args.token_command == "create" and not args.json:
         print(r.json()["token"])
+    elif args.token_command == "list" and not args.json and sys.stdout.isatty():
+        print(token_table(r.json()["tokens"]))
     elif r.content:
         print(json.dumps(r.json(), indent=2))
     return 0
+
+
+def token_table(tokens: list[dict[str, Any]]) -> str:
+    """`token list` on a terminal: one line per token, columns aligned."""
+    head = ("ID", "API", "TOKEN", "MODE", "ACCOUNT", "NAME", "CREATED", "SCOPES")
+    rows = [
+        (
+            t["id"],
+            t["api"],
+            t["masked"],
+            t["mode"],
+            t["account"],
+            t.get("name") or "",
+            t["created_at"],
+            " ".join(t["scopes"]),
+        )
+        for t in tokens
+    ]
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head) - 1)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1]
+        for r in [head, *rows]
+    ]
+    return "\n".join(lines) if rows else "no tokens"
 
 
 def main(argv: list[str] | None = None) -> int:

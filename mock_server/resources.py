@@ -48,6 +48,11 @@ def derived(kind: str, seed: str, api: str) -> Any:
     return None
 
 
+def _a(noun: str) -> str:
+    """`an instance`, `a server`."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def _label(name: str) -> str:
     """`servers` → `Server`, `env_vars` → `Env var`."""
     return name.removesuffix("s").replace("_", " ").capitalize()
@@ -303,9 +308,37 @@ class Resources:
         status = record.get(self._moving(name) or "status")
         if status not in allowed:
             raise conflict(
-                f"Cannot {action} a {_label(name).lower()} that is {status}",
+                f"Cannot {action} {_a(_label(name).lower())} that is {status}",
                 Problem(field, f"needs status {' or '.join(sorted(allowed))}"),
             )
+
+    def pending(self, name: str) -> list[Record]:
+        """What the clock will still move (the dashboard's "settling"): each record of `name`
+        whose status some transition leaves, with its status now, the next one and when (epoch)."""
+        life = self._lifecycles.get(name)
+        if life is None:
+            return []
+        status_field, by_from = life
+        with self.store.reading():
+            rows = list(self.store.scan_any(self.table(name), status_field, list(by_from)))
+        out: list[Record] = []
+        for record in rows:
+            view = self._settle(name, record)
+            steps = by_from.get(view.get(status_field))
+            if not steps:
+                continue
+            step = min(steps, key=lambda t: self.delay(t.get("after", 0)))
+            out.append(
+                {
+                    "id": record["id"],
+                    "account": record.get("_account"),
+                    "mode": record.get("_mode"),
+                    "status": view.get(status_field),
+                    "next": step["to"],
+                    "due": view.get("_since", 0.0) + self.delay(step.get("after", 0)),
+                }
+            )
+        return out
 
     def _moving(self, name: str) -> str | None:
         """The field a declared lifecycle moves on its own (None without a lifecycle)."""

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from contract import Contract, Operation, SpecError, load_all
 
+from . import diagnose
 from .calls import Handler
 from .clock import Clock
 from .engine import ApiEngine
@@ -25,6 +26,7 @@ from .store import MemoryStore, Store
 from .tokens import Principal, TokenService
 
 REQUEST_LOG_SIZE = 500
+STARTUP = "_mock:secrets"  # beside the JWT key: the start-up tokens' values, to print them again
 Authenticator = Callable[["Sandbox", Contract, str], "Principal | None"]
 
 
@@ -116,6 +118,32 @@ class Sandbox:
             raise ValueError(f"a {mode} token of {api} starts with {prefix}")
         return self.tokens.mint(api, prefix, chosen, mode, account, name, value)
 
+    def startup_tokens(self, rotate: bool = False) -> list[tuple[str, str, bool]]:
+        """One full-scope test token per API for the start banner: `(api, token, kept)`.
+
+        Kept across restarts on the same data file, so a token pasted into an app's `.env` still
+        works after a restart; `rotate` revokes them and mints new ones. To be printed again,
+        their values are kept in clear in the data file (as the JWT signing key is): they are
+        local test tokens, and `--rotate-tokens` replaces them."""
+        out = []
+        with self.store.transaction():
+            for name in self.specs:
+                key = f"startup:{name}"
+                saved = self.store.get(STARTUP, key)
+                token = saved["value"] if saved else None
+                if token is not None and rotate:
+                    self.tokens.revoke(token, how="rotated at a start with --rotate-tokens")
+                if token is not None and not rotate and self.tokens.authenticate(name, token) is not None:
+                    out.append((name, token, True))
+                    continue
+                for old in self.tokens.list(name):  # a start-up token of a start that kept none
+                    if old.get("name") == "startup":
+                        self.tokens.revoke(old["id"], how="replaced at a start")
+                token, _ = self.mint(name, name="startup")
+                self.store.replace(STARTUP, {"id": key, "value": token})
+                out.append((name, token, False))
+        return out
+
     def authenticate(self, spec: Contract, token: str) -> Principal | None:
         principal = self.tokens.authenticate(spec.name, token)
         if principal is not None:
@@ -135,7 +163,7 @@ class Sandbox:
                     self.store.drop(table)
             if tokens:
                 for t in self.tokens.list(api):
-                    self.tokens.revoke(t["id"])
+                    self.tokens.revoke(t["id"], how="revoked by a reset")
                 for u in self.store.find("_mock:users", **({"api": api} if api else {})):
                     self.store.delete("_mock:users", u["id"])
         self.limiter.reset()
@@ -150,6 +178,7 @@ class Sandbox:
         problems: list[dict[str, str]],
         elapsed: float,
     ) -> None:
+        spec = self.specs[api]
         entry = {
             "at": self.clock.now(),  # formatted when the log is read
             "api": api,
@@ -159,6 +188,8 @@ class Sandbox:
             "operation": op.operation_id if op else None,
             "request_id": request_id,
             "problems": problems,
+            "reason": diagnose.reason(self, spec, request, op, response, problems),
+            **diagnose.token_fields(spec, request),
             "ms": round(elapsed * 1000, 3),
         }
         self.requests.append(entry)

@@ -38,8 +38,20 @@ def load_seed(path: Path) -> dict[str, Any]:
     return data
 
 
+def _known_api(sandbox: Sandbox, where: str, entry: Any) -> None:
+    if not isinstance(entry, dict):
+        raise SeedError(f"{where}: an entry is a mapping (api: ..., ...)")
+    api = entry.get("api")
+    if api not in sandbox.specs:
+        what = "no api given" if api is None else f"unknown api {api!r}"
+        raise SeedError(f"{where}: {what}; known: {', '.join(sandbox.specs)}")
+
+
 def apply_seed(sandbox: Sandbox, data: dict[str, Any]) -> None:
     for i, t in enumerate(data.get("tokens", [])):
+        _known_api(sandbox, f"tokens[{i}]", t)
+        if "token" not in t:
+            raise SeedError(f"tokens[{i}]: no token given (the value to accept, with the API's prefix)")
         try:
             sandbox.mint(
                 t["api"],
@@ -52,16 +64,17 @@ def apply_seed(sandbox: Sandbox, data: dict[str, Any]) -> None:
         except (KeyError, ValueError) as exc:
             raise SeedError(f"tokens[{i}]: {exc}") from None
     for i, u in enumerate(data.get("users", [])):
-        if u.get("api") not in sandbox.specs:
-            raise SeedError(f"users[{i}]: unknown api {u.get('api')!r}")
+        _known_api(sandbox, f"users[{i}]", u)
         try:
             save_user(sandbox.store, sandbox.ids, u)
         except (KeyError, ValueError) as exc:
             raise SeedError(f"users[{i}]: {exc}") from None
     for i, r in enumerate(data.get("resources", [])):
-        api, name = r.get("api"), r.get("collection")
-        if api not in sandbox.specs or name not in sandbox.specs[api].resources:
-            raise SeedError(f"resources[{i}]: unknown api/collection {api!r}/{name!r}")
+        _known_api(sandbox, f"resources[{i}]", r)
+        api, name = r["api"], r.get("collection")
+        if name not in sandbox.specs[api].resources:
+            known = ", ".join(sandbox.specs[api].resources)
+            raise SeedError(f"resources[{i}]: {api} has no collection {name!r}; known: {known}")
         res = sandbox.resources[api]
         owner = {"_account": r.get("account", "default"), "_mode": r.get("mode", "test")}
         fields = dict(r.get("data", {}))

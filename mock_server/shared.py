@@ -118,6 +118,9 @@ class RequestLog:
     def append(self, entry: dict[str, Any]) -> None:
         self._rows.append(entry)
 
+    def clear(self) -> None:
+        self._rows.clear()
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(list(self._rows))
 
@@ -139,6 +142,10 @@ class SharedRequestLog(RequestLog):
             n = self._db.execute("INSERT INTO requests (entry) VALUES (?)", (json.dumps(entry),)).lastrowid
             if n is not None and n % self.TRIM_EVERY == 0:
                 self._db.execute("DELETE FROM requests WHERE n <= ?", (n - self.size,))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM requests")
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         with self._lock:

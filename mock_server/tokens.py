@@ -13,6 +13,7 @@ from .ids import IdGenerator
 from .store import Record, Store
 
 TABLE = "_mock:tokens"
+REVOKED = "_mock:revoked"  # tombstones (id, masked, when, how), so a 401 can say "revoked at ..."
 MODES = ("test", "live")
 _TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{8,256}")
 
@@ -66,8 +67,9 @@ class TokenService:
         """Create a token; `value` fixes it (seed files), else a random one with `prefix`."""
         token = value if value is not None else self.ids.secret(prefix, 32)
         digest = token_hash(token)
+        rid = f"tok_{digest[:16]}"
         record = {
-            "id": f"tok_{digest[:16]}",
+            "id": rid,
             "api": api,
             "hash": digest,
             "masked": mask(token),
@@ -77,7 +79,9 @@ class TokenService:
             "name": name,
             "created_at": self.clock.isoformat(),
         }
-        self.store.replace(TABLE, record)
+        with self.store.transaction():
+            self.store.replace(TABLE, record)
+            self.store.delete(REVOKED, rid)
         return token, record
 
     def authenticate(self, api: str, token: str) -> Principal | None:
@@ -104,9 +108,26 @@ class TokenService:
         self._known[digest] = (digest, principal)
         return principal
 
-    def revoke(self, token_or_id: str) -> bool:
+    def revoke(self, token_or_id: str, how: str = "revoked") -> bool:
+        """Forget the token; keep a tombstone (never the hash) so the request log can say why
+        its next use is a 401. `how` words it: "revoked", "revoked by a reset", ..."""
         rid = token_or_id if token_or_id.startswith("tok_") else f"tok_{token_hash(token_or_id)[:16]}"
-        return self.store.delete(TABLE, rid)
+        with self.store.transaction():
+            record = self.store.get(TABLE, rid)
+            if record is None or not self.store.delete(TABLE, rid):
+                return False
+            self.store.replace(
+                REVOKED,
+                {
+                    "id": rid,
+                    "api": record["api"],
+                    "masked": record["masked"],
+                    "name": record.get("name"),
+                    "revoked_at": self.clock.isoformat(),
+                    "how": how,
+                },
+            )
+        return True
 
     def list(self, api: str | None = None) -> list[dict[str, Any]]:
         rows = self.store.find(TABLE, **({"api": api} if api else {}))

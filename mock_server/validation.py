@@ -124,9 +124,12 @@ def parse_json_body(body: bytes, content_type: str | None) -> Any:
 def _field(err: ValidationError, prefix: str) -> str:
     path = [str(p) for p in err.absolute_path]
     if err.validator == "required" and isinstance(err.instance, Mapping):
+        # jsonschema reports one error per missing property, each carrying the whole `required`
+        # list: the property is the one its message names ("'engine' is a required property").
         missing = [r for r in err.validator_value if r not in err.instance]
-        if missing:
-            path.append(str(missing[0]))
+        named = [r for r in missing if err.message.startswith(f"{r!r} ")]
+        if named or missing:
+            path.append(str((named or missing)[0]))
     if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         if extra:

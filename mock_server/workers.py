@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .app import SandboxApp
+from starlette.types import ASGIApp
+
+from .app import SandboxApp, with_cors
 
 ENV = "MOCK_SERVER_WORKER_SETTINGS"
 
@@ -21,7 +23,7 @@ def export_settings(settings: dict[str, Any]) -> None:
     os.environ[ENV] = json.dumps(settings)
 
 
-def create_app() -> SandboxApp:
+def create_app() -> ASGIApp:
     """The uvicorn factory (`mock_server.workers:create_app`) a worker process calls."""
     from .logs import NoQueryStrings
     from .sandbox import Sandbox, load_all
@@ -37,6 +39,6 @@ def create_app() -> SandboxApp:
         run_dir=Path(s["run_dir"]),
     )
     logging.getLogger("uvicorn.access").addFilter(NoQueryStrings())
-    app = SandboxApp(sandbox, s["admin_token"])
+    app = with_cors(SandboxApp(sandbox, s["admin_token"]), s.get("cors"))
     gc.freeze()  # as `serve` does: collections leave the loaded state alone
     return app

@@ -23,8 +23,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_sandbox(*args: str, timeout: float = 30.0) -> Iterator[str]:
-    """Start `python -m mock_server serve` with `args`; yield its base URL; stop it."""
+def live_sandbox(*args: str, timeout: float = 30.0, health_token: str | None = None) -> Iterator[str]:
+    """Start `python -m mock_server serve` with `args`; yield its base URL; stop it.
+    `health_token`: the `--admin-token` given, to ask whether it is up."""
     port = free_port()
     # A pipe nobody reads would fill up and stall the server: its output goes to a file.
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in the finally below
@@ -43,7 +44,8 @@ def live_sandbox(*args: str, timeout: float = 30.0) -> Iterator[str]:
                 log.seek(0)
                 raise RuntimeError(f"sandbox exited: {log.read()}")
             try:
-                if httpx.get(f"{base}/_mock/health", timeout=1).status_code == 200:
+                auth = {"Authorization": f"Bearer {health_token}"} if health_token else {}
+                if httpx.get(f"{base}/_mock/health", timeout=1, headers=auth).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

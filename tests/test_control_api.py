@@ -142,6 +142,10 @@ def test_control_api_spec_is_valid_and_covers_every_route() -> None:
         "/clock",
         "/clock/advance",
         "/specs/{api}",
+        "/resources",
+        "/resources/{api}/{collection}",
+        "/resources/{api}/{collection}/{id}",
+        "/settling",
     }
 
 

@@ -30,6 +30,16 @@ def test_missing_required_field_names_it(harness: Harness, col: Collection) -> N
     assert col.items(c.get(col.path).json()) == []
 
 
+def test_an_empty_body_names_each_missing_field_once(harness: Harness, col: Collection) -> None:
+    """jsonschema reports each missing property with the whole `required` list: each detail
+    must name its own field, not the first one N times."""
+    r = harness.api(col.api).post(col.path, json={})
+    assert r.status_code == 400
+    fields = [d["field"] for d in _details(r.json())]
+    assert len(fields) == len(set(fields)) >= 1, fields
+    assert set(fields) <= set(col.new()), fields  # each a field of a valid body
+
+
 def test_wrong_type_names_the_field(harness: Harness, col: Collection) -> None:
     r = harness.api(col.api).post(col.path, json={**col.new(), "name": 42})
     assert r.status_code == 400

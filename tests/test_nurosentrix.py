@@ -75,6 +75,7 @@ def test_action_state_rules(harness: Harness) -> None:
     assert c.get(f"/instances/{iid}").json()["data"]["status"] == "running"
     r = _action(c, iid, "start")
     assert r.status_code == 409 and r.json()["error"]["code"] == "CONFLICT"
+    assert r.json()["error"]["message"] == "Cannot start an instance that is running"
     r = _action(c, iid, "stop")
     assert r.status_code == 202 and r.json()["data"]["instance"]["status"] == "stopped"
     assert _action(c, iid, "stop").status_code == 409

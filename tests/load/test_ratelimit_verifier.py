@@ -119,3 +119,13 @@ def test_usage_errors_exit_2(sandbox: Sandbox) -> None:
     assert r.returncode == 2
     r = run([*VERIFY, "--api", "nurosentrix", "--base-url", "ftp://x", "--token", "x"], 30)
     assert r.returncode == 2 and "not an http(s) URL" in r.stderr
+
+
+def test_a_window_other_than_documented_is_named_with_the_option_to_give(sandbox: Sandbox) -> None:
+    """The sandbox here runs with --rate-window 3 and says so in RateLimit-Policy: without
+    --window the verifier stops at once, suggesting it, instead of failing after minutes."""
+    token = sandbox.token("nurosentrix")
+    r = run([*VERIFY, "--api", "nurosentrix", "--base-url", sandbox.url, "--token", token], 30)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "the backend advertises a 3 s window" in r.stderr
+    assert r.stderr.rstrip().endswith(f"run again with --window {RATE_WINDOW:g}")

@@ -21,7 +21,12 @@ CONTROL_SPEC = yaml.safe_load((ROOT / "mock_server" / "control_api.yaml").read_t
 
 
 def _routes() -> list[tuple[str, str]]:
-    fill = {"{token}": "tok_0000000000000000", "{api}": "nurosentrix"}
+    fill = {
+        "{token}": "tok_0000000000000000",
+        "{api}": "nurosentrix",
+        "{collection}": "servers",
+        "{id}": "srv_0000000000",
+    }
     out = []
     for path, item in CONTROL_SPEC["paths"].items():
         for method in ("get", "post", "delete", "put", "patch"):
