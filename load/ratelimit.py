@@ -674,8 +674,8 @@ class Verifier:
             documented = ", ".join(f"{n} {format_seconds(b.window)}" for n, b in self.c.buckets.items())
             raise UsageError(
                 f"the backend advertises a {format_seconds(w)} window (RateLimit-Policy: {raw}) where the "
-                f"spec documents {documented}; if it runs with that window on purpose (a sandbox started with "
-                f"--rate-window {w:g}), run again with --window {w:g}"
+                f"spec documents {documented}; if it runs with that window on purpose (a sandbox started "
+                f"with --rate-window {w:g}), run again with --window {w:g}"
             )
 
     async def run(self) -> bool:
