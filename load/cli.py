@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument(
         "--max-time", type=_positive(float), metavar="SECONDS", help="hard cap on the run's duration"
     )
+    rl.add_argument(
+        "--profile",
+        choices=("documented", "strict"),
+        default="documented",
+        help="documented (default): verify only the limits the vendor documents state; strict: also "
+        "the sandbox's own choices where they state none (x-sandbox.rate-limits `inferred`)",
+    )
 
     run = sub.add_parser(
         "run",
@@ -175,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             buckets=args.bucket,
             max_requests=args.max_requests,
             max_time=args.max_time,
+            profile=args.profile,
         )
     env = dict(os.environ)
     if token:  # in the environment, not on the command line: `ps` shows arguments to everyone

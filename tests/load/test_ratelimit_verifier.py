@@ -33,10 +33,9 @@ def _finish(procs: dict[str, subprocess.Popen[str]]) -> dict[str, tuple[int, str
 
 @pytest.fixture(scope="module")
 def sandbox_runs(sandbox: Sandbox) -> dict[str, tuple[int, str]]:
+    strict = ("--window", "3", "--profile", "strict")  # the sandbox keeps its own choices too
     procs = {
-        api: spawn(
-            [*VERIFY, "--api", api, "--base-url", sandbox.url, "--token", sandbox.token(api), "--window", "3"]
-        )
+        api: spawn([*VERIFY, "--api", api, "--base-url", sandbox.url, "--token", sandbox.token(api), *strict])
         for api in sandbox.apis
     }
     return _finish(procs)
@@ -129,3 +128,12 @@ def test_a_window_other_than_documented_is_named_with_the_option_to_give(sandbox
     assert r.returncode == 2, r.stdout + r.stderr
     assert "the backend advertises a 3 s window" in r.stderr
     assert r.stderr.rstrip().endswith(f"run again with --window {RATE_WINDOW:g}")
+
+
+def test_only_documented_limits_are_verified_by_default(sandbox: Sandbox) -> None:
+    """CloudNexus .io's document states no limit: the default says there is nothing to verify."""
+    need(sandbox, "cloudnexus-io")
+    token = sandbox.token("cloudnexus-io")
+    r = run([*VERIFY, "--api", "cloudnexus-io", "--base-url", sandbox.url, "--token", token], 30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "nothing documented to verify" in r.stdout and "--profile strict" in r.stdout
