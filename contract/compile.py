@@ -21,7 +21,10 @@ from .errors import SpecError
 from .model import Bucket, Contract, Header, Operation, Pagination, Param, Resource, Response
 from .refs import deref
 
-SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+# Installed from a wheel, the specs ship inside the package (`contract/specs`); in the source tree
+# (and an editable install) they are the top-level specs/ folder.
+_PACKAGED = Path(__file__).resolve().parent / "specs"
+SPECS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "specs"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _EXT_SCHEMA = yaml.safe_load((Path(__file__).parent / "extensions.schema.yaml").read_text())
 _CACHE: dict[Path, tuple[tuple[int, int], Contract]] = {}

@@ -1,0 +1,223 @@
+"""The request budget every phase shares: pace requests under the backend's limits, honour
+`Retry-After`, and keep count.
+
+Two modes (`--rate-limit`):
+
+* `N/m` (or `N/s`, `N/h`): never more than N requests in any window of that length (a moving
+  window, the only pacing that cannot overshoot a moving-window server), plus the spec's own
+  buckets (`x-sandbox.rate-limits`) for operations that declare them in `x-rate-limit`.
+* `auto`: no pacing of our own; read the backend's headers instead. When a response says the
+  bucket is empty (`X-RateLimit-Remaining: 0` / `RateLimit: ...;r=0`), wait `t` seconds before the
+  next request.
+
+In both modes a 429 with `Retry-After` pauses *every* caller until that moment; the HTTP layers
+(our httpx transport, Schemathesis' `rate-limit = "auto"` retry) then resend the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from contract import Bucket
+
+_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$", re.IGNORECASE)
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_RATELIMIT_T = re.compile(r"(?:^|;)\s*t=(\d+)")
+_RATELIMIT_R = re.compile(r"(?:^|;)\s*r=(\d+)")
+_RATELIMIT_NAME = re.compile(r'^\s*"?([^";,]+)"?\s*;')
+MAX_WAIT = 120.0  # never sleep longer than this at once on the backend's word
+
+
+class BudgetError(ValueError):
+    pass
+
+
+@dataclass
+class Window:
+    limit: int
+    seconds: float
+    log: deque[float] = field(default_factory=deque)
+
+    def wait(self, now: float) -> float:
+        while self.log and self.log[0] <= now - self.seconds:
+            self.log.popleft()
+        if len(self.log) < self.limit:
+            return 0.0
+        # A little slack: the server stamps a request when it arrives, a bit after we did.
+        return self.log[len(self.log) - self.limit] + self.seconds * 1.01 + 0.2 - now
+
+
+def parse_rate(value: str) -> tuple[int, float] | None:
+    """`100/m` → (100, 60.0); `auto` → None."""
+    if value.strip().lower() == "auto":
+        return None
+    m = _SPEC.match(value)
+    if not m or int(m.group(1)) < 1:
+        raise BudgetError(f"--rate-limit must be N/s, N/m, N/h or auto, not {value!r}")
+    return int(m.group(1)), _UNITS[m.group(2)[0].lower()]
+
+
+def header(headers: Mapping[str, object], name: str) -> str | None:
+    """A header's value from a plain, httpx or Schemathesis (lowercase keys, list values) mapping."""
+    value: object = None
+    for key in (name, name.lower()):
+        try:
+            value = headers[key]
+            break
+        except KeyError:
+            continue
+    else:
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if str(k).lower() == wanted), None)
+    if isinstance(value, list):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
+
+
+def retry_after_seconds(headers: Mapping[str, object]) -> float | None:
+    raw = header(headers, "Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw.strip()))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+EPOCH = 1_000_000_000  # a reset above this is a Unix time (GitHub's convention), not seconds
+
+
+def reset_seconds(value: str | None, headers: Mapping[str, object] | None = None) -> float | None:
+    """`X-RateLimit-Reset` as seconds from now: a delta (IETF drafts) or a Unix epoch (GitHub),
+    read against the response's `Date` when it has one."""
+    if value is None or not value.strip().isdigit():
+        return None
+    n = float(value.strip())
+    if n < EPOCH:
+        return n
+    now = time.time()
+    date = header(headers, "Date") if headers is not None else None
+    if date:
+        from email.utils import parsedate_to_datetime
+
+        with contextlib.suppress(TypeError, ValueError):
+            now = parsedate_to_datetime(date).timestamp()
+    return max(0.0, n - now)
+
+
+class Budget:
+    """Thread-safe; one per run, shared by Schemathesis (via hooks) and the domain probes."""
+
+    def __init__(
+        self,
+        rate: str = "auto",
+        spec_buckets: Mapping[str, Bucket] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        parsed = parse_rate(rate)
+        self.mode = "auto" if parsed is None else "paced"
+        self.rate = rate
+        self.clock, self.sleep = clock, sleep
+        self.windows: dict[str, Window] = {}
+        if parsed is not None:
+            self.windows["*"] = Window(*parsed)
+            for name, b in (spec_buckets or {}).items():
+                self.windows[name] = Window(b.limit, b.window)
+        self.buckets = set(spec_buckets or {})
+        self._paused: dict[str, float] = {}  # bucket name ("*": every request) → paused until
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.by_bucket: dict[str, int] = {}
+        self.section = "setup"  # what the run is doing (a family or a Schemathesis phase)
+        self.by_section: dict[str, dict[str, int]] = {}  # section → bucket ("*": all) → requests
+        self.rate_limited = 0
+        self.waited = 0.0
+
+    def acquire(self, buckets: list[str] | tuple[str, ...] = ()) -> None:
+        """Block until one more request may go out, then count it."""
+        while True:
+            with self._lock:
+                now = self.clock()
+                wait = max(0.0, *(self._paused.get(name, 0.0) - now for name in ("*", *buckets)))
+                for name in ("*", *buckets):
+                    w = self.windows.get(name)
+                    if w is not None:
+                        wait = max(wait, w.wait(now))
+                if wait <= 0:
+                    for name in ("*", *buckets):
+                        w = self.windows.get(name)
+                        if w is not None:
+                            w.log.append(now)
+                    self.requests += 1
+                    counts = self.by_section.setdefault(self.section, {})
+                    for name in ("*", *buckets):
+                        self.by_bucket[name] = self.by_bucket.get(name, 0) + 1
+                        counts[name] = counts.get(name, 0) + 1
+                    return
+                self.waited += wait
+            self.sleep(min(wait, MAX_WAIT))
+
+    def observe(self, status: int, headers: Mapping[str, object]) -> float | None:
+        """Learn from a response; returns the Retry-After of a 429 (seconds), if any.
+
+        A pause applies to the bucket the `RateLimit` header names when the spec declares it
+        (only requests counting in that bucket wait), else to every request."""
+        pause: float | None = None
+        retry: float | None = None
+        combined = header(headers, "RateLimit")
+        named = _RATELIMIT_NAME.match(combined) if combined else None
+        bucket = named.group(1).strip() if named and named.group(1).strip() in self.buckets else "*"
+        if status == 429:
+            self.rate_limited += 1
+            retry = retry_after_seconds(headers)
+            pause = retry if retry is not None else 1.0
+        elif self.mode == "auto":
+            remaining = header(headers, "X-RateLimit-Remaining")
+            reset = header(headers, "X-RateLimit-Reset")
+            if remaining is None and combined:
+                m = _RATELIMIT_R.search(combined)
+                remaining = m.group(1) if m else None
+            if reset is None and combined:
+                m = _RATELIMIT_T.search(combined)
+                reset = m.group(1) if m else None
+            seconds = reset_seconds(reset, headers)
+            if remaining is not None and remaining.strip() == "0" and seconds is not None:
+                pause = seconds
+        if pause:
+            with self._lock:
+                until = self.clock() + min(math.ceil(pause), MAX_WAIT)
+                self._paused[bucket] = max(self._paused.get(bucket, 0.0), until)
+        return retry
+
+    def estimate(self, limits: Mapping[str, Bucket]) -> float:
+        """Seconds the requests counted so far need at least under `limits` (the spec's buckets)."""
+        need = 0.0
+        for name, count in self.by_bucket.items():
+            if name == "*":
+                continue
+            b = limits.get(name)
+            if b:
+                # a moving window admits `limit` at once, then `limit` more each `window`
+                need = max(need, (math.ceil(count / b.limit) - 1) * b.window)
+        return need
+
+    def describe(self) -> str:
+        if self.mode == "auto":
+            return "auto (backend's RateLimit headers and Retry-After)"
+        w = self.windows["*"]
+        return f"{w.limit} requests per {w.seconds:g}s (+ the spec's buckets), Retry-After honoured"

@@ -1,0 +1,96 @@
+"""ratelimit: rate-limit headers are present and coherent on every response (checked per
+response, see `responses.rate_limit_problems`), and the documented limit is enforced with a 429
+in the error envelope carrying `Retry-After`.
+
+The enforcement probe runs last: it sends one cheap read (outside the budget) until the backend
+answers 429, at most a little over the documented limit, then the budget waits out Retry-After.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from contract import Operation
+
+from ..budget import header
+from . import Context, family
+from .common import protected
+
+
+def advertised_window(headers: Any) -> float | None:
+    """The window (`w=`) of the policy the `RateLimit` header reports on, from `RateLimit-Policy`."""
+    state, policy = header(headers, "RateLimit"), header(headers, "RateLimit-Policy")
+    if not state or not policy:
+        return None
+    name = state.split(";", 1)[0].strip().strip('"')
+    for item in policy.split(","):
+        parts = [p.strip() for p in item.split(";")]
+        if parts and parts[0].strip('"') == name:
+            for p in parts[1:]:
+                if p.startswith("w="):
+                    try:
+                        return float(p[2:])
+                    except ValueError:
+                        return None
+    return None
+
+
+def probe_operation(ctx: Context) -> Operation | None:
+    """The cheapest read: a GET without path parameters, in the fewest buckets, lists first."""
+    candidates = [
+        op for op in protected(ctx.contract) if op.method == "get" and not op.path_params and op.buckets
+    ]
+    candidates.sort(key=lambda op: (len(op.buckets), not (op.resource and op.resource.get("op") == "list")))
+    return candidates[0] if candidates else None
+
+
+@family(
+    "ratelimit", "rate-limit headers present and coherent; the documented limit answers 429 + Retry-After"
+)
+def run(ctx: Context) -> None:
+    op = probe_operation(ctx)
+    if op is None or not op.buckets:
+        ctx.results.skip("ratelimit", "no authenticated GET without path parameters to probe the limit with")
+        return
+    buckets = ctx.judged_op(op).buckets  # in the documented profile, only limits the documents state
+    if not buckets:
+        ctx.results.skip(
+            "ratelimit",
+            "the documents state no rate limit for this API: nothing documented to verify "
+            "(headers a backend sends are still checked for coherence)",
+            op.label,
+        )
+        return
+    limit = min(b.limit for b in buckets)
+    documented = window = min(b.window for b in buckets)
+    started = time.monotonic()
+    accepted = 0
+    for _ in range(limit + 2):
+        ex = ctx.client.call(op, paced=False)
+        window = min(window, advertised_window(ex.response_headers) or window)
+        if ex.status == 429:
+            ctx.results.ok("ratelimit", op.label)
+            if header(ex.response_headers, "Retry-After") is None:
+                ctx.fail("ratelimit", ex, "the 429 carries no Retry-After", key="retry-after")
+            return
+        if ex.status == 401:
+            ctx.fail("ratelimit", ex, "the token was rejected during the rate-limit probe", key="401")
+            return
+        accepted += 1
+    elapsed = time.monotonic() - started
+    if elapsed < window:
+        ctx.fail(
+            "ratelimit",
+            ex,
+            f"{accepted} requests in {elapsed:.1f}s were all accepted; the spec documents "
+            f"{limit} per {documented:g}s (x-rate-limit {[b.name for b in buckets]})",
+            key="not-enforced",
+        )
+    else:  # e.g. the sandbox run with --rate-window 1: a burst cannot fit in its window
+        ctx.results.skip(
+            "ratelimit",
+            f"the probe took {elapsed:.1f}s, longer than the backend's {window:g}s "
+            "window: enforcement could not be observed",
+            op.label,
+        )

@@ -1,0 +1,223 @@
+"""Checks that look at one response: its envelope and its rate-limit headers.
+
+They run on every response the suite receives: as Schemathesis custom checks during its
+phases, and as observers of the domain probes' HTTP client. Each returns `Problem`s; the caller
+turns them into Schemathesis failures or into `Violation`s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from contract import Contract, Operation
+
+from ..budget import header, reset_seconds
+
+RATE_HEADERS = (
+    "ratelimit-policy",
+    "ratelimit",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+)
+_POLICY_ITEM = re.compile(r'^\s*"?([^";]+)"?\s*((?:;\s*[a-z]+=[^;,]+)*)\s*$')
+
+
+@dataclass(frozen=True)
+class Problem:
+    check: str  # "envelope" or "ratelimit"
+    key: str  # stable identity, for de-duplication
+    message: str
+
+
+def envelope_problems(
+    contract: Contract, op: Operation | None, status: int, headers: Mapping[str, Any], content: bytes
+) -> list[Problem]:
+    """The body against `x-sandbox.envelope`; a 429's body is reported under `ratelimit`."""
+    family = "ratelimit" if status == 429 else "envelope"
+    if status < 200 or status in (204, 304) or 300 <= status < 400:
+        return []
+    if not content.strip():
+        if status >= 400:
+            return [
+                Problem(
+                    family, "empty-error", f"HTTP {status} has no body; errors must use the error envelope"
+                )
+            ]
+        if op is not None and op.response_schema(status) is not None:
+            return [Problem(family, "empty-body", f"HTTP {status} has no body; the spec documents one")]
+        return []
+    try:
+        body = json.loads(content)
+    except ValueError:
+        ctype = header(headers, "content-type") or "no Content-Type"
+        return [Problem(family, "not-json", f"HTTP {status} body is not JSON ({ctype}): {content[:80]!r}")]
+    template = contract.template_for(op, status)
+    if template is None:
+        return []
+    kind = "error" if status >= 400 else ("list" if template is contract.listing else "single")
+    vocabulary = contract.vocabulary if kind == "error" else frozenset()
+    found = template.problems(body, vocabulary)
+    out = []
+    if found:  # one finding per response shape, every departure listed
+        key = f"{kind}:" + "|".join(sorted(_stable(p) for p in found))
+        out.append(Problem(family, key, f"HTTP {status} {kind} envelope: " + "; ".join(found)))
+    if kind == "error":
+        code = contract.error_code(body)
+        documented = contract.codes_for(op, status)
+        if isinstance(code, str) and documented and code not in documented:
+            out.append(
+                Problem(
+                    family,
+                    f"code:{status}:{code}",
+                    f"HTTP {status} carries error code {code!r}; the spec documents "
+                    f"{', '.join(sorted(documented))} for {status}",
+                )
+            )
+    rid = template.extract(body, "request_id")
+    sent = header(headers, "X-Request-ID")
+    if isinstance(rid, str) and sent is not None and rid != sent:
+        out.append(
+            Problem(family, "request-id", f"body request_id {rid!r} differs from X-Request-ID {sent!r}")
+        )
+    return out
+
+
+def _stable(problem: str) -> str:
+    """A problem's text without the values it quotes (so repeats de-duplicate)."""
+    return re.sub(r"got .*$", "got …", problem)
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if value.isdigit() else None
+
+
+def _policy(value: str) -> list[tuple[str, dict[str, str]]] | None:
+    items = []
+    for part in value.split(","):
+        m = _POLICY_ITEM.match(part)
+        if not m:
+            return None
+        params = dict(p.strip().split("=", 1) for p in m.group(2).split(";") if "=" in p)
+        items.append((m.group(1).strip(), params))
+    return items
+
+
+def rate_limit_problems(
+    contract: Contract, op: Operation | None, status: int, headers: Mapping[str, Any]
+) -> list[Problem]:
+    """Rate-limit headers: present on successes and 429s where documented, and coherent."""
+    if op is None:
+        return []
+    documented = [h for h in RATE_HEADERS if h in op.response_headers(status)]
+    out: list[Problem] = []
+
+    def bad(key: str, message: str) -> None:
+        out.append(Problem("ratelimit", key, message))
+
+    values = {h: header(headers, h) for h in RATE_HEADERS}
+    if documented and (200 <= status < 300 or status == 429):
+        missing = [h for h in documented if values[h] is None]
+        if missing:
+            bad("missing", f"HTTP {status} lacks documented rate-limit header(s): {', '.join(missing)}")
+    limits = {b.limit for b in op.buckets}
+    windows = [b.window for b in op.buckets]
+    limit = _int(values["x-ratelimit-limit"])
+    remaining = _int(values["x-ratelimit-remaining"])
+    seconds = reset_seconds(values["x-ratelimit-reset"], headers)
+    reset = None if seconds is None else math.ceil(seconds)
+    for name in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"):
+        if values[name] is not None and _int(values[name]) is None:
+            bad(f"int:{name}", f"{name} is not a non-negative integer: {values[name]!r}")
+    if limit is not None and limits and limit not in limits:
+        bad(
+            "limit",
+            f"X-RateLimit-Limit {limit} is not a limit of this operation's buckets ({sorted(limits)})",
+        )
+    if limit is not None and remaining is not None and remaining > limit:
+        bad("remaining", f"X-RateLimit-Remaining {remaining} exceeds X-RateLimit-Limit {limit}")
+    if reset is not None and windows and reset > max(windows):
+        bad("reset", f"X-RateLimit-Reset {reset}s is longer than the documented window ({max(windows):g}s)")
+    names: set[str] = set()
+    if values["ratelimit-policy"] is not None:
+        parsed = _policy(values["ratelimit-policy"])
+        if parsed is None:
+            bad(
+                "policy-syntax", f"RateLimit-Policy is not a list of policies: {values['ratelimit-policy']!r}"
+            )
+        else:
+            for name, params in parsed:
+                names.add(name)
+                q = _int(params.get("q"))
+                if q is None:
+                    bad("policy-q", f"RateLimit-Policy item {name!r} has no quota q=")
+                elif limits and q not in limits:
+                    bad(
+                        "policy-q",
+                        f"RateLimit-Policy quota q={q} is not a documented limit ({sorted(limits)})",
+                    )
+    if values["ratelimit"] is not None:
+        parsed = _policy(values["ratelimit"])
+        if parsed is None or len(parsed) != 1:
+            bad("ratelimit-syntax", f"RateLimit is not one policy state: {values['ratelimit']!r}")
+        else:
+            name, params = parsed[0]
+            r, t = _int(params.get("r")), _int(params.get("t"))
+            if names and name not in names:
+                bad("ratelimit-name", f"RateLimit names policy {name!r}, absent from RateLimit-Policy")
+            if r is None or t is None:
+                bad("ratelimit-rt", f"RateLimit lacks r= or t=: {values['ratelimit']!r}")
+            else:
+                if remaining is not None and r != remaining:
+                    bad("ratelimit-r", f"RateLimit r={r} but X-RateLimit-Remaining {remaining}")
+                slack = 0 if _int(values["x-ratelimit-reset"]) == reset else 1  # an epoch read now
+                if reset is not None and abs(t - reset) > slack:
+                    bad("ratelimit-t", f"RateLimit t={t} but X-RateLimit-Reset {reset}")
+    if status == 429:
+        retry = header(headers, "Retry-After")
+        if retry is None:
+            bad("retry-after", "HTTP 429 without Retry-After")
+        elif _int(retry) is None:
+            bad("retry-after", f"Retry-After is not a number of seconds: {retry!r}")
+        elif windows and int(retry) > max(windows):
+            bad("retry-after-long", f"Retry-After {retry}s is longer than the documented window")
+    return out
+
+
+def response_problems(
+    contract: Contract, op: Operation | None, status: int, headers: Mapping[str, Any], content: bytes
+) -> list[Problem]:
+    return [
+        *envelope_problems(contract, op, status, headers, content),
+        *rate_limit_problems(contract, op, status, headers),
+    ]
+
+
+INFERRED = "judged by a part of the spec the documents do not state (x-inferred): the sandbox's choice"
+
+
+def judged_problems(
+    contract: Contract,
+    judge: Contract,
+    op: Operation | None,
+    status: int,
+    headers: Mapping[str, Any],
+    content: bytes,
+) -> list[tuple[Problem, str | None]]:
+    """The problems the judge (the documented view, or the contract itself) finds, and, tagged
+    with why they are not failures, those only the full contract finds."""
+    full = response_problems(contract, op, status, headers, content)
+    if judge is contract:
+        return [(p, None) for p in full]
+    jop = judge.by_id(op.operation_id) if op is not None else None
+    documented = response_problems(judge, jop, status, headers, content)
+    seen = {(p.check, p.key) for p in documented}
+    return [(p, None) for p in documented] + [(p, INFERRED) for p in full if (p.check, p.key) not in seen]

@@ -1,0 +1,192 @@
+"""`python -m conformance run ...`: check a backend against its contract in one run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .checks import ORDER
+from .schemathesis_phase import PHASES
+
+DESCRIPTION = """\
+Check a backend (a real one, a staging URL or the sandbox) against one API's OpenAPI spec and
+its x- extensions, and learn in one run every way it breaks the contract:
+
+  * Schemathesis, all of its checks, in its examples, coverage, fuzzing and stateful phases;
+  * domain checks read from the spec: envelope, auth, scopes, tenancy, lifecycle, pagination,
+    rate-limit headers and 429s.
+
+The default profile (documented) fails a backend only on what the vendor documents say; what
+the sandbox inferred where they are silent is checked too, but reported apart.
+
+Exit status: 0 no violation, 1 violations found, 2 usage error or backend unreachable."""
+
+EPILOG = """\
+examples:
+  python -m conformance run --api nurosentrix --sandbox http://127.0.0.1:8080
+  python -m conformance run --api cloudnexus --base-url https://staging.example/v1 \\
+      --token "$TOKEN" --limited-token "$READONLY" --other-token "$OTHER_ACCOUNT" \\
+      --rate-limit 100/m --junit-xml reports/junit.xml --report reports/cloudnexus.md"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run the conformance suite against a backend",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    run.add_argument(
+        "--api",
+        required=True,
+        metavar="NAME",
+        help="the API to check: its spec is specs/NAME.yaml (nurosentrix, cloudnexus, "
+        "cloudnexus-io, nexos) unless --spec is given",
+    )
+    run.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the API's base URL, i.e. what the spec's servers[0].url would be "
+        "(e.g. http://127.0.0.1:8080/nurosentrix/api/v1); derived from --sandbox if omitted",
+    )
+    run.add_argument(
+        "--token", metavar="FULL", help="a token holding every scope (required unless --sandbox)"
+    )
+    run.add_argument(
+        "--limited-token",
+        metavar="T",
+        help="a token lacking at least one write scope: drives the 403 (scopes) checks; "
+        "without it they are reported as skipped",
+    )
+    run.add_argument(
+        "--other-token",
+        metavar="T",
+        help="a token of a *different account*: drives the cross-account (tenancy) checks; "
+        "without it they are reported as skipped",
+    )
+    run.add_argument(
+        "--sandbox",
+        metavar="URL",
+        help="instead of tokens, mint all three from a running sandbox's control API "
+        "(URL/_mock/tokens), in fresh accounts; the limited token gets every scope "
+        "but the :write ones",
+    )
+    run.add_argument("--spec", metavar="PATH|URL", help="read the spec from here instead of specs/NAME.yaml")
+    run.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report (one testsuite per check)")
+    run.add_argument(
+        "--report", metavar="PATH", help="write a Markdown report, or HTML when PATH ends in .html"
+    )
+    run.add_argument(
+        "--max-examples",
+        type=int,
+        default=10,
+        metavar="N",
+        help="Schemathesis examples per operation and phase (default: 10)",
+    )
+    run.add_argument(
+        "--rate-limit",
+        default="auto",
+        metavar="N/m|auto",
+        help="request budget shared by every phase: N/s, N/m or N/h paces requests so no "
+        "window of that length holds more than N (plus the spec's x-rate-limit "
+        "buckets); auto (default) follows the backend's RateLimit headers. "
+        "Retry-After is always honoured",
+    )
+    run.add_argument(
+        "--seed", type=int, metavar="N", help="seed for Schemathesis' data generation (reproducible runs)"
+    )
+    run.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        metavar="LIST",
+        help=f"Schemathesis phases to run, comma-separated, or 'none' (default: {','.join(PHASES)})",
+    )
+    run.add_argument(
+        "--checks",
+        default=",".join(ORDER),
+        metavar="LIST",
+        help=f"domain check families, comma-separated, or 'none' (default: {','.join(ORDER)}); "
+        "envelope and ratelimit also gate the per-response checks",
+    )
+    run.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="per-request timeout (default: 30)"
+    )
+    run.add_argument(
+        "--profile",
+        choices=("documented", "strict"),
+        default="documented",
+        help="documented (default): fail a backend only on what the vendor documents say; where "
+        "the sandbox inferred something (x-inferred), a different choice is reported apart and never "
+        "fails the run. strict: hold the backend to every choice of the spec, as the sandbox is",
+    )
+    run.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="violations listed in FILE (from --write-baseline) are reported as known and do not "
+        "fail the run; only new ones do",
+    )
+    run.add_argument(
+        "--write-baseline", metavar="FILE", help="write this run's violations to FILE (JSON), for --baseline"
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    return parser
+
+
+def _list(parser: argparse.ArgumentParser, value: str, allowed: tuple[str, ...], flag: str) -> list[str]:
+    items = [x.strip() for x in value.split(",") if x.strip()]
+    if items == ["none"]:
+        return []
+    unknown = [x for x in items if x not in allowed]
+    if unknown:
+        parser.error(f"{flag}: unknown {', '.join(unknown)} (choose from {', '.join(allowed)} or none)")
+    return items
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .runner import EXIT_USAGE, Options, Runner, UsageError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.sandbox and not (args.token and args.base_url):
+        parser.error("give --base-url and --token, or --sandbox URL")
+    if args.max_examples < 1:
+        parser.error("--max-examples must be at least 1")
+    options = Options(
+        api=args.api,
+        base_url=args.base_url,
+        token=args.token,
+        limited_token=args.limited_token,
+        other_token=args.other_token,
+        sandbox=args.sandbox,
+        spec=args.spec,
+        junit_xml=args.junit_xml,
+        report=args.report,
+        max_examples=args.max_examples,
+        rate_limit=args.rate_limit,
+        seed=args.seed,
+        phases=_list(parser, args.phases, PHASES, "--phases"),
+        checks=_list(parser, args.checks, ORDER, "--checks"),
+        timeout=args.timeout,
+        quiet=args.quiet,
+        profile=args.profile,
+        baseline=args.baseline,
+        write_baseline=args.write_baseline,
+    )
+    try:
+        code, _ = Runner(options).run()
+    except UsageError as exc:
+        print(f"conformance: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""One run: load the contract, get tokens, check the backend answers, run the domain families
+and Schemathesis under one request budget, clean up, probe the rate limit, report."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from contract import Contract, SpecError, load
+
+from . import baseline, report
+from .budget import Budget, BudgetError
+from .checks import ORDER, Context, load_all
+from .checks.responses import judged_problems
+from .factory import Factory
+from .http import TOKEN_VARS, Client, Exchange
+from .results import Results
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad options, an unreachable backend or a rejected token: exit 2."""
+
+
+@dataclass
+class Options:
+    api: str
+    base_url: str | None = None
+    token: str | None = None
+    limited_token: str | None = None
+    other_token: str | None = None
+    sandbox: str | None = None
+    spec: str | None = None
+    junit_xml: str | None = None
+    report: str | None = None
+    max_examples: int = 10
+    rate_limit: str = "auto"
+    seed: int | None = None
+    phases: list[str] = field(default_factory=lambda: ["examples", "coverage", "fuzzing", "stateful"])
+    checks: list[str] = field(default_factory=lambda: list(ORDER))
+    timeout: float = 30.0
+    quiet: bool = False
+    profile: str = "documented"  # or "strict"
+    baseline: str | None = None
+    write_baseline: str | None = None
+
+
+@dataclass
+class Tokens:
+    token: str
+    limited: str | None = None
+    other: str | None = None
+    limited_scopes: list[str] | None = None
+    revoked: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"token": self.token, "limited": self.limited, "other": self.other}
+
+
+def mint_tokens(sandbox: str, contract: Contract, timeout: float) -> tuple[Tokens, str]:
+    """Three tokens from a running sandbox's control API, in fresh accounts; and the API's base URL."""
+    root = sandbox.rstrip("/")
+    run = secrets.token_hex(4)
+    account = f"conformance-{run}"
+    try:
+        with httpx.Client(timeout=timeout) as http:
+            health = http.get(f"{root}/_mock/health")
+            health.raise_for_status()
+            base_path = (health.json().get("apis") or {}).get(contract.name)
+            if base_path is None:
+                raise UsageError(f"the sandbox at {root} does not serve {contract.name!r}")
+
+            def mint(**body: object) -> str:
+                r = http.post(
+                    f"{root}/_mock/tokens", json={"api": contract.name, "name": "conformance", **body}
+                )
+                if r.status_code != 201:
+                    raise UsageError(f"the sandbox refused to mint a token: {r.status_code} {r.text[:200]}")
+                return str(r.json()["token"])
+
+            limited_scopes = (
+                [s for s in contract.scopes if not s.endswith(":write")] if contract.scopes else None
+            )
+            tokens = Tokens(
+                token=mint(account=account),
+                limited=mint(account=account, scopes=limited_scopes) if limited_scopes is not None else None,
+                other=mint(account=f"{account}-other"),
+                limited_scopes=limited_scopes,
+            )
+            revoked = mint(account=account)
+            if http.delete(f"{root}/_mock/tokens/{revoked}").status_code == 204:
+                tokens.revoked = revoked
+    except httpx.HTTPError as exc:
+        raise UsageError(f"cannot reach the sandbox control API at {root}/_mock: {exc}") from None
+    return tokens, f"{root}{base_path}"
+
+
+class Runner:
+    def __init__(self, options: Options, log: Callable[[str], None] | None = None) -> None:
+        self.options = options
+        self.log = log or (
+            lambda msg: None if options.quiet else print(f"[conformance] {msg}", file=sys.stderr)
+        )
+
+    def prepare(self) -> tuple[Contract, Tokens, str]:
+        o = self.options
+        try:
+            contract = load(o.api, o.spec)
+        except SpecError as exc:
+            raise UsageError(str(exc)) from None
+        if o.sandbox:
+            tokens, derived = mint_tokens(o.sandbox, contract, o.timeout)
+            tokens.token = o.token or tokens.token
+            tokens.limited = o.limited_token or tokens.limited
+            tokens.other = o.other_token or tokens.other
+            if o.limited_token:
+                tokens.limited_scopes = None
+            base_url = o.base_url or derived
+        else:
+            if not o.token or not o.base_url:
+                raise UsageError("--base-url and --token are required (or --sandbox URL to mint tokens)")
+            tokens = Tokens(o.token, o.limited_token, o.other_token)
+            base_url = o.base_url
+        return contract, tokens, base_url.rstrip("/")
+
+    def preflight(self, client: Client, contract: Contract) -> None:
+        """The backend answers and accepts the token; else a usage error (exit 2)."""
+        from .checks.ratelimit import probe_operation
+
+        ctx_op = probe_operation(
+            Context(contract, client, Results(contract.name, client.base_url), Factory(contract, client), {})
+        )
+        op = ctx_op or next((o for o in contract.operations if o.method == "get"), None)
+        if op is None:
+            return
+        try:
+            ex = client.call(op, path={p.name: "conformance" for p in op.path_params})
+        except httpx.HTTPError as exc:
+            raise UsageError(f"the backend at {client.base_url} is unreachable: {exc}") from None
+        if ex.status == 401 and not op.public:
+            raise UsageError(f"the backend rejected --token on {op.label} (401)")
+        if ex.status == 404 and not op.path_params and not ex.content.strip().startswith(b"{"):
+            raise UsageError(f"{ex.url} answered 404: is --base-url the API's base URL?")
+
+    def run(self) -> tuple[int, Results]:
+        o = self.options
+        contract, tokens, base_url = self.prepare()
+        try:
+            budget = Budget(o.rate_limit, contract.buckets)
+        except BudgetError as exc:
+            raise UsageError(str(exc)) from None
+        judge = contract.documented if o.profile == "documented" else contract
+        results = Results(contract.name, base_url, profile=o.profile)
+        results.inferred_ops = {
+            op.label: op.provenance.reason or "x-inferred"
+            for op in contract.operations
+            if op.provenance.inferred
+        }
+        if contract.scopes_provenance.inferred:
+            why = contract.scopes_provenance.reason
+            results.inferred_checks["scopes"] = f"the scopes are not in the documents ({why})"
+        if o.baseline:
+            try:
+                results.baseline = baseline.read(o.baseline)
+            except baseline.BaselineError as exc:
+                raise UsageError(str(exc)) from None
+        secrets_shown = {v: f"${TOKEN_VARS[k]}" for k, v in tokens.as_dict().items() if v}
+        selected = [c for c in ORDER if c in o.checks]
+        families = load_all()
+
+        def observe(ex: Exchange) -> None:
+            if ex.status >= 500:
+                results.fail(
+                    "not_a_server_error",
+                    ex.label,
+                    f"HTTP {ex.status}: the backend failed on a request the suite sent",
+                    curl=ex.curl(),
+                    response=ex.summary(),
+                    key=f"status:{ex.status}",
+                )
+            found = judged_problems(contract, judge, ex.op, ex.status, ex.response_headers, ex.content)
+            for check in ("envelope", "ratelimit"):
+                if check not in selected:
+                    continue
+                mine = [(p, why) for p, why in found if p.check == check]
+                for p, why in mine:
+                    results.fail(
+                        check,
+                        ex.label,
+                        p.message,
+                        curl=ex.curl(),
+                        response=ex.summary(),
+                        key=p.key,
+                        inferred=why,
+                    )
+                if not mine and ex.op is not None:
+                    results.ok(check, ex.label)
+
+        client = Client(base_url, contract, budget, tokens.as_dict(), [observe], timeout=o.timeout)
+        factory = Factory(contract, client)
+        ctx = Context(
+            contract,
+            client,
+            results,
+            factory,
+            tokens.as_dict(),
+            limited_scopes=tokens.limited_scopes,
+            revoked_token=tokens.revoked,
+            judge=judge,
+        )
+        self.log(f"{contract.name} at {base_url}; budget: {budget.describe()}")
+        try:
+            self.preflight(client, contract)
+            for name in selected:
+                if name == "ratelimit":
+                    continue
+                self._family(ctx, families[name])
+            if o.phases:
+                self.log(f"schemathesis: phases {', '.join(o.phases)}, max {o.max_examples} examples")
+                from . import schemathesis_phase
+
+                schemathesis_phase.run(
+                    contract,
+                    results,
+                    budget,
+                    base_url=base_url,
+                    token=tokens.token,
+                    other_token=tokens.other,
+                    phases=o.phases,
+                    max_examples=o.max_examples,
+                    seed=o.seed,
+                    selected=selected,
+                    progress=self.log,
+                    judge=judge,
+                )
+            else:
+                results.skip("schemathesis", "no Schemathesis phase selected (--phases none)")
+            self.log("cleaning up")
+            factory.cleanup()
+            if "ratelimit" in selected:
+                self._family(ctx, families["ratelimit"])
+        finally:
+            client.close()
+        results.requests = budget.requests + client.unpaced
+        results.rate_limited = budget.rate_limited
+        results.notes.append(f"budget: {budget.describe()}; waited {budget.waited:.1f}s for it")
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(budget.by_bucket.items()) if k != "*")
+        floor = budget.estimate(contract.buckets)
+        results.notes.append(
+            f"requests by rate-limit bucket: {counts}; at the spec's documented limits this run needs "
+            f"at least {floor / 60:.1f} min"
+        )
+        results.notes.append("time per part: " + ", ".join(f"{k} {v:.1f}s" for k, v in results.ran.items()))
+        results.notes.append(
+            "requests per part: "
+            + ", ".join(
+                f"{section} {n.get('*', 0)}"
+                + "".join(f" ({b} {c})" for b, c in sorted(n.items()) if b != "*")
+                for section, n in budget.by_section.items()
+            )
+        )
+        results.finished = time.monotonic()
+        for note in ctx.notes:
+            results.notes.append(note)
+        report.write_all(results, o.junit_xml, o.report, secrets_shown)
+        if o.write_baseline:
+            baseline.write(o.write_baseline, results, secrets_shown)
+        print(report.summary(results, secrets_shown))
+        return (EXIT_VIOLATIONS if results.failing else EXIT_OK), results
+
+    def _family(self, ctx: Context, fam: object) -> None:
+        from .checks import Family
+
+        assert isinstance(fam, Family)
+        reason = fam.applies(ctx.contract) if fam.applies else None
+        if reason:
+            ctx.results.skip(fam.name, reason)
+            self.log(f"{fam.name}: does not apply: {reason}")
+            return
+        missing = [n for n in fam.needs if not ctx.tokens.get(n)]
+        if missing:
+            flag = ", ".join(f"--{n}-token" for n in missing)
+            ctx.results.skip(fam.name, f"SKIPPED: needs {flag} (not given)")
+            self.log(f"{fam.name}: SKIPPED, needs {flag}")
+            return
+        self.log(f"{fam.name}: {fam.description}")
+        ctx.client.budget.section = fam.name
+        started = time.monotonic()
+        try:
+            fam.run(ctx)
+        except httpx.HTTPError as exc:
+            ctx.results.fail(
+                fam.name, "*", f"the check could not complete, the backend failed: {exc!r}", key="transport"
+            )
+        except Exception as exc:
+            tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            ctx.results.fail(
+                fam.name,
+                "*",
+                f"the check could not complete: {tb}",
+                key="crash",
+                response=traceback.format_exc(limit=4),
+            )
+        ctx.results.ran[fam.name] = time.monotonic() - started

@@ -1,0 +1,366 @@
+"""Compile a spec into a `Contract`, once: extensions checked against their schema, `$refs`
+inlined, operations, responses, buckets, envelopes, resources and provenance read.
+
+`load_path` caches by file (path, size, mtime), so the engine and both suites, in one process,
+hold the very same objects."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from . import provenance
+from .documented import view as documented_view
+from .envelope import Template
+from .errors import SpecError
+from .model import Bucket, Contract, Header, Operation, Pagination, Param, Resource, Response
+from .refs import deref
+
+# Installed from a wheel, the specs ship inside the package (`contract/specs`); in the source tree
+# (and an editable install) they are the top-level specs/ folder.
+_PACKAGED = Path(__file__).resolve().parent / "specs"
+SPECS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "specs"
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+_EXT_SCHEMA = yaml.safe_load((Path(__file__).parent / "extensions.schema.yaml").read_text())
+_CACHE: dict[Path, tuple[tuple[int, int], Contract]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def available_specs(specs_dir: Path | None = None) -> dict[str, Path]:
+    """Every vendor spec in the specs folder, by API name (file stem)."""
+    return {p.stem: p for p in sorted((specs_dir or SPECS_DIR).glob("*.yaml"))}
+
+
+def load_path(path: Path) -> Contract:
+    """The compiled contract of the spec file at `path` (cached while the file is unchanged)."""
+    path = Path(path).resolve()
+    try:
+        st = path.stat()
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"cannot read the spec {path}: {exc.strerror or exc}") from None
+    key = (st.st_size, st.st_mtime_ns)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path.name}: not YAML: {exc}") from None
+    compiled = compile_spec(raw, path.name)
+    with _CACHE_LOCK:
+        _CACHE[path] = (key, compiled)
+    return compiled
+
+
+def load(api: str | None, spec: str | None = None) -> Contract:
+    """By API name (`specs/<api>.yaml`), or from `spec`: a file or an http(s) URL."""
+    if spec and re.match(r"^https?://", spec):
+        import httpx
+
+        try:
+            r = httpx.get(spec, timeout=30)
+            r.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise SpecError(f"cannot fetch the spec {spec}: {exc}") from None
+        try:
+            contract = compile_spec(yaml.safe_load(r.text), spec)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{spec}: not YAML: {exc}") from None
+    else:
+        found = available_specs()
+        if spec:
+            path = Path(spec)
+        elif api in found:
+            path = found[api]
+        else:
+            raise SpecError(f"unknown API {api!r}; known: {', '.join(found)}")
+        if not path.is_file():
+            raise SpecError(f"no spec at {path} (known APIs: {', '.join(found)})")
+        contract = load_path(path)
+    if api and contract.name != api:
+        raise SpecError(f"the spec is for {contract.name!r}, not {api!r}")
+    return contract
+
+
+def load_all(names: list[str] | None = None, specs_dir: Path | None = None) -> list[Contract]:
+    found = available_specs(specs_dir)
+    unknown = set(names or []) - set(found)
+    if unknown:
+        raise SpecError(f"unknown API(s): {', '.join(sorted(unknown))}; known: {', '.join(found)}")
+    return [load_path(found[n]) for n in (names or list(found))]
+
+
+# ------------------------------------------------------------------------------ compiling
+def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Contract:
+    """The contract of `raw`; with `documented`, of its documented view (`documented.py`)."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: not an OpenAPI document")
+    _validate_extensions(raw, where)
+    if documented:
+        raw = documented_view(raw)
+    doc = deref(raw, raw)
+    config = doc["x-sandbox"]
+    servers = doc.get("servers") or [{"url": "/"}]
+    server_path = re.sub(r"^[a-z]+://[^/]+", "", servers[0]["url"]).rstrip("/")
+    buckets = {
+        name: Bucket(name, int(b["limit"]), float(b["window"]), provenance.reason_key(b))
+        for name, b in config["rate-limits"].items()
+    }
+    pag = config.get("pagination") or {"style": "none"}
+    if documented:
+        buckets = {n: b for n, b in buckets.items() if b.provenance.documented}
+    root_security = doc.get("security", [])
+    operations = [
+        _operation(path, method, item, buckets, root_security)
+        for path, item in (doc.get("paths") or {}).items()
+        for method in HTTP_METHODS
+        if isinstance(item, dict) and method in item
+    ]
+    envelope = config["envelope"]
+    error = Template(envelope["error"], open=documented)
+    vocabulary, by_status = _error_codes(operations, error, from_examples=not documented)
+    info = doc.get("info") or {}
+    contract = Contract(
+        name=config["api"],
+        title=str(info.get("title", config["api"])),
+        version=str(info.get("version", "")),
+        server_url=servers[0]["url"],
+        base_path=f"/{config['api']}{server_path}",
+        raw=raw,
+        schemas=(doc.get("components") or {}).get("schemas") or {},
+        token_prefixes=dict(config["token-prefixes"]),
+        scopes=tuple(config.get("scopes") or ()),
+        scopes_provenance=provenance.Provenance(True, config["scopes-inferred"])
+        if config.get("scopes-inferred")
+        else provenance.DOCUMENTED,
+        buckets=buckets,
+        pagination=Pagination(pag["style"], pag.get("default"), pag.get("max"), provenance.reason_key(pag)),
+        single=Template(envelope["single"], open=documented),
+        listing=Template(envelope["list"], open=documented),
+        error=error,
+        auth_cookie=config.get("auth-cookie"),
+        bearer_schemes=tuple(
+            name
+            for name, scheme in ((doc.get("components") or {}).get("securitySchemes") or {}).items()
+            if isinstance(scheme, dict)
+            and scheme.get("type") == "http"
+            and str(scheme.get("scheme", "")).lower() == "bearer"
+        ),
+        operations=operations,
+        vocabulary=frozenset(vocabulary),
+        status_codes={k: frozenset(v) for k, v in by_status.items()},
+        view="documented" if documented else "full",
+    )
+    contract.resources = _resources(contract, doc.get("x-resources") or {})
+    return contract
+
+
+def _path_regex(path: str) -> re.Pattern[str]:
+    pattern = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    return re.compile(pattern)
+
+
+def _json_media(content: Any) -> dict[str, Any]:
+    media = (content or {}).get("application/json")
+    return media if isinstance(media, dict) else {}
+
+
+def _examples(media: dict[str, Any]) -> tuple[Any, ...]:
+    found = [media["example"]] if "example" in media else []
+    named = (media.get("examples") or {}).values()
+    found += [e["value"] for e in named if isinstance(e, dict) and "value" in e]
+    return tuple(found)
+
+
+def _operation(
+    path: str, method: str, item: dict[str, Any], buckets: dict[str, Bucket], root_security: Any
+) -> Operation:
+    op = item[method]
+    op_prov = provenance.of(item, op)
+    params: dict[tuple[str, str], Param] = {}
+    for p in [*(item.get("parameters") or []), *(op.get("parameters") or [])]:
+        params[(p["name"], p["in"])] = Param(
+            name=p["name"],
+            location=p["in"],
+            required=bool(p.get("required", p["in"] == "path")),
+            schema=p.get("schema") or {},
+            provenance=provenance.of(p, inherited=op_prov),
+        )
+    body = op.get("requestBody")
+    body_schema = None
+    body_examples: tuple[Any, ...] = ()
+    if body is not None:
+        content = body.get("content") or {}
+        if "application/json" not in content:
+            raise SpecError(f"{method.upper()} {path}: only application/json bodies are served")
+        media = _json_media(content)
+        body_schema = media.get("schema") or {}
+        body_examples = _examples(media)
+    security = op.get("security", root_security)
+    return Operation(
+        operation_id=op.get("operationId", f"{method} {path}"),
+        method=method,
+        path=path,
+        regex=_path_regex(path),
+        params=tuple(params.values()),
+        body_schema=body_schema,
+        body_required=bool(body and body.get("required", False)),
+        body_examples=body_examples,
+        public=security == [] or security == [{}],
+        scopes=tuple(op.get("x-scopes") or ()),
+        buckets=tuple(buckets[b] for b in op.get("x-rate-limit") or () if b in buckets),
+        resource=op.get("x-resource"),
+        handler=op.get("x-handler"),
+        responses={str(c): _response(str(c), r, op_prov) for c, r in (op.get("responses") or {}).items()},
+        description=str(op.get("description") or ""),
+        provenance=op_prov,
+        raw=op,
+    )
+
+
+def _response(code: str, resp: Any, inherited: provenance.Provenance) -> Response:
+    resp = resp if isinstance(resp, dict) else {}
+    prov = provenance.of(resp, inherited=inherited)
+    media = _json_media(resp.get("content"))
+    schema = media.get("schema")
+    return Response(
+        status=code,
+        description=str(resp.get("description") or ""),
+        media_types=tuple(resp.get("content") or ()),
+        schema=schema if isinstance(schema, dict) else None,
+        headers={
+            name.lower(): Header(
+                name, h.get("schema") or {}, bool(h.get("required")), provenance.of(h, inherited=prov)
+            )
+            for name, h in (resp.get("headers") or {}).items()
+            if isinstance(h, dict)
+        },
+        examples=_examples(media),
+        links={k: v for k, v in (resp.get("links") or {}).items() if isinstance(v, dict)},
+        provenance=prov,
+    )
+
+
+def _scalar_enum(schema: Any, path: tuple[str, ...]) -> set[str]:
+    node = schema
+    for key in path:
+        if not isinstance(node, dict):
+            return set()
+        node = (node.get("properties") or {}).get(key)
+    if not isinstance(node, dict):
+        return set()
+    return {v for v in node.get("enum") or [] if isinstance(v, str)}
+
+
+def _error_codes(
+    operations: list[Operation], error: Template, from_examples: bool = True
+) -> tuple[set[str], dict[int, set[str]]]:
+    """The error-code vocabulary (enums of the error schemas, and with `from_examples` the codes
+    in examples: examples show codes, only an enum closes the list) and the codes the examples
+    document per HTTP status."""
+    code_path = error.locate("code")
+    vocabulary: set[str] = set()
+    by_status: dict[int, set[str]] = {}
+    for op in operations:
+        for code in op.responses:
+            if not (code.isdigit() and int(code) >= 400):
+                continue
+            if code_path is not None:
+                vocabulary |= _scalar_enum(op.response_schema(code), code_path)
+            for ex in op.response_examples(code):
+                value = error.extract(ex, "code")
+                if isinstance(value, str):
+                    by_status.setdefault(int(code), set()).add(value)
+                    if from_examples:
+                        vocabulary.add(value)
+    return vocabulary, by_status
+
+
+def _resources(contract: Contract, declared: dict[str, Any]) -> dict[str, Resource]:
+    out = {
+        name: Resource(name, conf, contract.schemas.get(conf.get("schema"), {}))
+        for name, conf in declared.items()
+    }
+    kinds = {k: f"{k}_op" for k in ("list", "get", "create", "update", "delete")}
+    for op in contract.operations:
+        xr = op.resource or {}
+        res = out.get(xr.get("name", ""))
+        attr = kinds.get(xr.get("op", ""))
+        if res is not None and attr is not None:
+            setattr(res, attr, op)
+    for res in out.values():
+        if res.create_op is None:
+            res.create_op = _handler_create(contract, res)
+        if res.get_op is not None:
+            if res.delete_op is None:
+                res.delete_op = contract.op("delete", res.get_op.path)
+            if res.update_op is None:
+                res.update_op = contract.op("patch", res.get_op.path)
+            prefix = res.get_op.path + "/"
+            res.actions = [o for o in contract.operations if o.path.startswith(prefix)]
+    return out
+
+
+def _handler_create(contract: Contract, res: Resource) -> Operation | None:
+    """A POST served by a handler that creates `res`: on its list path, else one linking to its get."""
+    if res.list_op is not None:
+        op = contract.op("post", res.list_op.path)
+        if op is not None and not (op.resource and op.resource.get("name") != res.name):
+            return op
+    if res.get_op is not None:
+        for op in contract.operations:
+            if (
+                op.method == "post"
+                and not op.path.startswith(res.get_op.path)
+                and any(link.get("operationId") == res.get_op.operation_id for link in op.links().values())
+            ):
+                return op
+    return None
+
+
+# ------------------------------------------------------------------------------ extensions
+def _validate_extensions(doc: dict[str, Any], where: str) -> None:
+    defs = _EXT_SCHEMA["$defs"]
+
+    def check(instance: Any, kind: str, at: str) -> None:
+        schema = {"$schema": _EXT_SCHEMA["$schema"], "$defs": defs, "$ref": f"#/$defs/{kind}"}
+        errors = sorted(Draft202012Validator(schema).iter_errors(instance), key=str)
+        if errors:
+            inner = "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in errors[0].absolute_path)
+            raise SpecError(f"{where}: {at}{inner}: {errors[0].message}")
+
+    if "x-sandbox" not in doc:
+        raise SpecError(f"{where}: missing x-sandbox (the envelope, limits and scopes the sandbox needs)")
+    check(doc["x-sandbox"], "root", "x-sandbox")
+    for name, res in (doc.get("x-resources") or {}).items():
+        check(res, "resource", f"x-resources.{name}")
+        if res["schema"] not in (doc.get("components") or {}).get("schemas", {}):
+            raise SpecError(f"{where}: x-resources.{name}: no schema {res['schema']}")
+    buckets = doc["x-sandbox"]["rate-limits"]
+    for path, item in (doc.get("paths") or {}).items():
+        for method in HTTP_METHODS:
+            op = item.get(method) if isinstance(item, dict) else None
+            if op is None:
+                continue
+            at = f"{method.upper()} {path}"
+            if "x-resource" in op:
+                check(op["x-resource"], "operation", at)
+                if op["x-resource"]["name"] not in (doc.get("x-resources") or {}):
+                    raise SpecError(f"{where}: {at}: unknown resource {op['x-resource']['name']}")
+            elif "x-handler" not in op:
+                raise SpecError(f"{where}: {at}: needs x-resource or x-handler")
+            if "x-rate-limit" not in op:
+                raise SpecError(f"{where}: {at}: missing x-rate-limit")
+            for bucket in op["x-rate-limit"]:
+                if bucket not in buckets:
+                    raise SpecError(f"{where}: {at}: unknown rate-limit bucket {bucket}")
+            unknown = set(op.get("x-scopes", [])) - set(doc["x-sandbox"].get("scopes", []))
+            if unknown:
+                raise SpecError(f"{where}: {at}: scopes not in x-sandbox.scopes: {sorted(unknown)}")

@@ -1,0 +1,7 @@
+"""`python -m load ratelimit|run ...`."""
+
+import sys
+
+from load.cli import main
+
+sys.exit(main())

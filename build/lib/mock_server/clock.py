@@ -1,0 +1,43 @@
+"""The engine's clock: wall time plus an offset that tests and `/_mock/clock/advance` move."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+
+class Clock:
+    """Monotonic-enough seconds since the epoch; `advance` jumps ahead like a Stripe test clock."""
+
+    def __init__(self, start: float | None = None, frozen: bool = False) -> None:
+        self._lock = threading.Lock()
+        self._frozen = frozen
+        self._base = start if start is not None else time.time()
+        self._started = time.monotonic()
+        self._offset = 0.0
+
+    def now(self) -> float:
+        with self._lock:
+            elapsed = 0.0 if self._frozen else time.monotonic() - self._started
+            return self._base + elapsed + self._offset
+
+    def advance(self, seconds: float) -> float:
+        with self._lock:
+            self._offset += seconds
+        return self.now()
+
+    def isoformat(self, at: float | None = None) -> str:
+        return iso(self.now() if at is None else at)
+
+
+class FrozenClock(Clock):
+    """A clock that moves only when told to: what tests inject."""
+
+    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+        super().__init__(start=start, frozen=True)
+
+
+def iso(ts: float) -> str:
+    """RFC 3339 UTC with a Z, seconds precision (`2025-05-22T10:42:00Z`)."""
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,263 @@
+"""The control API under `/_mock` (documented in `control_api.yaml`): tokens, reset, request
+log, clock. Not part of any vendor contract."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from contract import HTTP_METHODS
+
+from . import webui
+from .clock import iso
+from .errors import ApiError
+from .sandbox import Sandbox
+from .tokens import MODES
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    code = {400: "VALIDATION_ERROR", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "ERROR")
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ControlError(400, "body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ControlError(400, "body must be a JSON object")
+    return value
+
+
+class ControlApi:
+    def __init__(self, sandbox: Sandbox, admin_token: str | None = None) -> None:
+        self.sandbox = sandbox
+        self.admin_token = admin_token
+
+    def _authorised(self, request: Request) -> bool:
+        if self.admin_token is None:
+            return True
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode(), self.admin_token.encode()
+        )
+
+    async def handle(self, request: Request, subpath: str) -> Response:
+        if webui.is_page(subpath):  # pages hold no state: their data comes from the routes below
+            return webui.serve(self.sandbox, request, subpath)
+        if not self._authorised(request):
+            return JSONResponse(
+                {"error": {"code": "UNAUTHORIZED", "message": "The control API needs the admin token"}},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="_mock"'},
+            )
+        try:
+            return await self._dispatch(request, subpath.strip("/"), request.method)
+        except ControlError as err:
+            return _error(err.status, err.message)
+
+    async def _dispatch(self, request: Request, path: str, method: str) -> Response:
+        sb = self.sandbox
+        if path == "health" and method == "GET":
+            return JSONResponse(
+                {
+                    "status": "ok",
+                    "apis": {n: s.base_path for n, s in sb.specs.items()},
+                    "now": sb.clock.isoformat(),
+                    "pid": os.getpid(),
+                }
+            )
+        if path == "tokens" and method == "POST":
+            return self._mint(await _json(request))
+        if path == "tokens" and method == "GET":
+            api = request.query_params.get("api")
+            return JSONResponse({"tokens": sb.tokens.list(api)})
+        if path.startswith("tokens/") and method == "DELETE":
+            if not sb.tokens.revoke(path.removeprefix("tokens/")):
+                raise ControlError(404, "no such token")
+            return Response(status_code=204)
+        if path == "reset" and method == "POST":
+            body = await _json(request)
+            api = body.get("api") or request.query_params.get("api")
+            if api is not None and api not in sb.specs:
+                raise ControlError(400, f"unknown api {api!r}")
+            sb.reset(api, tokens=body.get("tokens") is True)
+            if body.get("requests") is True:
+                sb.requests.clear()
+            return JSONResponse(
+                {
+                    "reset": api or "all",
+                    "tokens": body.get("tokens") is True,
+                    "requests": body.get("requests") is True,
+                }
+            )
+        if path == "requests" and method == "GET":
+            keep = _request_filter(request.query_params)
+            rows = [r for r in sb.requests if keep(r)]
+            rows = rows[-_int(request.query_params.get("limit"), 100) :]
+            return JSONResponse({"requests": [{**r, "at": iso(r["at"])} for r in rows]})
+        if path == "resources" and method == "GET":
+            return JSONResponse(self._collections(request.query_params.get("api")))
+        if path.startswith("resources/") and method == "GET":
+            return self._records(request, path.removeprefix("resources/").split("/"))
+        if path == "settling" and method == "GET":
+            return JSONResponse(self._settling(request.query_params.get("api")))
+        if path == "clock" and method == "GET":
+            return JSONResponse({"now": sb.clock.isoformat(), "epoch": sb.clock.now()})
+        if path == "clock/advance" and method == "POST":
+            seconds = (await _json(request)).get("seconds")
+            if (
+                not isinstance(seconds, (int, float))
+                or isinstance(seconds, bool)
+                or not 0 <= seconds <= 10**8
+            ):
+                raise ControlError(400, "seconds must be a number from 0 to 100000000")
+            sb.clock.advance(float(seconds))
+            return JSONResponse({"now": sb.clock.isoformat(), "epoch": sb.clock.now()})
+        if path.startswith("specs/") and method == "GET":
+            return self._spec(request, path.removeprefix("specs/"))
+        if method.lower() not in HTTP_METHODS:
+            raise ControlError(405, "method not allowed")
+        raise ControlError(404, f"no control endpoint {method} /_mock/{path}")
+
+    def _mint(self, body: dict[str, Any]) -> Response:
+        sb = self.sandbox
+        api = body.get("api")
+        if api not in sb.specs:
+            raise ControlError(400, f"api must be one of {', '.join(sb.specs)}")
+        mode = body.get("mode", "test")
+        if mode not in MODES:
+            raise ControlError(400, "mode must be test or live")
+        scopes = body.get("scopes")
+        if scopes is not None and not (isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)):
+            raise ControlError(400, "scopes must be a list of strings")
+        account = body.get("account", "default")
+        name = body.get("name")
+        value = body.get("token")
+        for label, v in (("account", account), ("name", name), ("token", value)):
+            if v is not None and not (isinstance(v, str) and 0 < len(v) <= 256):
+                raise ControlError(400, f"{label} must be a string of 1 to 256 characters")
+        try:
+            token, record = sb.mint(api, scopes, mode, account, name, value)
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from None
+        shown = {k: v for k, v in record.items() if k != "hash"}
+        return JSONResponse({"token": token, **shown}, status_code=201)
+
+    def _collections(self, api: str | None) -> dict[str, Any]:
+        """Per API: each collection's record count, and the (account, mode) pairs that own any."""
+        sb = self.sandbox
+        if api is not None and api not in sb.specs:
+            raise ControlError(404, f"unknown api {api!r}")
+        out: dict[str, Any] = {}
+        for name in [api] if api else list(sb.specs):
+            res = sb.resources[name]
+            owners: dict[tuple[str, str], int] = {}
+            counts = {}
+            with sb.store.reading():
+                for coll in sb.specs[name].resources:
+                    n = 0
+                    for r in sb.store.scan(res.table(coll)):
+                        n += 1
+                        key = (str(r.get("_account")), str(r.get("_mode")))
+                        owners[key] = owners.get(key, 0) + 1
+                    counts[coll] = n
+            out[name] = {
+                "collections": counts,
+                "owners": [{"account": a, "mode": m, "records": n} for (a, m), n in sorted(owners.items())],
+            }
+        return {"apis": out}
+
+    def _records(self, request: Request, parts: list[str]) -> Response:
+        """`resources/{api}/{collection}[/{id}]?account=&mode=`: records as the API shows them."""
+        sb = self.sandbox
+        if len(parts) not in (2, 3) or parts[0] not in sb.specs:
+            raise ControlError(404, "no such api")
+        api, coll = parts[0], parts[1]
+        if coll not in sb.specs[api].resources:
+            raise ControlError(404, f"{api} has no collection {coll!r}")
+        q = request.query_params
+        owner = {"_account": q.get("account", "default"), "_mode": q.get("mode", "test")}
+        res = sb.resources[api]
+        if len(parts) == 3:
+            try:
+                return JSONResponse(res.public(coll, res.get(coll, owner, parts[2])))
+            except ApiError:
+                raise ControlError(404, f"no {coll} {parts[2]!r} in account {owner['_account']}") from None
+        records = res.list(coll, owner)
+        limit = _int(q.get("limit"), 100)
+        return JSONResponse(
+            {"total": len(records), "items": [res.public(coll, r) for r in records[-limit:]][::-1]}
+        )
+
+    def _settling(self, api: str | None) -> dict[str, Any]:
+        sb = self.sandbox
+        now = sb.clock.now()
+        rows = []
+        for name in [api] if api in sb.specs else list(sb.specs):
+            for coll in sb.specs[name].resources:
+                for p in sb.resources[name].pending(coll):
+                    rows.append(
+                        {
+                            **p,
+                            "api": name,
+                            "collection": coll,
+                            "due": iso(p["due"]),
+                            "in_seconds": max(0, round(p["due"] - now, 3)),
+                        }
+                    )
+        return {"now": iso(now), "settling": sorted(rows, key=lambda r: r["in_seconds"])}
+
+    def _spec(self, request: Request, name: str) -> Response:
+        name = name.removesuffix(".json")
+        spec = self.sandbox.specs.get(name)
+        if spec is None:
+            raise ControlError(404, f"unknown api {name!r}")
+        import yaml
+
+        from contract import available_specs
+
+        doc = yaml.safe_load(available_specs()[name].read_text())
+        base = str(request.base_url).rstrip("/")
+        doc["servers"] = [{"url": f"{base}{spec.base_path}", "description": "sandbox"}]
+        return JSONResponse(doc)
+
+
+def _request_filter(query: Any) -> Any:
+    """`/_mock/requests` filters: api, status (401, or a class: 4xx), token (masked or tok_ id),
+    method, path (a prefix)."""
+    api, status, token = query.get("api"), query.get("status"), query.get("token")
+    method, prefix = query.get("method"), query.get("path")
+    cls = status[0] if status and len(status) == 3 and status.endswith("xx") else None
+
+    def keep(r: dict[str, Any]) -> bool:
+        if api and r["api"] != api:
+            return False
+        if status and (str(r["status"])[0] != cls if cls else str(r["status"]) != status):
+            return False
+        if token and token not in (r.get("token"), r.get("token_id")):
+            return False
+        if method and r["method"] != method.upper():
+            return False
+        return not (prefix and not r["path"].startswith(prefix))
+
+    return keep
+
+
+def _int(raw: str | None, default: int) -> int:
+    return int(raw) if raw and raw.isdigit() and 0 < int(raw) <= 500 else default

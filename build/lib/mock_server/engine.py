@@ -1,0 +1,180 @@
+"""One API's request pipeline: route → authenticate → rate-limit → scopes → validate →
+dispatch → envelope. Everything here is driven by the compiled spec; nothing is per-endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from contract import Contract, Operation
+
+from . import generic
+from .calls import Call, Handler, Reply
+from .envelope import Envelope
+from .errors import ApiError, Problem, validation
+from .jsonio import dumps
+from .ratelimit import Decision
+from .resources import Resources
+from .services import Services
+from .tokens import Principal
+from .validation import MAX_BODY_BYTES, validate_body, validate_params
+
+log = logging.getLogger("mock_server")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+BODY_READ_SECONDS = 30.0  # uvicorn has no body-read timeout: a stalled upload ends here
+
+
+class ApiEngine:
+    """Serves one spec under its base path."""
+
+    def __init__(
+        self, spec: Contract, sandbox: Services, handlers: dict[str, Handler], resources: Resources
+    ) -> None:
+        self.spec, self.sandbox, self.handlers, self.resources = spec, sandbox, handlers, resources
+        self.envelope = Envelope(spec.templates)
+        self.buckets = {
+            op.operation_id: [
+                sandbox.limiter.bucket(b.name, b.limit, b.window) for b in op.buckets
+            ]
+            for op in spec.operations
+        }
+
+    async def handle(self, request: Request, subpath: str) -> Response:
+        started = time.perf_counter()
+        given = request.headers.get("x-request-id")
+        request_id = given if given and _REQUEST_ID.fullmatch(given) else self.sandbox.ids.short("req_", 16)
+        op: Operation | None = None
+        decision: Decision | None = None
+        problems: list[dict[str, str]] = []
+        try:
+            op, path_params, allowed = self.spec.match(request.method.lower(), subpath or "/")
+            if op is None:
+                if allowed:
+                    raise ApiError(
+                        405,
+                        "METHOD_NOT_ALLOWED",
+                        f"Method {request.method} not allowed",
+                        headers={"Allow": ", ".join(sorted(set(allowed)))},
+                    )
+                raise ApiError(404, "NOT_FOUND", "No such endpoint")
+            principal = None if op.public else self._authenticate(request)
+            decision = self.sandbox.limiter.hit(
+                principal.subject if principal else f"ip:{request.client.host if request.client else '-'}",
+                self.buckets[op.operation_id],
+            )
+            if decision is not None and not decision.allowed:
+                raise ApiError(
+                    429, "RATE_LIMITED", f"Rate limit exceeded. Retry after {decision.retry_after} seconds."
+                )
+            if principal is not None:
+                missing = [s for s in op.scopes if s not in principal.scopes]
+                if missing:
+                    raise ApiError(403, "FORBIDDEN", f"Token does not have permission: {missing[0]}")
+            params = validate_params(
+                op, path_params, request.query_params.multi_items(), request.headers, request.cookies
+            )
+            # A body is read only where the operation takes one: elsewhere it is ignored, unread.
+            raw_body = await self._read_body(request) if op.body_schema is not None else b""
+            body = validate_body(op, raw_body, request.headers.get("content-type"))
+            call = Call(
+                self.spec,
+                op,
+                principal,
+                params,
+                body,
+                self.resources,
+                self.sandbox,
+                request.headers,
+                request.cookies,
+                raw_body,
+                request,
+                request.client.host if request.client else "-",
+            )
+            reply = self.handlers[op.handler](call) if op.handler else generic.run(call)
+        except ApiError as err:
+            problems = [p.as_dict() for p in err.details]
+            reply = self._error(err, request_id)
+        except Exception:  # never a stack trace to the client
+            log.exception("unhandled error in %s %s", request.method, request.url.path)
+            reply = self._error(ApiError(500, "INTERNAL_ERROR", "Internal server error"), request_id)
+        try:
+            response = self._render(reply, request_id, decision)
+        except Exception:  # a handler's reply that cannot be rendered: still the API's envelope
+            log.exception("unrenderable reply in %s %s", request.method, request.url.path)
+            internal = self._error(ApiError(500, "INTERNAL_ERROR", "Internal server error"), request_id)
+            response = self._render(internal, request_id, decision)
+        self.sandbox.record(
+            self.spec.name, request, op, response, request_id, problems, time.perf_counter() - started
+        )
+        return response
+
+    def _authenticate(self, request: Request) -> Principal:
+        token = None
+        auth = request.headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            token = value.strip()
+        cookie_name = self.spec.auth_cookie
+        if token is None and cookie_name:
+            token = request.cookies.get(cookie_name)
+        principal = self.sandbox.authenticate(self.spec, token) if token else None
+        if principal is None:
+            raise ApiError(
+                401,
+                "UNAUTHORIZED",
+                "Invalid or missing authentication token",
+                headers={"WWW-Authenticate": 'Bearer realm="' + self.spec.name + '"'},
+            )
+        return principal
+
+    async def _read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes")
+        chunks, size = [], 0
+        try:
+            async with asyncio.timeout(BODY_READ_SECONDS):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise ApiError(
+                            413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes"
+                        )
+                    chunks.append(chunk)
+        except ClientDisconnect:
+            raise validation("Request body is incomplete", Problem("body", "client disconnected")) from None
+        except TimeoutError:
+            raise validation(
+                "Request body is incomplete", Problem("body", f"not received within {BODY_READ_SECONDS:g} s")
+            ) from None
+        return b"".join(chunks)
+
+    def _common(self, request_id: str) -> dict[str, Any]:
+        stamp = self.sandbox.clock.isoformat() if self.envelope.uses("timestamp") else None
+        return {"request_id": request_id, "timestamp": stamp}
+
+    def _error(self, err: ApiError, request_id: str) -> Reply:
+        body = self.envelope.error(err, self._common(request_id))
+        return Reply(err.status, body, kind="raw", headers=err.headers)
+
+    def _render(self, reply: Reply, request_id: str, decision: Decision | None) -> Response:
+        headers = {"X-Request-ID": request_id, **reply.headers}
+        if decision is not None:
+            headers.update(decision.headers())
+        if reply.kind == "empty":
+            return Response(status_code=reply.status, headers=headers)
+        common = self._common(request_id)
+        if reply.kind == "single":
+            body = self.envelope.single(reply.body, common)
+        elif reply.kind == "list":
+            body = self.envelope.list(reply.body, reply.meta, common)
+        else:
+            body = reply.body
+        content = body if isinstance(body, (bytes, str)) else dumps(body)
+        return Response(content, status_code=reply.status, headers=headers, media_type=reply.media_type)

@@ -1,0 +1,40 @@
+"""The errors a client can cause, independent of any API's envelope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "reason": self.reason}
+
+
+@dataclass
+class ApiError(Exception):
+    """Raised anywhere below HTTP; the engine renders it in the API's error envelope."""
+
+    status: int
+    code: str
+    message: str
+    details: list[Problem] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+
+def not_found(what: str = "Resource") -> ApiError:
+    return ApiError(404, "NOT_FOUND", f"{what} not found")
+
+
+def validation(message: str, *problems: Problem) -> ApiError:
+    return ApiError(400, "VALIDATION_ERROR", message, list(problems))
+
+
+def conflict(message: str, *problems: Problem) -> ApiError:
+    return ApiError(409, "CONFLICT", message, list(problems))

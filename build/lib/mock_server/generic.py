@@ -1,0 +1,61 @@
+"""The operations every API gets from `x-resource`: list, get, create, update, delete, upsert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .calls import Call, Reply
+
+
+def _parent(call: Call) -> dict[str, Any]:
+    """Check the parent exists for this caller (404 otherwise); the child's link to it."""
+    parent = (call.op.resource or {}).get("parent")
+    if not parent:
+        return {}
+    pid = call.params[parent["param"]]
+    call.resources.get(parent["name"], call.owner, pid)
+    return {parent["field"]: pid}
+
+
+def _id_param(call: Call) -> str:
+    res = call.op.resource or {}
+    if "id-param" in res:
+        return str(res["id-param"])
+    path_params = [p.name for p in call.op.params if p.location == "path"]
+    return path_params[-1]
+
+
+def run(call: Call) -> Reply:
+    res = call.op.resource or {}
+    name, op = res["name"], res["op"]
+    r = call.resources
+    link = _parent(call)
+    status = call.op.success_status
+    if op == "list":
+        page, meta = r.public_page(name, call.owner, call.params, **link, **r.filters(name, call.params))
+        return Reply(status, page, kind="list", meta=meta)
+    if op == "create":
+        record = r.create(name, call.owner, _fields(call), extra=link)
+        return Reply(status, r.public(name, record))
+    if op == "upsert":
+        record, created = r.upsert(name, call.owner, res["key"], _fields(call), extra=link)
+        return Reply(201 if created and "201" in call.op.responses else status, r.public(name, record))
+    rid = call.params[_id_param(call)]
+    if op == "get":
+        return Reply(status, r.public(name, r.get(name, call.owner, rid, **link)))
+    if op == "update":
+        r.get(name, call.owner, rid, **link)
+        return Reply(status, r.public(name, r.update(name, call.owner, rid, _fields(call))))
+    if op == "delete":
+        record = r.delete(name, call.owner, rid, **link)
+        if status == 204:
+            return Reply(204, kind="empty")
+        return Reply(status, r.public(name, record))
+    raise AssertionError(f"unknown x-resource op {op}")  # excluded by the extension schema
+
+
+def _fields(call: Call) -> dict[str, Any]:
+    """Only the fields the request schema declares: nothing else is ever stored."""
+    body = call.body if isinstance(call.body, dict) else {}
+    declared = set((call.op.body_schema or {}).get("properties", {}))
+    return {k: v for k, v in body.items() if k in declared}

@@ -1,0 +1,73 @@
+"""pytest plugin, installed with the package (`pytest11` entry point): a `sandbox` fixture.
+
+    def test_lists_servers(sandbox):
+        token = sandbox.token("nurosentrix", scopes=["servers:read"])
+        app = MyClient(sandbox.base_url("nurosentrix"), token)
+        app.list_servers()
+        assert [r.status for r in sandbox.requests("nurosentrix", path="/servers")] == [200]
+
+- one real server per test session, on a free port of 127.0.0.1 (`sandbox.url`); its clock is
+  frozen: `sandbox.clock.advance(seconds)` moves lifecycles, expiries and rate-limit windows;
+- reset before each test (resources, tokens, rate limits, the request log); a test marked
+  `@pytest.mark.sandbox_keep_state` sees what the tests before it left;
+- in-process where a test wants it: `sandbox.app` is the same state's ASGI app;
+- options: override the `sandbox_options` fixture in a conftest.py (the keyword arguments of
+  `mock_server.testing.SandboxServer`: `apis`, `frozen_clock`, `async_delay`, `rate_window`,
+  `rate_limit`, `seed`); `--sandbox-url URL` uses a sandbox already running instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .testing import SandboxServer
+
+KEEP_STATE = "sandbox_keep_state"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sandbox", "API sandbox (mock_server)")
+    group.addoption(
+        "--sandbox-url",
+        metavar="URL",
+        help="use the sandbox running at URL for the `sandbox` fixture instead of starting one",
+    )
+    group.addoption("--sandbox-admin-token", metavar="TOKEN", help="that sandbox's --admin-token")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{KEEP_STATE}: the `sandbox` fixture does not reset the sandbox before this test"
+    )
+
+
+@pytest.fixture(scope="session")
+def sandbox_options() -> dict[str, Any]:
+    """Keyword arguments of `SandboxServer` for the session's sandbox: override to change them."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(
+    request: pytest.FixtureRequest, sandbox_options: dict[str, Any]
+) -> Iterator[SandboxServer]:
+    """The session's sandbox, started once (not reset: the `sandbox` fixture resets)."""
+    from .testing import SandboxServer
+
+    url = request.config.getoption("--sandbox-url")
+    admin = request.config.getoption("--sandbox-admin-token")
+    server = SandboxServer(url=url, admin_token=admin, **sandbox_options)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(request: pytest.FixtureRequest, sandbox_server: SandboxServer) -> SandboxServer:
+    """The session's sandbox, reset before the test unless it is marked `sandbox_keep_state`."""
+    if request.node.get_closest_marker(KEEP_STATE) is None:
+        sandbox_server.reset()
+    return sandbox_server

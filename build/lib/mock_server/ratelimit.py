@@ -1,0 +1,108 @@
+"""Per-caller moving-window rate limits: never more than `limit` accepted in any `window`."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .clock import Clock
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    limit: int
+    window: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    bucket: Bucket  # the tightest bucket: the one the headers describe
+    remaining: int
+    reset: int  # seconds until the tightest bucket frees a slot (0 when it is full)
+    retry_after: int  # seconds until the request would be admitted (0 when allowed)
+    policies: tuple[Bucket, ...]
+
+    def headers(self) -> dict[str, str]:
+        """IETF httpapi-ratelimit-headers (draft -11) plus the common X-RateLimit-* trio."""
+        b = self.bucket
+        policy = _policy(self.policies)
+        out = {
+            "RateLimit-Policy": policy,
+            "RateLimit": f'"{b.name}";r={self.remaining};t={self.reset}',
+            "X-RateLimit-Limit": str(b.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
+        if not self.allowed:
+            out["Retry-After"] = str(self.retry_after)
+        return out
+
+
+@lru_cache(maxsize=256)
+def _policy(buckets: tuple[Bucket, ...]) -> str:
+    return ", ".join(f'"{p.name}";q={p.limit};w={_num(p.window)}' for p in buckets)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+class RateLimiter:
+    """A log of accepted request times per (caller, bucket); rejected requests are not logged."""
+
+    def __init__(self, clock: Clock, window_override: float | None = None, enabled: bool = True) -> None:
+        self.clock = clock
+        self.window_override = window_override
+        self.enabled = enabled
+        self._log: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def bucket(self, name: str, limit: int, window: float) -> Bucket:
+        return Bucket(name, limit, self.window_override or window)
+
+    def hit(self, key: str, buckets: list[Bucket]) -> Decision | None:
+        """Admit and record, or refuse, one request of `key` against every bucket at once."""
+        if not self.enabled or not buckets:
+            return None
+        with self._locked():
+            now = self.clock.now()  # read under the lock: each log stays in time order across threads
+            logs = self._logs(key, buckets)
+            for b, log in zip(buckets, logs, strict=True):
+                while log and log[0] <= now - b.window:
+                    log.popleft()
+            full = [(b, log) for b, log in zip(buckets, logs, strict=True) if len(log) >= b.limit]
+            if full:
+                waits = [log[len(log) - b.limit] + b.window - now for b, log in full]
+                retry = max(1, math.ceil(max(waits)))
+                b, log = full[waits.index(max(waits))]
+                self._save(key, buckets, logs)
+                return Decision(False, b, 0, retry, retry, tuple(buckets))
+            for log in logs:
+                log.append(now)
+            self._save(key, buckets, logs)
+            tight = min(range(len(buckets)), key=lambda i: buckets[i].limit - len(logs[i]))
+            b, log = buckets[tight], logs[tight]
+            reset = math.ceil(log[0] + b.window - now) if log else 0
+            return Decision(True, b, b.limit - len(log), max(reset, 0), 0, tuple(buckets))
+
+    # -- where the logs live: here, this process's memory (`shared.SharedRateLimiter`: SQLite) --
+    def _locked(self) -> AbstractContextManager[object]:
+        return self._lock
+
+    def _logs(self, key: str, buckets: list[Bucket]) -> list[deque[float]]:
+        """The live log of each bucket, oldest first."""
+        return [self._log.setdefault((key, b.name), deque()) for b in buckets]
+
+    def _save(self, key: str, buckets: list[Bucket], logs: list[deque[float]]) -> None:
+        """Keep the logs `hit` changed (in memory they were changed in place)."""
+
+    def reset(self, key_prefix: str = "") -> None:
+        with self._lock:
+            for k in [k for k in self._log if k[0].startswith(key_prefix)]:
+                del self._log[k]

@@ -1,0 +1,446 @@
+"""Generic resource behaviour declared by `x-resources`: create, read, list, update, delete.
+
+Tenancy lives here: every record carries its owner's account and mode, and a record of
+another owner is indistinguishable from one that does not exist. Lifecycles declared in
+`x-resources.<name>.lifecycle` are applied lazily, on read, from the engine's clock, so a
+jump of the clock moves every resource on at once and no background thread is needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from contract import Contract
+
+from .clock import Clock
+from .errors import ApiError, Problem, conflict, not_found
+from .ids import IdGenerator
+from .store import Record, Store, clone
+
+Owner = dict[str, str]
+Records = list[Record]  # `Resources.list` shadows the builtin inside the class body
+
+
+def _properties(schema: dict[str, Any]) -> list[str]:
+    """The schema's property names, in the order the spec lists them."""
+    props = list(schema.get("properties", {}))
+    for sub in schema.get("allOf", []):
+        props += [p for p in _properties(sub) if p not in props]
+    return props
+
+
+def derived(kind: str, seed: str, api: str) -> Any:
+    """A generated value that is a function of `seed` (lifecycle views stay stable across reads)."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    if kind == "ipv4":
+        return f"{('203.0.113', '198.51.100')[digest[0] % 2]}.{2 + digest[1] % 253}"
+    if kind == "hostname":
+        return f"{digest.hex()[:10]}.{api}.sandbox.test"
+    if kind == "uuid":
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+    if kind == "secret":
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:40]
+    return None
+
+
+def _a(noun: str) -> str:
+    """`an instance`, `a server`."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
+def _label(name: str) -> str:
+    """`servers` → `Server`, `env_vars` → `Env var`."""
+    return name.removesuffix("s").replace("_", " ").capitalize()
+
+
+def _owned(record: Record | None, owner: Owner) -> bool:
+    return record is not None and all(record.get(k) == v for k, v in owner.items())
+
+
+class Resources:
+    """The stored collections of one API."""
+
+    def __init__(
+        self,
+        spec: Contract,
+        store: Store,
+        ids: IdGenerator,
+        clock: Clock,
+        delay_override: float | None = None,
+    ) -> None:
+        self.spec, self.store, self.ids, self.clock = spec, store, ids, clock
+        self.delay_override = delay_override
+        self._fields = {n: _properties(r.schema) for n, r in spec.resources.items()}
+        # name -> (the field a lifecycle moves, {from-status: its transitions in declared order})
+        self._lifecycles: dict[str, tuple[str, dict[Any, list[dict[str, Any]]]]] = {}
+        for n, res in spec.resources.items():
+            conf = res.config
+            if conf.get("lifecycle"):
+                by_from: dict[Any, list[dict[str, Any]]] = {}
+                for t in conf["lifecycle"]["transitions"]:
+                    by_from.setdefault(t["from"], []).append(t)
+                self._lifecycles[n] = (str(conf["lifecycle"].get("field", "status")), by_from)
+        self.children: dict[str, list[tuple[str, str]]] = {}
+        for child, res in spec.resources.items():
+            for field, parent_name in res.belongs_to.items():
+                self.children.setdefault(parent_name, []).append((child, field))
+        for op in spec.operations:
+            xr = op.resource or {}
+            parent = xr.get("parent")
+            if parent and (xr["name"], parent["field"]) not in self.children.get(parent["name"], []):
+                self.children.setdefault(parent["name"], []).append((xr["name"], parent["field"]))
+        # What lists filter on, what must be unique, what links a child to its parent: indexed.
+        for n, res in spec.resources.items():
+            life = self._lifecycles.get(n)
+            store.index(
+                self.table(n),
+                *res.filters.values(),
+                *res.unique,
+                *(field for child, field in itertools.chain(*self.children.values()) if child == n),
+                *((life[0],) if life else ()),
+            )
+        self._sources: dict[tuple[str, Any], list[Any] | None] = {}
+
+    def table(self, name: str) -> str:
+        return f"{self.spec.name}:{name}"
+
+    def config(self, name: str) -> dict[str, Any]:
+        return self.spec.resources[name].config
+
+    # -- values -------------------------------------------------------------------------
+    def generate(self, kind: str | None) -> Any:
+        if kind == "ipv4":
+            return self.ids.ipv4()
+        if kind == "now":
+            return self.clock.isoformat()
+        if kind == "uuid":
+            return self.ids.uuid()
+        if kind == "secret":
+            return self.ids.secret("", 40)
+        if kind == "hostname":
+            return f"{self.ids.short('', 10)}.{self.spec.name}.sandbox.test"
+        return None
+
+    def new_id(self, name: str) -> str:
+        idc = self.config(name)["id"]
+        if idc.get("style") == "uuid":
+            return self.ids.uuid()
+        return self.ids.short(idc.get("prefix", ""))
+
+    def public(self, name: str, record: Record) -> Record:
+        """The record as the API shows it: only the schema's fields, no hidden ones."""
+        return {k: record[k] for k in self._fields[name] if k in record}
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def delay(self, seconds: float) -> float:
+        return seconds if self.delay_override is None else self.delay_override
+
+    def _settle(self, name: str, record: Record) -> Record:
+        """The record as of now: every due lifecycle transition applied.
+
+        A pure view of (stored record, clock) — nothing is written here, so a read of one record
+        never costs a write (a list stores the views that came to rest: `_keep`); values a
+        transition generates are derived from the record's id, so every read sees the same
+        address. Returns `record` itself when nothing is due."""
+        life = self._lifecycles.get(name)
+        if life is None or record.get(life[0]) not in life[1]:
+            return record  # no lifecycle, or a state nothing leaves: the common case, kept cheap
+        status_field, by_from = life
+        view = record
+        since = record.get("_since", 0.0)
+        now = self.clock.now()
+        for _ in range(64):  # a bound, should a spec declare a zero-delay cycle
+            step = next(
+                (
+                    t
+                    for t in by_from.get(view.get(status_field), ())
+                    if now >= since + self.delay(t.get("after", 0))
+                ),
+                None,
+            )
+            if step is None:
+                break
+            since += self.delay(step.get("after", 0))
+            view = {**view, status_field: step["to"], "_since": since, **step.get("set", {})}
+            for f, kind in step.get("generate", {}).items():
+                view[f] = (
+                    self.clock.isoformat(since)
+                    if kind == "at"
+                    else derived(kind, f"{record['id']}:{f}", self.spec.name)
+                )
+        return view
+
+    # -- operations ---------------------------------------------------------------------
+    def create(self, name: str, owner: Owner, fields: Record, extra: Record | None = None) -> Record:
+        conf = self.config(name)
+        record: Record = {"id": self.new_id(name)}
+        for f, value in conf.get("defaults", {}).items():
+            record[f] = value
+        for f, kind in conf.get("generate", {}).items():
+            record[f] = self.generate(kind)
+        record.update({k: v for k, v in fields.items() if k != "id" and not k.startswith("_")})
+        record.update(extra or {})
+        record.update(owner)
+        record["_since"] = self.clock.now()
+        with self.store.transaction():
+            self._check_references(name, owner, record)
+            self._check_unique(name, owner, record)
+            return self.store.insert(self.table(name), record)
+
+    def _check_references(self, name: str, owner: Owner, record: Record) -> None:
+        """A `belongs-to` field must name a record of the same owner (404 naming the field)."""
+        for field, parent in self.config(name).get("belongs-to", {}).items():
+            if field in record and not _owned(self.store.get(self.table(parent), record[field]), owner):
+                raise ApiError(
+                    404,
+                    "NOT_FOUND",
+                    f"{_label(parent)} not found",
+                    [Problem(field, f"no such {_label(parent).lower()} in this account")],
+                )
+
+    def _check_unique(self, name: str, owner: Owner, record: Record) -> None:
+        for f in self.config(name).get("unique", []):
+            if f in record:
+                for other in self.store.find(self.table(name), **owner, **{f: record[f]}):
+                    if other["id"] != record["id"]:
+                        raise conflict(
+                            f"A {name[:-1] if name.endswith('s') else name} with this {f} already exists",
+                            Problem(f, "already taken"),
+                        )
+
+    def get(self, name: str, owner: Owner, rid: str, **equals: Any) -> Record:
+        record = self.store.get(self.table(name), rid)
+        if record is None or any(record.get(k) != v for k, v in {**owner, **equals}.items()):
+            raise not_found(_label(name))
+        return self._settle(name, record)
+
+    def _views(
+        self,
+        name: str,
+        owner: Owner,
+        equals: dict[str, Any],
+        arrived: list[tuple[Record, Record]] | None = None,
+        stored_in: list[Any] | None = None,
+    ) -> Iterator[Record]:
+        """Settled views (not copies) of the owner's records whose fields as of now equal `equals`.
+
+        A filter on the lifecycle's status reads the records stored in `stored_in` (by default,
+        every status that leads to the one asked for). Each view that settled into a status
+        nothing leaves is added, with its stored record, to `arrived` (see `_keep`)."""
+        moving = self._moving(name)
+        if moving not in equals:
+            records = self.store.scan(self.table(name), **owner, **equals)
+        else:  # a status is only known once settled
+            stored = {k: v for k, v in equals.items() if k != moving}
+            sources = stored_in if stored_in is not None else self._sources_of(name, equals[moving])
+            if sources is None:
+                records = self.store.scan(self.table(name), **owner, **stored)
+            else:
+                records = self.store.scan_any(self.table(name), moving, sources, **owner, **stored)
+        for record in records:
+            view = self._settle(name, record)
+            if arrived is not None and view is not record and self._at_rest(name, view):
+                arrived.append((record, view))
+            if moving not in equals or view.get(moving) == equals[moving]:
+                yield view
+
+    def _keep(self, name: str, arrived: list[tuple[Record, Record]]) -> None:
+        """Store the views that settled into a status nothing leaves, so that the status index
+        finds them there, not among the records still to settle. No reader can tell: such a view
+        no longer depends on the clock (which only moves forward), and settles to itself. A
+        record written meanwhile is left as it is."""
+        if not arrived:
+            return
+        table = self.table(name)
+        with self.store.transaction():
+            for record, view in arrived:
+                if self.store.get(table, record["id"]) == record:
+                    self.store.replace(table, view)
+
+    def _at_rest(self, name: str, view: Record) -> bool:
+        """Whether the record's lifecycle moves it no further."""
+        return self._resting(name, view.get(self._lifecycles[name][0]))
+
+    def _resting(self, name: str, status: Any) -> bool:
+        """Whether no transition leaves `status`."""
+        try:
+            return status not in self._lifecycles[name][1]
+        except TypeError:
+            return False
+
+    def _sources_of(self, name: str, status: Any) -> list[Any] | None:
+        """The stored statuses from which a record can settle into `status` (itself included),
+        per the lifecycle's transitions; None if that cannot be told (then every record is read)."""
+        try:
+            return self._sources[(name, status)]
+        except KeyError:
+            pass
+        except TypeError:
+            return None
+        field, by_from = self._lifecycles[name]
+        if any(field in t.get("set", {}) for ts in by_from.values() for t in ts):
+            found = None
+        else:
+            found, todo = [status], [status]
+            while todo:
+                target = todo.pop()
+                for source, ts in by_from.items():
+                    if source not in found and any(t["to"] == target for t in ts):
+                        found.append(source)
+                        todo.append(source)
+        self._sources[(name, status)] = found
+        return found
+
+    def require_status(
+        self,
+        name: str,
+        record: Record,
+        allowed: set[str] | frozenset[str],
+        action: str,
+        field: str = "action",
+    ) -> None:
+        """A state machine's guard: `action` on a record outside `allowed` is a 409 CONFLICT."""
+        status = record.get(self._moving(name) or "status")
+        if status not in allowed:
+            raise conflict(
+                f"Cannot {action} {_a(_label(name).lower())} that is {status}",
+                Problem(field, f"needs status {' or '.join(sorted(allowed))}"),
+            )
+
+    def pending(self, name: str) -> list[Record]:
+        """What the clock will still move (the dashboard's "settling"): each record of `name`
+        whose status some transition leaves, with its status now, the next one and when (epoch)."""
+        life = self._lifecycles.get(name)
+        if life is None:
+            return []
+        status_field, by_from = life
+        with self.store.reading():
+            rows = list(self.store.scan_any(self.table(name), status_field, list(by_from)))
+        out: list[Record] = []
+        for record in rows:
+            view = self._settle(name, record)
+            steps = by_from.get(view.get(status_field))
+            if not steps:
+                continue
+            step = min(steps, key=lambda t: self.delay(t.get("after", 0)))
+            out.append(
+                {
+                    "id": record["id"],
+                    "account": record.get("_account"),
+                    "mode": record.get("_mode"),
+                    "status": view.get(status_field),
+                    "next": step["to"],
+                    "due": view.get("_since", 0.0) + self.delay(step.get("after", 0)),
+                }
+            )
+        return out
+
+    def _moving(self, name: str) -> str | None:
+        """The field a declared lifecycle moves on its own (None without a lifecycle)."""
+        life = self.config(name).get("lifecycle")
+        return str(life.get("field", "status")) if life else None
+
+    def list(self, name: str, owner: Owner, **equals: Any) -> Records:
+        arrived: list[tuple[Record, Record]] = []
+        with self.store.reading():
+            found = [clone(v) for v in self._views(name, owner, equals, arrived)]
+        self._keep(name, arrived)
+        return found
+
+    def public_page(
+        self, name: str, owner: Owner, params: dict[str, Any], **equals: Any
+    ) -> tuple[Records, dict[str, Any]]:
+        """One page as the API pages and shows it (`public` records), and its meta; only the page
+        is settled, unless the filter is on the lifecycle's status, which only settling can tell.
+
+        Not deep-copied: each record is a new dict, but nested values are the stored ones. Stored
+        records are never changed in place (every write stores a new dict), so this is safe to
+        serialise; a caller that changes what it gets must `clone` it first."""
+        moving = self._moving(name)
+        arrived: list[tuple[Record, Record]] = []
+        table = self.table(name)
+        with self.store.reading():
+            by_status = moving is not None and moving in equals
+            status = equals[moving] if moving is not None and by_status else None
+            sources = self._sources_of(name, status) if by_status else None
+            if sources is not None and self._resting(name, status):
+                # A status nothing leaves: the records stored in it are in the page as they are;
+                # those stored on their way to it are settled, and paged in among them.
+                coming = list(self._views(name, owner, equals, arrived, stored_in=sources[1:]))
+                start, stop, meta = self.bounds(params)
+                page, total = self.store.window(table, start, stop, coming, **owner, **equals)
+                meta = {**meta, "total": total}
+            elif by_status:
+                page, meta = self.page(list(self._views(name, owner, equals, arrived)), params)
+            else:
+                start, stop, meta = self.bounds(params)
+                stored_page, total = self.store.window(table, start, stop, **owner, **equals)
+                page, meta = [self._settle(name, r) for r in stored_page], {**meta, "total": total}
+                arrived = [
+                    (r, v)
+                    for r, v in zip(stored_page, page, strict=True)
+                    if v is not r and self._at_rest(name, v)
+                ]
+            shown = [self.public(name, r) for r in page]
+        self._keep(name, arrived)
+        return shown, meta
+
+    def update(self, name: str, owner: Owner, rid: str, changes: Record) -> Record:
+        with self.store.transaction():
+            current = self.get(name, owner, rid)
+            clean = {k: v for k, v in changes.items() if k != "id" and not k.startswith("_")}
+            if "updated_at" in self._fields[name]:
+                clean["updated_at"] = self.clock.isoformat()
+            self._check_unique(name, owner, {**current, **clean})
+            if self._moving(name) in clean:
+                clean["_since"] = self.clock.now()  # a new status starts its own timer
+            return self.store.replace(self.table(name), {**current, **clean})  # the settled view, updated
+
+    def delete(self, name: str, owner: Owner, rid: str, **equals: Any) -> Record:
+        """Delete the record and, so nothing dangles, every child declared under it."""
+        with self.store.transaction():
+            record = self.get(name, owner, rid, **equals)
+            for child, field in self.children.get(name, []):
+                for c in self.store.find(self.table(child), **owner, **{field: rid}):
+                    self.delete(child, owner, c["id"])
+            self.store.delete(self.table(name), rid)
+            return record
+
+    def upsert(
+        self, name: str, owner: Owner, key: str, fields: Record, extra: Record | None = None
+    ) -> tuple[Record, bool]:
+        """Create, or replace the fields of, the record whose `key` equals the body's."""
+        with self.store.transaction():
+            match = self.store.find(self.table(name), **owner, **(extra or {}), **{key: fields[key]})
+            if match:
+                return self.update(name, owner, match[0]["id"], fields), False
+            return self.create(name, owner, fields, extra), True
+
+    # -- listing ------------------------------------------------------------------------
+    def bounds(self, params: dict[str, Any]) -> tuple[int, int | None, dict[str, Any]]:
+        """Where the requested page starts and stops, and the meta the list envelope shows
+        (without `total`), as the API pages: page/per_page, limit/offset, or not at all."""
+        pag = self.spec.pagination
+        style, default = pag.style, pag.default or 20
+        if style == "page":
+            page, per_page = params.get("page", 1), params.get("per_page", default)
+            start = (page - 1) * per_page
+            return start, start + per_page, {"page": page, "per_page": per_page}
+        if style == "offset":
+            limit, offset = params.get("limit", default), params.get("offset", 0)
+            return offset, offset + limit, {"limit": limit, "offset": offset}
+        return 0, None, {}
+
+    def page(self, items: Records, params: dict[str, Any]) -> tuple[Records, dict[str, Any]]:
+        """Slice `items` as the API pages them; the meta values the list envelope shows."""
+        start, stop, meta = self.bounds(params)
+        return items[start:stop], {**meta, "total": len(items)}
+
+    def filters(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        declared = self.config(name).get("filters", {})
+        return {f: params[p] for p, f in declared.items() if p in params}

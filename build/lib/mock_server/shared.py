@@ -1,0 +1,156 @@
+"""What `serve --workers N` processes must agree on besides the store: the clock's offset, the
+rate-limit logs and the request log. Each lives in a run directory beside the data file that
+the parent process empties at start (none of it outlives a run, as in one process).
+
+- the clock offset: 8 bytes in a memory-mapped file (a read is a memory load; `advance` takes
+  a file lock for its read-modify-write);
+- rate-limit logs and the request log: SQLite (the standard library's), WAL, no fsync; a
+  decision is one `BEGIN IMMEDIATE` transaction, so limits are exact across processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import mmap
+import os
+import sqlite3
+import struct
+import threading
+import time
+from array import array
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .clock import Clock
+from .ratelimit import Bucket, RateLimiter
+
+_OFFSET = struct.Struct("d")
+
+
+def prepare_run_dir(path: Path) -> Path:
+    """Create (or empty) the run directory of a multi-process server."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.iterdir():
+        if stale.is_file():
+            stale.unlink()
+    return path
+
+
+class SharedClock(Clock):
+    """Wall time plus an offset that every process maps from one file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if os.fstat(self._fd).st_size < _OFFSET.size:
+            os.ftruncate(self._fd, _OFFSET.size)
+        self._map = mmap.mmap(self._fd, _OFFSET.size)
+
+    def now(self) -> float:
+        return time.time() + _OFFSET.unpack_from(self._map)[0]
+
+    def advance(self, seconds: float) -> float:
+        with self._lock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                _OFFSET.pack_into(self._map, 0, _OFFSET.unpack_from(self._map)[0] + seconds)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        return self.now()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")  # run state: nothing here must survive a crash
+    return db
+
+
+class SharedRateLimiter(RateLimiter):
+    """The moving-window limiter with its logs in SQLite, one row per (caller, bucket)."""
+
+    def __init__(
+        self, path: Path, clock: Clock, window_override: float | None = None, enabled: bool = True
+    ) -> None:
+        super().__init__(clock, window_override, enabled)
+        self._db = _connect(path)
+        self._db.execute("CREATE TABLE IF NOT EXISTS logs (key TEXT PRIMARY KEY, times BLOB NOT NULL)")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # one writer at a time, across processes
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _logs(self, key: str, buckets: list[Bucket]) -> list[deque[float]]:
+        logs = []
+        for b in buckets:
+            row = self._db.execute("SELECT times FROM logs WHERE key = ?", (f"{key}\0{b.name}",)).fetchone()
+            logs.append(deque(array("d", row[0])) if row else deque())
+        return logs
+
+    def _save(self, key: str, buckets: list[Bucket], logs: list[deque[float]]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO logs (key, times) VALUES (?, ?)",
+            [(f"{key}\0{b.name}", array("d", log).tobytes()) for b, log in zip(buckets, logs, strict=True)],
+        )
+
+    def reset(self, key_prefix: str = "") -> None:
+        with self._locked():
+            self._db.execute("DELETE FROM logs WHERE substr(key, 1, ?) = ?", (len(key_prefix), key_prefix))
+
+
+class RequestLog:
+    """The last `size` requests the sandbox answered (`GET /_mock/requests`)."""
+
+    def __init__(self, size: int) -> None:
+        self._rows: deque[dict[str, Any]] = deque(maxlen=size)
+
+    def append(self, entry: dict[str, Any]) -> None:
+        self._rows.append(entry)
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(list(self._rows))
+
+
+class SharedRequestLog(RequestLog):
+    """The request log of every worker, in order of answer, in SQLite."""
+
+    TRIM_EVERY = 100
+
+    def __init__(self, path: Path, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+        self._lock = threading.Lock()
+        self._db = _connect(path)
+        self._db.execute("CREATE TABLE IF NOT EXISTS requests (n INTEGER PRIMARY KEY, entry TEXT NOT NULL)")
+
+    def append(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            n = self._db.execute("INSERT INTO requests (entry) VALUES (?)", (json.dumps(entry),)).lastrowid
+            if n is not None and n % self.TRIM_EVERY == 0:
+                self._db.execute("DELETE FROM requests WHERE n <= ?", (n - self.size,))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM requests")
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT entry FROM (SELECT n, entry FROM requests ORDER BY n DESC LIMIT ?) ORDER BY n",
+                (self.size,),
+            ).fetchall()
+        return (json.loads(r[0]) for r in rows)

@@ -1,0 +1,134 @@
+"""Bearer tokens: minted with the API's prefix, stored only as a SHA-256 hash, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .clock import Clock
+from .ids import IdGenerator
+from .store import Record, Store
+
+TABLE = "_mock:tokens"
+REVOKED = "_mock:revoked"  # tombstones (id, masked, when, how), so a 401 can say "revoked at ..."
+MODES = ("test", "live")
+_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{8,256}")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the tenancy key (api, account, mode) and what the caller may do."""
+
+    api: str
+    account: str
+    mode: str
+    scopes: frozenset[str]
+    subject: str  # token id, API key id or user id: the rate-limit key
+    user_id: str | None = None
+
+    @property
+    def owner(self) -> dict[str, str]:
+        """The hidden fields that tie a stored record to this principal's tenancy."""
+        return {"_account": self.account, "_mode": self.mode}
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def mask(token: str) -> str:
+    """`nsx_test_Ab…9xYz`: enough to recognise a token, never enough to use it."""
+    return f"{token[: max(4, len(token) - 28)]}…{token[-4:]}"
+
+
+class TokenService:
+    """Mint, authenticate, list and revoke the sandbox's bearer tokens."""
+
+    def __init__(self, store: Store, ids: IdGenerator, clock: Clock) -> None:
+        self.store, self.ids, self.clock = store, ids, clock
+        # digest -> (digest, principal) of tokens seen valid; emptied whenever the token table
+        # changes (a mint or revoke here, or in another process sharing the store)
+        self._known: dict[str, tuple[str, Principal]] = {}
+        self._known_version = -1
+
+    def mint(
+        self,
+        api: str,
+        prefix: str,
+        scopes: list[str],
+        mode: str = "test",
+        account: str = "default",
+        name: str | None = None,
+        value: str | None = None,
+    ) -> tuple[str, Record]:
+        """Create a token; `value` fixes it (seed files), else a random one with `prefix`."""
+        token = value if value is not None else self.ids.secret(prefix, 32)
+        digest = token_hash(token)
+        rid = f"tok_{digest[:16]}"
+        record = {
+            "id": rid,
+            "api": api,
+            "hash": digest,
+            "masked": mask(token),
+            "scopes": sorted(set(scopes)),
+            "mode": mode,
+            "account": account,
+            "name": name,
+            "created_at": self.clock.isoformat(),
+        }
+        with self.store.transaction():
+            self.store.replace(TABLE, record)
+            self.store.delete(REVOKED, rid)
+        return token, record
+
+    def authenticate(self, api: str, token: str) -> Principal | None:
+        if not _TOKEN_SHAPE.fullmatch(token):
+            return None
+        digest = token_hash(token)
+        version = self.store.version(TABLE)
+        if version != self._known_version:
+            self._known.clear()
+            self._known_version = version
+        known = self._known.get(digest)
+        if known is not None and hmac.compare_digest(known[0], digest):
+            return known[1] if known[1].api == api else None
+        record = self.store.get(TABLE, f"tok_{digest[:16]}")
+        if record is None or not hmac.compare_digest(record["hash"], digest) or record["api"] != api:
+            return None
+        principal = Principal(
+            api=api,
+            account=record["account"],
+            mode=record["mode"],
+            scopes=frozenset(record["scopes"]),
+            subject=record["id"],
+        )
+        self._known[digest] = (digest, principal)
+        return principal
+
+    def revoke(self, token_or_id: str, how: str = "revoked") -> bool:
+        """Forget the token; keep a tombstone (never the hash) so the request log can say why
+        its next use is a 401. `how` words it: "revoked", "revoked by a reset", ..."""
+        rid = token_or_id if token_or_id.startswith("tok_") else f"tok_{token_hash(token_or_id)[:16]}"
+        with self.store.transaction():
+            record = self.store.get(TABLE, rid)
+            if record is None or not self.store.delete(TABLE, rid):
+                return False
+            self.store.replace(
+                REVOKED,
+                {
+                    "id": rid,
+                    "api": record["api"],
+                    "masked": record["masked"],
+                    "name": record.get("name"),
+                    "revoked_at": self.clock.isoformat(),
+                    "how": how,
+                },
+            )
+        return True
+
+    def list(self, api: str | None = None) -> list[dict[str, Any]]:
+        rows = self.store.find(TABLE, **({"api": api} if api else {}))
+        return [{k: v for k, v in r.items() if k != "hash"} for r in rows]

@@ -1,0 +1,44 @@
+"""`serve --workers N`: uvicorn starts N processes; each builds its app here from the settings
+the parent put in the environment, over the one shared state (see `shared.py` and
+`TinyDBStore(shared=True)`). The parent has already opened the store, applied the seed and
+minted the start-up tokens, so a worker only opens what is there."""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from starlette.types import ASGIApp
+
+from .app import SandboxApp, with_cors
+
+ENV = "MOCK_SERVER_WORKER_SETTINGS"
+
+
+def export_settings(settings: dict[str, Any]) -> None:
+    os.environ[ENV] = json.dumps(settings)
+
+
+def create_app() -> ASGIApp:
+    """The uvicorn factory (`mock_server.workers:create_app`) a worker process calls."""
+    from .logs import NoQueryStrings
+    from .sandbox import Sandbox, load_all
+    from .store_tinydb import TinyDBStore
+
+    s = json.loads(os.environ[ENV])
+    sandbox = Sandbox(
+        load_all(s["apis"]),
+        TinyDBStore(s["data"], shared=True, group_commit=True),
+        rate_window=s["rate_window"],
+        rate_limit=s["rate_limit"],
+        async_delay=s["async_delay"],
+        run_dir=Path(s["run_dir"]),
+    )
+    logging.getLogger("uvicorn.access").addFilter(NoQueryStrings())
+    app = with_cors(SandboxApp(sandbox, s["admin_token"]), s.get("cors"))
+    gc.freeze()  # as `serve` does: collections leave the loaded state alone
+    return app
