@@ -159,6 +159,8 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
         view="documented" if documented else "full",
     )
     contract.resources = _resources(contract, doc.get("x-resources") or {})
+    if not documented:
+        contract.compile_view = lambda: compile_spec(raw, where, documented=True)
     return contract
 
 

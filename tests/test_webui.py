@@ -25,7 +25,7 @@ def test_pages_and_assets(harness: Harness) -> None:
             assert c.get(src).status_code == 200, (page, src)
     docs = c.get("/_mock/docs/nurosentrix").text
     assert "/_mock/docs/assets/swagger-ui-bundle.js" in docs and '"schemes": ["bearerAuth"]' in docs
-    assert docs.count("name='scope'") == len(harness.sandbox.specs["nurosentrix"].all_scopes)
+    assert docs.count("name='scope'") == len(harness.sandbox.specs["nurosentrix"].scopes)
     index = c.get("/").text
     assert all(f"/_mock/docs/{api}" in index for api in harness.sandbox.specs)
     for missing in (
