@@ -21,27 +21,27 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-CONSTRAINTS = frozenset(
-    {
-        "enum",
-        "const",
-        "pattern",
-        "format",
-        "minLength",
-        "maxLength",
-        "minimum",
-        "maximum",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-        "multipleOf",
-        "minItems",
-        "maxItems",
-        "uniqueItems",
-        "minProperties",
-        "maxProperties",
-        "required",
-        "additionalProperties",
-    }
+# Schema keywords that constrain a value ("type" aside; `additionalProperties` only when false):
+# what `x-inferred-keywords` may list (the provenance test walks the specs for the same ones).
+CONSTRAINTS = (
+    "enum",
+    "const",
+    "pattern",
+    "format",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "required",
+    "additionalProperties",
 )
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SCHEMA_ONE = ("items", "not", "contains", "additionalProperties", "propertyNames")
@@ -60,6 +60,8 @@ def schema(node: Any) -> Any:
         return {k: v for k, v in node.items() if k in ("description", "x-inferred", "x-inferred-reason")}
     out = dict(node)
     for key in node.get("x-inferred-keywords") or ():
+        if key not in CONSTRAINTS:
+            continue
         if key == "additionalProperties" and isinstance(out.get(key), dict):
             continue  # a schema for extra keys is not a closure
         out.pop(key, None)

@@ -30,33 +30,13 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from contract import HTTP_METHODS, SPECS_DIR
+from contract.documented import CONSTRAINTS
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVENANCE = Path(__file__).parent / "provenance"
 SEEDS = Path(os.environ.get("SANDBOX_SEEDS_DIR", ROOT.parent / "shared" / "seeds"))
 APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]
 
-# Schema keywords that constrain a value ("type" aside); `additionalProperties` only when false.
-CONSTRAINTS = (
-    "enum",
-    "const",
-    "pattern",
-    "format",
-    "minLength",
-    "maxLength",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "minItems",
-    "maxItems",
-    "uniqueItems",
-    "minProperties",
-    "maxProperties",
-    "required",
-    "additionalProperties",
-)
 _SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs")
 _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SUBSCHEMA_ONE = ("items", "not", "contains", "additionalProperties", "if", "then", "else")

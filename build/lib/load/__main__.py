@@ -1,7 +1,0 @@
-"""`python -m load ratelimit|run ...`."""
-
-import sys
-
-from load.cli import main
-
-sys.exit(main())
