@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,19 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class NoQueryStrings(logging.Filter):
-    """uvicorn's access log prints whole URLs; query strings can hold one-time secrets (OAuth codes)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
-            record.args = (*record.args[:2], record.args[2].split("?", 1)[0], *record.args[3:])
-        return True
-
-
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import SandboxApp
+    from .logs import quiet_access_log
     from .sandbox import Sandbox, load_all
     from .seed import SeedError, apply_seed, load_seed
     from .spec import SpecError
@@ -173,7 +164,7 @@ def serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         SandboxApp(sandbox, args.admin_token), host=args.host, port=args.port, log_level=args.log_level
     )
-    logging.getLogger("uvicorn.access").addFilter(NoQueryStrings())  # after uvicorn configured logging
+    quiet_access_log()  # after uvicorn configured logging
     gc.freeze()  # the loaded state is long-lived: collections scan only what requests create
     uvicorn.Server(config).run()
     return 0

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from .app import SandboxApp
+from .logs import quiet_access_log
 
 ENV = "MOCK_SERVER_WORKER_SETTINGS"
 
@@ -23,7 +23,6 @@ def export_settings(settings: dict[str, Any]) -> None:
 
 def create_app() -> SandboxApp:
     """The uvicorn factory (`mock_server.workers:create_app`) a worker process calls."""
-    from .cli import NoQueryStrings
     from .sandbox import Sandbox, load_all
     from .store_tinydb import TinyDBStore
 
@@ -36,7 +35,7 @@ def create_app() -> SandboxApp:
         async_delay=s["async_delay"],
         run_dir=Path(s["run_dir"]),
     )
-    logging.getLogger("uvicorn.access").addFilter(NoQueryStrings())
+    quiet_access_log()
     app = SandboxApp(sandbox, s["admin_token"])
     gc.freeze()  # as `serve` does: collections leave the loaded state alone
     return app
