@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from .httpguard import HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -78,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve from N processes sharing one state (the TinyDB file, rate limits, clock); default 1",
     )
     serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=HEAD_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request line and headers have not arrived in this time "
+        f"(default: {HEAD_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        default=KEEP_ALIVE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a kept-alive connection idle this long (default: {KEEP_ALIVE_TIMEOUT})",
+    )
+    serve.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -108,9 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Refuse what would lose data before anything is touched, in this order: the data file's
+    lifetime lock (`lockfile.py`: one server per file), the data folder's writability, the
+    port (bound and listening); only then open the store, revoke the last start's tokens,
+    mint new ones and empty the `--workers` run directory."""
     import uvicorn
 
     from .app import SandboxApp
+    from .errors import StorageError
+    from .httpguard import configure, protocol_options
+    from .lockfile import DataFileBusy, DataFolderUnusable, DataLock, check_writable
     from .logs import quiet_access_log
     from .sandbox import Sandbox, load_all
     from .seed import SeedError, apply_seed, load_seed
@@ -119,11 +144,16 @@ def serve(args: argparse.Namespace) -> int:
     from .store_tinydb import StoreFileError, TinyDBStore
 
     if args.workers < 1 or (args.workers > 1 and args.memory):
-        print(
-            "mock_server: --workers N needs N >= 1 and, above 1, the file store (not --memory)",
-            file=sys.stderr,
-        )
-        return 2
+        return _refuse("--workers N needs N >= 1 and, above 1, the file store (not --memory)")
+    lock = None if args.memory else DataLock(args.data)
+    try:
+        if lock is not None:
+            lock.acquire()
+            check_writable(args.data)
+        sock = _listen(args.host, args.port)
+    except (DataFileBusy, DataFolderUnusable, PortUnavailable) as exc:
+        return _refuse(str(exc))
+    _raise_open_files_limit()
     try:
         specs = load_all(args.api)
         store: Store = (
@@ -140,9 +170,8 @@ def serve(args: argparse.Namespace) -> int:
         )
         if args.seed:
             apply_seed(sandbox, load_seed(args.seed))
-    except (SpecError, StoreFileError, SeedError) as exc:
-        print(f"mock_server: {exc}", file=sys.stderr)
-        return 2
+    except (SpecError, StoreFileError, SeedError, StorageError) as exc:
+        return _refuse(str(exc))
     base = f"http://{args.host}:{args.port}"
     if args.admin_token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
@@ -151,29 +180,79 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(f"Sandbox state: {'memory' if args.memory else args.data}")
-    for name, spec in sandbox.specs.items():
-        for old in sandbox.tokens.list(name):
-            if old.get("name") == "startup":
-                sandbox.tokens.revoke(old["id"])
-        token, _ = sandbox.mint(name, name="startup")
-        print(f"  {name:<14} {base}{spec.base_path}\n  {'':<14} Authorization: Bearer {token}")
-    sandbox.store.commit()  # the seed and the tokens just printed are on disk
+    try:
+        for name, spec in sandbox.specs.items():
+            for old in sandbox.tokens.list(name):
+                if old.get("name") == "startup":
+                    sandbox.tokens.revoke(old["id"])
+            token, _ = sandbox.mint(name, name="startup")
+            print(f"  {name:<14} {base}{spec.base_path}\n  {'':<14} Authorization: Bearer {token}")
+        sandbox.store.commit()  # the seed and the tokens just printed are on disk
+    except (StorageError, OSError) as exc:
+        return _refuse(f"cannot write the start-up tokens to {args.data}: {exc}")
     print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)", flush=True)
+    http = {**protocol_options(), "timeout_keep_alive": args.keep_alive_timeout}
     if args.workers > 1:
-        return _serve_workers(args, sandbox)
-    config = uvicorn.Config(
-        SandboxApp(sandbox, args.admin_token), host=args.host, port=args.port, log_level=args.log_level
-    )
+        return _serve_workers(args, sandbox, sock, http)
+    app = SandboxApp(sandbox, args.admin_token)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, **http)
+    configure(config, args.header_timeout)
     quiet_access_log()  # after uvicorn configured logging
     gc.freeze()  # the loaded state is long-lived: collections scan only what requests create
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 
-def _serve_workers(args: argparse.Namespace, sandbox: Sandbox) -> int:
-    """Hand the prepared state to N uvicorn worker processes (`workers.create_app`)."""
-    import uvicorn
+class PortUnavailable(Exception):
+    """The port is taken (or the address is not this machine's)."""
 
+
+def _refuse(message: str) -> int:
+    print(f"mock_server: {message}", file=sys.stderr)
+    return 2
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the store is opened: a busy port fails here, having
+    changed nothing. (uvicorn takes it as it is; `--workers` processes share it.)"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # listening: with SO_REUSEADDR, a bound socket alone does not keep others out
+    except OSError as exc:
+        sock.close()
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _raise_open_files_limit() -> None:
+    """Each connection is a file: lift the soft limit (often 1,024) to the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1 << 20), hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def _serve_workers(
+    args: argparse.Namespace, sandbox: Sandbox, sock: socket.socket, http: dict[str, Any]
+) -> int:
+    """Hand the prepared state to N uvicorn worker processes (`workers.create_app`); this
+    process keeps the data file's lock for them."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from .httpguard import configure
     from .shared import prepare_run_dir
     from .workers import export_settings
 
@@ -191,14 +270,17 @@ def _serve_workers(args: argparse.Namespace, sandbox: Sandbox) -> int:
         }
     )
     print(f"Workers: {args.workers} processes, one shared state", flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         "mock_server.workers:create_app",
         factory=True,
         workers=args.workers,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        **http,
     )
+    configure(config, args.header_timeout)
+    Multiprocess(config, sockets=[sock]).run()
     return 0
 
 
