@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .clock import iso
+from .errors import StorageError
 from .sandbox import Sandbox
 from .spec import HTTP_METHODS
 from .tokens import MODES
@@ -65,6 +66,8 @@ class ControlApi:
             return await self._dispatch(request, subpath.strip("/"), request.method)
         except ControlError as err:
             return _error(err.status, err.message)
+        except StorageError as err:  # nothing was saved (the store undid it)
+            return JSONResponse({"error": {"code": err.code, "message": err.message}}, status_code=err.status)
 
     async def _dispatch(self, request: Request, path: str, method: str) -> Response:
         sb = self.sandbox
