@@ -24,7 +24,7 @@ import json
 from typing import Any
 
 MAX_HEAD_BYTES = 64 * 1024  # request line + headers, read by the protocol
-MAX_URL_BYTES = 8 * 1024  # path + query, checked by the app (in the API's envelope)
+MAX_URL_BYTES = 16 * 1024  # path + query, checked by the app (in the API's envelope)
 MAX_HEADER_BYTES = 32 * 1024  # names + values of every header, checked by the app
 HEAD_TIMEOUT = 10.0
 KEEP_ALIVE_TIMEOUT = 5
@@ -122,8 +122,10 @@ if HttpToolsProtocol is not None:
                 buf = self._tail + data
                 end = buf.find(b"\r\n\r\n")
                 added = len(data) if end < 0 else end + 4 - len(self._tail)
-                if not self._line_done and b"\n" in buf[: end + 4 if end >= 0 else len(buf)]:
-                    self._line_done = True
+                if not self._line_done:
+                    newline = data.find(b"\n")
+                    if newline >= 0 and self._head_bytes + newline < MAX_HEAD_BYTES:
+                        self._line_done = True  # the request line ended within the limit
                 if self._head_bytes + added > MAX_HEAD_BYTES:
                     if self._line_done:
                         self._refuse(431, f"Request line and headers exceed {MAX_HEAD_BYTES} bytes")
