@@ -165,7 +165,11 @@ class TinyDBStore(Store):
                 try:
                     self.compact()  # fold a crash's journal in (and drop a torn last line)
                 except OSError as exc:
-                    raise StoreFileError(f"{self.path}: cannot write ({exc.strerror or exc})") from exc
+                    if not self.shared:
+                        raise StoreFileError(f"{self.path}: cannot write ({exc.strerror or exc})") from exc
+                    # a `--workers` process (re)started on a full disk: the state is loaded, the
+                    # journal kept (a torn line is cut before the next append); serve it
+                    logging.getLogger(__name__).warning("compaction of %s postponed (%s)", self.path, exc)
         except BaseException:
             self._release_files()  # closing the lock file releases the lock
             raise

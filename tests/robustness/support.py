@@ -38,7 +38,9 @@ def count(name: str, n: int = 1) -> None:
 def seen(status: int, where: str = "in_process") -> None:
     """Every answer the suite gets passes here: inputs tried and 5xx seen."""
     count(f"requests_{where}")
-    if status >= 500:
+    if status in (503, 507):  # the store refused a write under an injected or real disk fault
+        count("responses_storage_refused")
+    elif status >= 500:
         count("responses_5xx")
 
 
