@@ -296,7 +296,7 @@ def token_command(args: argparse.Namespace) -> int:
                 body["scopes"] = [s for s in args.scopes.split(",") if s]
             r = httpx.post(url, json=body, headers=auth)
         elif args.token_command == "list":
-            r = httpx.get(url, params={"api": args.api} if args.api else None, headers=auth)
+            return _list_tokens(url, args.api, auth)
         else:
             r = httpx.delete(f"{url}/{args.token}", headers=auth)
     except httpx.HTTPError as exc:
@@ -309,6 +309,25 @@ def token_command(args: argparse.Namespace) -> int:
         print(r.json()["token"])
     elif r.content:
         print(json.dumps(r.json(), indent=2))
+    return 0
+
+
+def _list_tokens(url: str, api: str | None, auth: dict[str, str]) -> int:
+    """Every token, a page (1,000) at a time, printed as one JSON document."""
+    import httpx
+
+    tokens: list[Any] = []
+    offset: int | None = 0
+    while offset is not None:
+        params: dict[str, str | int] = {"limit": 1000, "offset": offset, **({"api": api} if api else {})}
+        r = httpx.get(url, params=params, headers=auth)
+        if r.status_code >= 400:
+            print(f"mock_server: {r.status_code} {r.text}", file=sys.stderr)
+            return 1
+        page = r.json()
+        tokens += page["tokens"]
+        offset = page.get("next_offset")
+    print(json.dumps({"tokens": tokens}, indent=2))
     return 0
 
 

@@ -134,6 +134,15 @@ class SharedRateLimiter(RateLimiter):
         with self._locked():
             self._db.execute("DELETE FROM logs WHERE substr(key, 1, ?) = ?", (len(key_prefix), key_prefix))
 
+    def forget(self, key: str) -> None:
+        with suppress(sqlite3.Error):
+            self.reset(key + "\0")
+
+    def _sweep(self, now: float) -> None:
+        """The SQLite rows live on disk in the run directory (emptied at each start), not in
+        memory; `forget` drops a revoked token's."""
+        self._since_sweep, self._swept_at = 0, now
+
 
 class RequestLog:
     """The last `size` requests the sandbox answered (`GET /_mock/requests`)."""

@@ -254,8 +254,8 @@ def fill(op: Operation, ids: dict[str, str]) -> str:
 class ServerProcess:
     """`python -m mock_server serve ...` on 127.0.0.1, output to a file; killable with SIGKILL."""
 
-    def __init__(self, log_dir: Path, *args: str, host: str = "127.0.0.1") -> None:
-        self.args, self.log_dir, self.host = args, log_dir, host
+    def __init__(self, log_dir: Path, *args: str, host: str = "127.0.0.1", nofile: int | None = None) -> None:
+        self.args, self.log_dir, self.host, self.nofile = args, log_dir, host, nofile
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.log_path = log_dir / "server.log"
@@ -277,6 +277,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                preexec_fn=self._limits if self.nofile else None,
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -288,6 +289,14 @@ class ServerProcess:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"sandbox did not start: {self.output()}")
             time.sleep(0.05)
+
+    def _limits(self) -> None:
+        """In the child: start with at most `nofile` open files (the server may lift it)."""
+        import resource
+
+        assert self.nofile is not None
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, hard))
 
     def kill9(self) -> None:
         assert self.proc is not None
