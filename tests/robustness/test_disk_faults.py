@@ -332,3 +332,25 @@ def _all_ids(c: httpx.Client) -> set[str]:
             return out
         page += 1
 
+
+
+def test_a_failed_fsync_is_not_acknowledged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The append went out but the disk would not confirm it (fsync: EIO): the client is not
+    told it was saved — 503 in the envelope, saying the outcome is unconfirmed — and the next
+    write, once fsync works again, is acknowledged as usual."""
+    node = Node(tmp_path / "state.json", shared=False)
+    journal = node.journal()
+    real = os.fsync
+
+    def failing(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}") == journal:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", failing)
+    r = node.create("unconfirmed")
+    assert r.status_code == 503 and error_code(r.json()) == "STORAGE_UNAVAILABLE", r.text
+    assert "confirmed" in r.json()["error"]["message"]
+    monkeypatch.setattr(os, "fsync", real)
+    assert node.create("confirmed").status_code == 201
+    node.close()
