@@ -8,6 +8,10 @@ naming the file and that PID, before it opens the store, mints or revokes a toke
 the run directory. The kernel drops the lock when the holder exits, however it exits
 (`kill -9` included), so a stale lock file never blocks a restart.
 
+`--workers` processes also hold a shared `flock` on `.<file>.workers` for their lives: should
+their parent die alone (`kill -9`), the orphans keep serving the file, and a new `serve` finds
+that lock held and refuses too, rather than start beside them.
+
 This lock is not the store's `.<file>.lock`, which writers take around each transaction:
 `flock` locks belong to an open file, so a process that took both on one file would block on
 itself.
@@ -35,6 +39,33 @@ def owner_path(data: Path) -> Path:
     return data.with_name(f".{data.name}.owner")
 
 
+def workers_path(data: Path) -> Path:
+    return data.with_name(f".{data.name}.workers")
+
+
+def hold_as_worker(data: Path) -> int:
+    """In a `--workers` process: a shared lock on `.<file>.workers`, held until the process
+    ends (the descriptor is returned only to be kept open)."""
+    fd = os.open(workers_path(data), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def _orphan_workers(data: Path) -> bool:
+    """Whether `--workers` processes of an earlier server (their parent gone) still serve."""
+    path = workers_path(data)
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the probe's lock, if it got it
+    return False
+
+
 class DataLock:
     """The lifetime lock of one data file (see the module)."""
 
@@ -59,6 +90,17 @@ class DataLock:
                 f"{self.data} is already served by another sandbox (pid {holder}); "
                 "stop that one, or pass another --data"
             ) from None
+        try:
+            orphans = _orphan_workers(self.data)
+        except OSError:
+            orphans = False
+        if orphans:
+            holder = _holder(fd)
+            os.close(fd)
+            raise DataFileBusy(
+                f"{self.data} is still served by the --workers processes of an earlier sandbox "
+                f"(its parent, pid {holder}, is gone); stop them, or pass another --data"
+            )
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

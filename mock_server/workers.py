@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from .app import SandboxApp
+from .lockfile import hold_as_worker
 from .logs import quiet_access_log
 
 ENV = "MOCK_SERVER_WORKER_SETTINGS"
+_WORKER_LOCK: int | None = None
 
 
 def export_settings(settings: dict[str, Any]) -> None:
@@ -27,6 +29,8 @@ def create_app() -> SandboxApp:
     from .store_tinydb import TinyDBStore
 
     s = json.loads(os.environ[ENV])
+    global _WORKER_LOCK
+    _WORKER_LOCK = hold_as_worker(Path(s["data"]))  # a new serve refuses while this process lives
     sandbox = Sandbox(
         load_all(s["apis"]),
         TinyDBStore(s["data"], shared=True, group_commit=True),

@@ -7,7 +7,10 @@ Measured before the lifetime lock: 200 to 3,200 acknowledged writes lost per tri
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -157,3 +160,52 @@ def test_workers_started_twice_refuses_and_keeps_clock_and_writes(tmp_path: Path
     finally:
         first.stop()
     _restart_keeps(tmp_path, data, acknowledged)
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def test_orphaned_workers_keep_the_file_theirs(tmp_path: Path) -> None:
+    """`kill -9` of the `--workers` parent alone: its workers go on serving the file, so a new
+    `serve` refuses (naming the dead parent) until they are gone; then it starts, with every
+    acknowledged write."""
+    data = tmp_path / "state.json"
+    first = ServerProcess(
+        tmp_path, "--data", str(data), "--async-delay", "0", "--no-rate-limit", "--workers", "2"
+    )
+    first.start()
+    assert first.proc is not None
+    parent = first.proc.pid
+    orphans: list[int] = []
+    try:
+        token = _printed_tokens(first)["nurosentrix"]
+        acknowledged = _write(first.base, token, 20, "before")
+        orphans = [p for p in _children(parent) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
+        assert len(orphans) == 2
+        first.kill9()
+        assert httpx.get(f"{first.base}/_mock/health").status_code == 200  # the orphans still serve
+        acknowledged += _write(first.base, token, 20, "orphaned")
+        rc, err, elapsed = _second_serve("--data", str(data), "--port", "0")
+        _check_refused(rc, err, elapsed, str(data), f"pid {parent}", "--workers")
+    finally:
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in orphans:
+            for _ in range(100):
+                if not _alive(pid):
+                    break
+                time.sleep(0.1)
+        first.stop()
+    _restart_keeps(tmp_path, data, acknowledged)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
