@@ -64,7 +64,7 @@ def _start(code: Path, log: Path, *args: str) -> tuple[subprocess.Popen[bytes], 
 
 
 def soak(code: Path, log: Path, total: int = 50_000, threads: int = 4) -> dict[str, object]:
-    proc, base = _start(code, log, "--no-rate-limit")
+    proc, base = _start(code, log)  # rate limits on: each token's use is logged
     out: dict[str, object] = {}
     try:
         rss = [(0, round(_rss_mib(proc.pid), 1))]
