@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -10,7 +11,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import webui
 from .control import ControlApi
+from .engine import ApiEngine
+from .errors import ApiError
+from .httpguard import MAX_HEADER_BYTES, MAX_URL_BYTES
 from .sandbox import Sandbox
+
+log = logging.getLogger("mock_server")
+
+
+def _oversized(scope: Scope) -> tuple[int, str, str] | None:
+    """414 for a URL over `MAX_URL_BYTES`, 431 for headers over `MAX_HEADER_BYTES` (the
+    protocol refuses heads over `httpguard.MAX_HEAD_BYTES` before the app sees them)."""
+    if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
+        return 414, "URI_TOO_LONG", f"The request URL exceeds {MAX_URL_BYTES} bytes"
+    if sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+        return 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", f"The request headers exceed {MAX_HEADER_BYTES} bytes"
+    return None
 
 
 class SandboxApp:
@@ -30,9 +46,17 @@ class SandboxApp:
         request = Request(scope, receive)
         path = scope["path"]
         writes = self.sandbox.store.writes()
+        engine = None
+        if not (path == "/_mock" or path.startswith("/_mock/")):
+            engine = next((e for base, e in self.mounts if path == base or path.startswith(base + "/")), None)
         response: Response
-        if path == "/_mock" or path.startswith("/_mock/"):
+        too_big = _oversized(scope)
+        if too_big is not None:
+            response = self._refusal(engine, ApiError(*too_big))
+        elif engine is None and (path == "/_mock" or path.startswith("/_mock/")):
             response = await self.control.handle(request, path.removeprefix("/_mock"))
+        elif engine is not None:
+            response = await engine.handle(request, path[len(engine.spec.base_path) :])
         elif path == "/":
             response = webui.serve(self.sandbox, request, "")  # the index of the APIs' docs
         elif path in ("/docs", "/docs/"):
@@ -40,22 +64,33 @@ class SandboxApp:
         elif path == "/favicon.ico":
             response = webui.favicon()
         else:
-            for base, engine in self.mounts:
-                if path == base or path.startswith(base + "/"):
-                    response = await engine.handle(request, path[len(base) :])
-                    break
-            else:
-                body = {
-                    "error": {
-                        "code": "NOT_FOUND",
-                        "message": f"No API is served at {path}",
-                        "apis": [b for b, _ in self.mounts],
-                    }
+            body = {
+                "error": {
+                    "code": "NOT_FOUND",
+                    "message": f"No API is served at {path}",
+                    "apis": [b for b, _ in self.mounts],
                 }
-                response = Response(json.dumps(body), 404, media_type="application/json")
+            }
+            response = Response(json.dumps(body), 404, media_type="application/json")
         if self.sandbox.store.writes() != writes:
-            await self.sandbox.store.sync()  # what a response acknowledges is on disk
+            try:
+                await self.sandbox.store.sync()  # what a response acknowledges is on disk
+            except OSError:
+                log.exception("fsync of the journal failed")
+                response = self._refusal(
+                    engine,
+                    ApiError(503, "STORAGE_UNAVAILABLE", "The change could not be confirmed on disk; retry"),
+                )
         await response(scope, receive, send)
+
+    def _refusal(self, engine: ApiEngine | None, err: ApiError) -> Response:
+        """An error before (or after) the request's handler: the API's envelope where the path
+        names an API, the control API's shape elsewhere."""
+        if engine is not None:
+            rid = engine.sandbox.ids.short("req_", 16)
+            return engine._render(engine._error(err, rid), rid, None)
+        body = {"error": {"code": err.code, "message": err.message}}
+        return Response(json.dumps(body), err.status, media_type="application/json")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .httpguard import HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -93,6 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve from N processes sharing one state (the TinyDB file, rate limits, clock); default 1",
     )
     serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=HEAD_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request line and headers have not arrived in this time "
+        f"(default: {HEAD_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        default=KEEP_ALIVE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a kept-alive connection idle this long (default: {KEEP_ALIVE_TIMEOUT})",
+    )
+    serve.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -129,23 +146,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Refuse what would lose data before anything is touched, in this order: the data file's
+    lifetime lock (`lockfile.py`: one server per file), the data folder's writability, the
+    port (bound and listening); only then open the store, revoke the last start's tokens,
+    mint new ones and empty the `--workers` run directory."""
     import uvicorn
 
     from contract import SpecError
 
     from .app import SandboxApp, with_cors
-    from .logs import NoQueryStrings
+    from .errors import StorageError
+    from .httpguard import configure, protocol_options
+    from .lockfile import DataFileBusy, DataFolderUnusable, DataLock, check_writable
+    from .logs import quiet_access_log
     from .sandbox import Sandbox, load_all
     from .seed import SeedError, apply_seed, load_seed
     from .store import MemoryStore, Store
     from .store_tinydb import StoreFileError, TinyDBStore
 
     if args.workers < 1 or (args.workers > 1 and args.memory):
-        print(
-            "mock_server: --workers N needs N >= 1 and, above 1, the file store (not --memory)",
-            file=sys.stderr,
-        )
-        return 2
+        return _refuse("--workers N needs N >= 1 and, above 1, the file store (not --memory)")
+    lock = None if args.memory else DataLock(args.data)
+    try:
+        if lock is not None:
+            lock.acquire()
+            check_writable(args.data)
+        sock = _listen(args.host, args.port)
+    except (DataFileBusy, DataFolderUnusable, PortUnavailable) as exc:
+        return _refuse(str(exc))
+    _raise_open_files_limit()
     try:
         specs = load_all(args.api)
         store: Store = (
@@ -162,12 +191,10 @@ def serve(args: argparse.Namespace) -> int:
         )
         if args.seed:
             apply_seed(sandbox, load_seed(args.seed))
-    except (SpecError, StoreFileError, SeedError) as exc:
-        print(f"mock_server: {exc}", file=sys.stderr)
-        return 2
+    except (SpecError, StoreFileError, SeedError, StorageError) as exc:
+        return _refuse(str(exc))
     if not sandbox.specs:
-        print("mock_server: no API to serve: no OpenAPI spec was found", file=sys.stderr)
-        return 2
+        return _refuse("no API to serve: no OpenAPI spec was found")
     base = f"http://{args.host}:{args.port}"
     if args.admin_token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
@@ -176,32 +203,79 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(f"Sandbox state: {'memory' if args.memory else args.data}")
-    for name, token, kept in sandbox.startup_tokens(rotate=args.rotate_tokens):
-        how = "kept from the last start on this data file" if kept else "new"
-        print(f"  {name:<14} {base}{sandbox.specs[name].base_path}")
-        print(f"  {'':<14} Authorization: Bearer {token}   ({how})")
-    sandbox.store.commit()  # the seed and the tokens just printed are on disk
+    try:
+        for name, token, kept in sandbox.startup_tokens(rotate=args.rotate_tokens):
+            how = "kept from the last start on this data file" if kept else "new"
+            print(f"  {name:<14} {base}{sandbox.specs[name].base_path}")
+            print(f"  {'':<14} Authorization: Bearer {token}   ({how})")
+        sandbox.store.commit()  # the seed and the tokens just printed are on disk
+    except (StorageError, OSError) as exc:
+        return _refuse(f"cannot write the start-up tokens to {args.data}: {exc}")
     print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)")
     print(f"API docs:    {base}/   Dashboard: {base}/_mock/ui")
     print(f"For the token CLI: export SANDBOX_URL={base}", flush=True)
+    http = {**protocol_options(), "timeout_keep_alive": args.keep_alive_timeout}
     if args.workers > 1:
-        return _serve_workers(args, sandbox)
-    config = uvicorn.Config(
-        with_cors(SandboxApp(sandbox, args.admin_token), args.cors),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-    )
-    logging.getLogger("uvicorn.access").addFilter(NoQueryStrings())  # after uvicorn configured logging
+        return _serve_workers(args, sandbox, sock, http)
+    app = with_cors(SandboxApp(sandbox, args.admin_token), args.cors)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, **http)
+    configure(config, args.header_timeout)
+    quiet_access_log()  # after uvicorn configured logging
     gc.freeze()  # the loaded state is long-lived: collections scan only what requests create
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 
-def _serve_workers(args: argparse.Namespace, sandbox: Sandbox) -> int:
-    """Hand the prepared state to N uvicorn worker processes (`workers.create_app`)."""
-    import uvicorn
+class PortUnavailable(Exception):
+    """The port is taken (or the address is not this machine's)."""
 
+
+def _refuse(message: str) -> int:
+    print(f"mock_server: {message}", file=sys.stderr)
+    return 2
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the store is opened: a busy port fails here, having
+    changed nothing. (uvicorn takes it as it is; `--workers` processes share it.)"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # listening: with SO_REUSEADDR, a bound socket alone does not keep others out
+    except OSError as exc:
+        sock.close()
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _raise_open_files_limit() -> None:
+    """Each connection is a file: lift the soft limit (often 1,024) to the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1 << 20), hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def _serve_workers(
+    args: argparse.Namespace, sandbox: Sandbox, sock: socket.socket, http: dict[str, Any]
+) -> int:
+    """Hand the prepared state to N uvicorn worker processes (`workers.create_app`); this
+    process keeps the data file's lock for them."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from .httpguard import configure
     from .shared import prepare_run_dir
     from .workers import export_settings
 
@@ -220,14 +294,17 @@ def _serve_workers(args: argparse.Namespace, sandbox: Sandbox) -> int:
         }
     )
     print(f"Workers: {args.workers} processes, one shared state", flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         "mock_server.workers:create_app",
         factory=True,
         workers=args.workers,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        **http,
     )
+    configure(config, args.header_timeout)
+    Multiprocess(config, sockets=[sock]).run()
     return 0
 
 
@@ -243,7 +320,7 @@ def token_command(args: argparse.Namespace) -> int:
                 body["scopes"] = [s for s in args.scopes.split(",") if s]
             r = httpx.post(url, json=body, headers=auth)
         elif args.token_command == "list":
-            r = httpx.get(url, params={"api": args.api} if args.api else None, headers=auth)
+            return _list_tokens(url, args.api, auth, table=not args.json and sys.stdout.isatty())
         else:
             r = httpx.delete(f"{url}/{args.token}", headers=auth)
     except httpx.HTTPError as exc:
@@ -254,8 +331,6 @@ def token_command(args: argparse.Namespace) -> int:
         return 1
     if args.token_command == "create" and not args.json:
         print(r.json()["token"])
-    elif args.token_command == "list" and not args.json and sys.stdout.isatty():
-        print(token_table(r.json()["tokens"]))
     elif r.content:
         print(json.dumps(r.json(), indent=2))
     return 0
@@ -283,6 +358,25 @@ def token_table(tokens: list[dict[str, Any]]) -> str:
         for r in [head, *rows]
     ]
     return "\n".join(lines) if rows else "no tokens"
+
+
+def _list_tokens(url: str, api: str | None, auth: dict[str, str], table: bool = False) -> int:
+    """Every token, a page (1,000) at a time, printed as one JSON document (a table on a terminal)."""
+    import httpx
+
+    tokens: list[Any] = []
+    offset: int | None = 0
+    while offset is not None:
+        params: dict[str, str | int] = {"limit": 1000, "offset": offset, **({"api": api} if api else {})}
+        r = httpx.get(url, params=params, headers=auth)
+        if r.status_code >= 400:
+            print(f"mock_server: {r.status_code} {r.text}", file=sys.stderr)
+            return 1
+        page = r.json()
+        tokens += page["tokens"]
+        offset = page.get("next_offset")
+    print(token_table(tokens) if table else json.dumps({"tokens": tokens}, indent=2))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

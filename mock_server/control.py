@@ -15,7 +15,7 @@ from contract import HTTP_METHODS
 
 from . import webui
 from .clock import iso
-from .errors import ApiError
+from .errors import ApiError, StorageError
 from .sandbox import Sandbox
 from .tokens import MODES
 
@@ -70,6 +70,8 @@ class ControlApi:
             return await self._dispatch(request, subpath.strip("/"), request.method)
         except ControlError as err:
             return _error(err.status, err.message)
+        except StorageError as err:  # nothing was saved (the store undid it)
+            return JSONResponse({"error": {"code": err.code, "message": err.message}}, status_code=err.status)
 
     async def _dispatch(self, request: Request, path: str, method: str) -> Response:
         sb = self.sandbox
@@ -85,11 +87,12 @@ class ControlApi:
         if path == "tokens" and method == "POST":
             return self._mint(await _json(request))
         if path == "tokens" and method == "GET":
-            api = request.query_params.get("api")
-            return JSONResponse({"tokens": sb.tokens.list(api)})
+            return self._tokens(request)
         if path.startswith("tokens/") and method == "DELETE":
-            if not sb.tokens.revoke(path.removeprefix("tokens/")):
+            rid = sb.tokens.token_id(path.removeprefix("tokens/"))
+            if not sb.tokens.revoke(rid):
                 raise ControlError(404, "no such token")
+            sb.limiter.forget(rid)  # its rate-limit logs can never matter again
             return Response(status_code=204)
         if path == "reset" and method == "POST":
             body = await _json(request)
@@ -134,6 +137,24 @@ class ControlApi:
         if method.lower() not in HTTP_METHODS:
             raise ControlError(405, "method not allowed")
         raise ControlError(404, f"no control endpoint {method} /_mock/{path}")
+
+    def _tokens(self, request: Request) -> Response:
+        """A page of tokens (masked): `limit` (1-1000, default 100) from `offset` (default 0)."""
+        q = request.query_params
+        api = q.get("api")
+        limit = _bounded(q.get("limit"), "limit", 1, TOKEN_PAGE_MAX, TOKEN_PAGE_DEFAULT)
+        offset = _bounded(q.get("offset"), "offset", 0, 10**9, 0)
+        tokens, total = self.sandbox.tokens.page(api, offset, limit)
+        following = offset + len(tokens)
+        return JSONResponse(
+            {
+                "tokens": tokens,
+                "total": total,
+                "limit": limit,
+                "offset": offset,
+                "next_offset": following if following < total else None,
+            }
+        )
 
     def _mint(self, body: dict[str, Any]) -> Response:
         sb = self.sandbox
@@ -257,6 +278,17 @@ def _request_filter(query: Any) -> Any:
         return not (prefix and not r["path"].startswith(prefix))
 
     return keep
+
+
+TOKEN_PAGE_DEFAULT, TOKEN_PAGE_MAX = 100, 1000
+
+
+def _bounded(raw: str | None, name: str, low: int, high: int, default: int) -> int:
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and low <= int(raw) <= high):
+        raise ControlError(400, f"{name} must be an integer from {low} to {high}")
+    return int(raw)
 
 
 def _int(raw: str | None, default: int) -> int:

@@ -19,15 +19,14 @@ from .clock import iso
 from .tokens import REVOKED, token_hash
 
 if TYPE_CHECKING:
-    from contract import Contract as ApiSpec
-    from contract import Operation
+    from contract import Contract, Operation
 
-    from .services import Services as Sandbox
+    from .services import Services
 
 _BUCKET = re.compile(r'"([^"]+)";r=(\d+);t=(\d+)')
 
 
-def credential(spec: ApiSpec, request: Request) -> tuple[str | None, str]:
+def credential(spec: Contract, request: Request) -> tuple[str | None, str]:
     """The bearer token (or session cookie) the request carried, and where it was found."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -49,7 +48,7 @@ def log_mask(token: str) -> str:
     return f"{token[:4]}…"
 
 
-def token_fields(spec: ApiSpec, request: Request) -> dict[str, str | None]:
+def token_fields(spec: Contract, request: Request) -> dict[str, str | None]:
     """`token` (masked) and `token_id` of the credential a request carried, for the log's filters."""
     token, _ = credential(spec, request)
     if token is None or len(token) > 4096:
@@ -58,8 +57,8 @@ def token_fields(spec: ApiSpec, request: Request) -> dict[str, str | None]:
 
 
 def reason(
-    sandbox: Sandbox,
-    spec: ApiSpec,
+    sandbox: Services,
+    spec: Contract,
     request: Request,
     op: Operation | None,
     response: Response,
@@ -82,7 +81,7 @@ def reason(
 
 
 def _unauthorised(
-    sandbox: Sandbox, spec: ApiSpec, request: Request, op: Operation | None, response: Response
+    sandbox: Services, spec: Contract, request: Request, op: Operation | None, response: Response
 ) -> str:
     token, where = credential(spec, request)
     if op is not None and op.public:
@@ -119,7 +118,7 @@ def _unauthorised(
     return f"unknown token ({log_mask(token)}): it has none of {spec.name}'s prefixes"
 
 
-def _session(sandbox: Sandbox, spec: ApiSpec, token: str) -> str:
+def _session(sandbox: Services, spec: Contract, token: str) -> str:
     """A JWT that did not verify: expired, of another API, or signed by another key."""
     from .sessions import verify
 
@@ -145,7 +144,7 @@ def _claims(token: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _forbidden(sandbox: Sandbox, spec: ApiSpec, request: Request, op: Operation | None) -> str | None:
+def _forbidden(sandbox: Services, spec: Contract, request: Request, op: Operation | None) -> str | None:
     token, _ = credential(spec, request)
     if op is None or token is None:
         return None

@@ -96,7 +96,12 @@ class ApiEngine:
                 request,
                 request.client.host if request.client else "-",
             )
-            reply = self.handlers[op.handler](call) if op.handler else generic.run(call)
+            run = self.handlers[op.handler] if op.handler else generic.run
+            if request.method in ("GET", "HEAD"):
+                reply = run(call)
+            else:  # every write of the request saved together, or none (StorageError: 507/503)
+                with self.sandbox.store.transaction():
+                    reply = run(call)
         except ApiError as err:
             problems = [p.as_dict() for p in err.details]
             reply = self._error(err, request_id)

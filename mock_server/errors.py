@@ -38,3 +38,25 @@ def validation(message: str, *problems: Problem) -> ApiError:
 
 def conflict(message: str, *problems: Problem) -> ApiError:
     return ApiError(409, "CONFLICT", message, list(problems))
+
+
+class StorageError(ApiError):
+    """The store could not make a write durable (a full disk, a folder it may not write, an
+    I/O error). Raised only once the write is undone, in memory and on disk: the client is
+    told nothing was saved, and that is true. `507 INSUFFICIENT_STORAGE` when space ran out,
+    `503 STORAGE_UNAVAILABLE` for any other failure; a retry succeeds once the cause is gone."""
+
+    def __init__(self, errno_: int | None, reason: str) -> None:
+        import errno
+
+        if errno_ in (errno.ENOSPC, errno.EDQUOT):
+            super().__init__(507, "INSUFFICIENT_STORAGE", "The sandbox's disk is full: nothing was saved")
+        else:
+            super().__init__(
+                503, "STORAGE_UNAVAILABLE", "The sandbox could not write its data: nothing was saved"
+            )
+        self.errno = errno_
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.reason}"

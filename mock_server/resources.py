@@ -9,6 +9,7 @@ jump of the clock moves every resource on at once and no background thread is ne
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import uuid
@@ -18,7 +19,7 @@ from typing import Any
 from contract import Contract
 
 from .clock import Clock
-from .errors import ApiError, Problem, conflict, not_found
+from .errors import ApiError, Problem, StorageError, conflict, not_found
 from .ids import IdGenerator
 from .store import Record, Store, clone
 
@@ -257,7 +258,7 @@ class Resources:
         if not arrived:
             return
         table = self.table(name)
-        with self.store.transaction():
+        with contextlib.suppress(StorageError), self.store.transaction():  # a full disk: kept next time
             for record, view in arrived:
                 if self.store.get(table, record["id"]) == record:
                     self.store.replace(table, view)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import mmap
 import os
 import sqlite3
@@ -21,14 +22,24 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from .clock import Clock
-from .ratelimit import Bucket, RateLimiter
+from .ratelimit import Bucket, Decision, RateLimiter
 
 _OFFSET = struct.Struct("d")
+_log = logging.getLogger(__name__)
+_warned: dict[str, float] = {}
+
+
+def _degraded(what: str, exc: Exception) -> None:
+    """Log, at most once a minute per `what`, that shared run state could not be written."""
+    now = time.monotonic()
+    if now - _warned.get(what, -60.0) >= 60.0:
+        _warned[what] = now
+        _log.warning("%s: cannot write the shared run state (%s); carrying on without it", what, exc)
 
 
 def prepare_run_dir(path: Path) -> Path:
@@ -80,6 +91,15 @@ class SharedRateLimiter(RateLimiter):
         self._db = _connect(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS logs (key TEXT PRIMARY KEY, times BLOB NOT NULL)")
 
+    def hit(self, key: str, buckets: list[Bucket]) -> Decision | None:
+        """As in one process; should SQLite fail (its folder's disk is full), the request is
+        admitted without a decision (no rate-limit headers) rather than refused with a 500."""
+        try:
+            return super().hit(key, buckets)
+        except sqlite3.Error as exc:
+            _degraded("rate limits", exc)
+            return None
+
     @contextmanager
     def _locked(self) -> Iterator[None]:
         with self._lock:
@@ -87,9 +107,15 @@ class SharedRateLimiter(RateLimiter):
             try:
                 yield
             except BaseException:
-                self._db.execute("ROLLBACK")
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
 
     def _logs(self, key: str, buckets: list[Bucket]) -> list[deque[float]]:
         logs = []
@@ -107,6 +133,15 @@ class SharedRateLimiter(RateLimiter):
     def reset(self, key_prefix: str = "") -> None:
         with self._locked():
             self._db.execute("DELETE FROM logs WHERE substr(key, 1, ?) = ?", (len(key_prefix), key_prefix))
+
+    def forget(self, key: str) -> None:
+        with suppress(sqlite3.Error):
+            self.reset(key + "\0")
+
+    def _sweep(self, now: float) -> None:
+        """The SQLite rows live on disk in the run directory (emptied at each start), not in
+        memory; `forget` drops a revoked token's."""
+        self._since_sweep, self._swept_at = 0, now
 
 
 class RequestLog:
@@ -139,9 +174,13 @@ class SharedRequestLog(RequestLog):
 
     def append(self, entry: dict[str, Any]) -> None:
         with self._lock:
-            n = self._db.execute("INSERT INTO requests (entry) VALUES (?)", (json.dumps(entry),)).lastrowid
-            if n is not None and n % self.TRIM_EVERY == 0:
-                self._db.execute("DELETE FROM requests WHERE n <= ?", (n - self.size,))
+            try:
+                row = (json.dumps(entry),)
+                n = self._db.execute("INSERT INTO requests (entry) VALUES (?)", row).lastrowid
+                if n is not None and n % self.TRIM_EVERY == 0:
+                    self._db.execute("DELETE FROM requests WHERE n <= ?", (n - self.size,))
+            except sqlite3.Error as exc:  # a full disk: the log misses this request, the request goes on
+                _degraded("the request log", exc)
 
     def clear(self) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ the journal (a torn last line, the one write that was never acknowledged, is dro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import logging
@@ -30,6 +31,7 @@ from typing import Any, BinaryIO
 
 from tinydb.storages import Storage
 
+from .errors import StorageError
 from .jsonio import dumps
 from .store import Record, Store
 
@@ -69,11 +71,16 @@ class AtomicJSONStorage(Storage):
         """Replace the file with the concatenation of `pieces` atomically (touches nothing in
         memory: safe off-thread)."""
         tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.writelines(pieces)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.writelines(pieces)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # a full disk gets its space back
+            raise
         _fsync_dir(self.path.parent)
 
     def close(self) -> None:
@@ -129,7 +136,12 @@ class TinyDBStore(Store):
         self.storage: AtomicJSONStorage
         self._doc_ids: dict[str, dict[str, int]] = {}
         self._next_doc: dict[str, int] = {}
-        self._journal: BinaryIO | None = None  # appends
+        self._journal: int | None = None  # a descriptor opened O_APPEND: unbuffered appends
+        # Lines of the current (outermost) transaction, appended together when it ends, and how
+        # to undo in memory what they did if that append fails (see `_flush`).
+        self._pending: list[bytes] = []
+        self._undo: list[tuple[str, str, Record | None, int | None]] | None = []
+        self._compact_after = 0  # after a failed compaction: entries before the next attempt
         self._tail: BinaryIO | None = None  # reads the lines other processes append
         self._offset = 0  # bytes of the journal applied
         self._entries = 0  # lines in the journal
@@ -150,7 +162,14 @@ class TinyDBStore(Store):
                 or self.retired_path.exists()
                 or not self.path.exists()
             ):
-                self.compact()  # fold a crash's journal in (and drop a torn last line)
+                try:
+                    self.compact()  # fold a crash's journal in (and drop a torn last line)
+                except OSError as exc:
+                    if not self.shared:
+                        raise StoreFileError(f"{self.path}: cannot write ({exc.strerror or exc})") from exc
+                    # a `--workers` process (re)started on a full disk: the state is loaded, the
+                    # journal kept (a torn line is cut before the next append); serve it
+                    logging.getLogger(__name__).warning("compaction of %s postponed (%s)", self.path, exc)
         except BaseException:
             self._release_files()  # closing the lock file releases the lock
             raise
@@ -187,15 +206,27 @@ class TinyDBStore(Store):
         self._follow()
 
     def _open_journal(self) -> None:
-        for fh in (self._journal, self._tail):
-            if fh is not None:
-                fh.close()
+        """Open the journal now at `journal_path`; on failure the open one stays as it was."""
         try:
-            self._journal = open(self.journal_path, "ab")  # noqa: SIM115 - closed in close()
-            self._tail = open(self.journal_path, "rb")  # noqa: SIM115 - closed in close()
+            journal = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                tail = open(self.journal_path, "rb")  # noqa: SIM115 - closed in close()
+            except BaseException:
+                os.close(journal)
+                raise
         except OSError as exc:
             raise StoreFileError(f"{self.journal_path}: cannot open ({exc})") from exc
+        self._close_journal()
+        self._journal, self._tail = journal, tail
         self._offset = self._entries = 0
+
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            os.close(self._journal)
+            self._journal = None
+        if self._tail is not None:
+            self._tail.close()
+            self._tail = None
 
     def _follow(self) -> int:
         """Apply the journal's complete lines past `_offset`; a torn last line waits (or, at a
@@ -239,18 +270,25 @@ class TinyDBStore(Store):
     # -- sharing between processes --------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """Writes inside are applied in memory at once and appended to the journal together
+        when the outermost transaction ends (`_flush`): all of them, or none, memory included."""
         with self.lock:
-            outer = self.shared and self._depth == 0
-            if outer:
+            outer = self._depth == 0
+            locks = outer and self.shared
+            if locks:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             self._depth += 1
             try:
-                if outer:
+                if locks:
                     self._refresh()
-                yield
+                try:
+                    yield
+                finally:
+                    if outer:
+                        self._flush()  # also after an error: what was changed in memory is kept
             finally:
                 self._depth -= 1
-                if outer:
+                if locks:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _refresh(self) -> None:
@@ -274,45 +312,105 @@ class TinyDBStore(Store):
             self._follow()
 
     # -- writes ---------------------------------------------------------------------------
-    def _log(self, entry: dict[str, Any]) -> None:
+    def _log(self, entry: dict[str, Any], undo: tuple[str, str, Record | None, int | None] | None) -> None:
+        """Queue a journal line for the end of the transaction, with how to take back in memory
+        what it did (None: only a reload can, see `_take_back`)."""
+        self._pending.append(dumps(entry) + b"\n")
+        if self._undo is not None:
+            if undo is None:
+                self._undo = None
+            else:
+                self._undo.append(undo)
+
+    def _flush(self) -> None:
+        """Append the transaction's lines to the journal in one write. If the write cannot be
+        completed (ENOSPC, EACCES, EIO, ...), the journal is cut back to its previous length and
+        memory taken back to what is on disk, and `StorageError` says nothing was saved: a
+        failed append is never half in the journal, never replayed later, never visible."""
+        if not self._pending:
+            self._undo = []
+            return
+        data = b"".join(self._pending)
+        lines = len(self._pending)
+        undo = self._undo
+        self._pending, self._undo = [], []
         assert self._journal is not None
-        line = dumps(entry) + b"\n"
-        fd = self._journal.fileno()
-        if self.shared and os.fstat(fd).st_size != self._offset:
-            os.ftruncate(fd, self._offset)  # a torn line left by a process killed mid-write
-        self._journal.write(line)
-        self._journal.flush()
-        self._written += 1
+        fd = self._journal
+        try:
+            if os.fstat(fd).st_size != self._offset:
+                os.ftruncate(fd, self._offset)  # a torn line: a process killed mid-write, or a failed cut
+            _write_all(fd, data)
+            if not self.group_commit:
+                os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # if this fails too, the next append cuts it first
+                os.ftruncate(fd, self._offset)
+            self._take_back(undo)
+            logging.getLogger(__name__).warning(
+                "write to %s failed, undone (%s)", self.journal_path, exc.strerror or exc
+            )
+            raise StorageError(exc.errno, f"{self.journal_path}: {exc.strerror or exc}") from None
+        self._written += lines
         if not self.group_commit:
-            os.fsync(fd)
             self._synced = self._written
-        self._offset += len(line)
-        self._entries += 1
-        if self._entries >= max(self.MIN_COMPACTION, self._compacted_records):
+        self._offset += len(data)
+        self._entries += lines
+        if self._entries >= max(self.MIN_COMPACTION, self._compacted_records, self._compact_after):
+            self._compact_safely()
+
+    def _take_back(self, undo: list[tuple[str, str, Record | None, int | None]] | None) -> None:
+        """Undo in memory the writes of a transaction that never reached the journal: each put
+        in reverse order (the record before it, or none); after a delete or a drop, reload
+        the state from the files instead (what they hold is exactly what was saved)."""
+        if undo is None:
+            self._join_compactor()  # its file and `.journal.0` must not change while read
+            self._reload()
+            return
+        for table, rid, old, next_doc in reversed(undo):
+            rows = self._tables.get(table, {})
+            if old is None:
+                if rid in rows:
+                    super()._remove(table, rows[rid])
+                self._doc_ids.get(table, {}).pop(rid, None)
+                if next_doc is not None:
+                    self._next_doc[table] = next_doc
+            else:
+                super()._put(table, old)
+
+    def _compact_safely(self) -> None:
+        """Compact; if the disk refuses, log it and try again after another `MIN_COMPACTION`
+        writes (the journal holds every write meanwhile: nothing is at risk)."""
+        try:
             if self.background_compaction:
                 self._compact_behind()
             else:
                 self.compact()
+        except (OSError, StoreFileError) as exc:
+            self._compact_after = self._entries + self.MIN_COMPACTION
+            logging.getLogger(__name__).warning("compaction of %s postponed (%s)", self.path, exc)
 
     def _put(self, table: str, record: Record) -> None:
         ids = self._doc_ids.setdefault(table, {})
-        doc_id = ids.get(record["id"])
+        rid = record["id"]
+        doc_id = ids.get(rid)
+        old = self._tables.get(table, {}).get(rid)
+        next_doc = self._next_doc.get(table)
         if doc_id is None:
             doc_id = self._next_doc.get(table, 1)
             self._next_doc[table] = doc_id + 1
-            ids[record["id"]] = doc_id
+            ids[rid] = doc_id
         super()._put(table, record)
-        self._log({"op": "put", "t": table, "d": doc_id, "r": record})
+        self._log({"op": "put", "t": table, "d": doc_id, "r": record}, (table, rid, old, next_doc))
 
     def _remove(self, table: str, record: Record) -> None:
         super()._remove(table, record)
         self._doc_ids[table].pop(record["id"], None)
-        self._log({"op": "del", "t": table, "id": record["id"]})
+        self._log({"op": "del", "t": table, "id": record["id"]}, None)
 
     def _dropped(self, table: str) -> None:
         super()._dropped(table)
         self._doc_ids.pop(table, None)
-        self._log({"op": "drop", "t": table})
+        self._log({"op": "drop", "t": table}, None)
 
     def _snapshot(self) -> Tables:
         """The tables as of now, for `encode_tables`: shallow copies, which are enough, since a
@@ -320,23 +418,31 @@ class TinyDBStore(Store):
         return {table: (dict(rows), dict(self._doc_ids[table])) for table, rows in self._tables.items()}
 
     def compact(self) -> None:
-        """Write every table to the TinyDB file (atomically), then start a new, empty journal."""
+        """Write every table to the TinyDB file (atomically), then start a new, empty journal.
+        A failure (a full disk) changes nothing: the journal still holds every write."""
         with self.transaction():
+            self._flush()
             self._join_compactor()
             self.storage.write_bytes(encode_tables(self._snapshot()))
             if self.retired_path.exists():  # the file holds its lines: gone before what follows them
                 self.retired_path.unlink()
                 _fsync_dir(self.path.parent)
             tmp = self.journal_path.with_name(f".{self.journal_path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.journal_path)  # a new inode: how other processes see a compaction
+            try:
+                with open(tmp, "wb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.journal_path)  # a new inode: how other processes see a compaction
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
             _fsync_dir(self.path.parent)
             self._open_journal()
             self._synced = self._written  # everything written so far is in the fsynced file
             # The next compaction comes after as many writes as there are records now: each
             # write's share of the rewrite stays constant, however large the data grows.
             self._compacted_records = sum(map(len, self._tables.values()))
+            self._compact_after = 0
 
     def _compact_behind(self) -> None:
         """Compaction without stalling requests: in the lock, fsync the journal, copy the tables
@@ -354,9 +460,14 @@ class TinyDBStore(Store):
             self.commit()  # its lines are acknowledged from the renamed file
             tables = self._snapshot()
             os.rename(self.journal_path, self.retired_path)
-            self._open_journal()
+            try:
+                self._open_journal()
+            except BaseException:
+                os.rename(self.retired_path, self.journal_path)  # the open one stays the journal
+                raise
             _fsync_dir(self.path.parent)  # the new journal's name is durable before a write to it
             self._compacted_records = sum(map(len, self._tables.values()))
+            self._compact_after = 0
         self._compactor = threading.Thread(
             target=self._write_behind, args=(tables,), name="tinydb-compaction", daemon=True
         )
@@ -392,7 +503,7 @@ class TinyDBStore(Store):
     def commit(self) -> None:
         with self.lock:
             if self._journal is not None and self._synced < self._written:
-                os.fsync(self._journal.fileno())
+                os.fsync(self._journal)
                 self._synced = self._written
 
     async def _fsync(self) -> None:
@@ -400,7 +511,7 @@ class TinyDBStore(Store):
             with self.lock:
                 upto = self._written
                 assert self._journal is not None
-                fd = os.dup(self._journal.fileno())  # stays valid if a compaction replaces the file
+                fd = os.dup(self._journal)  # stays valid if a compaction replaces the file
             try:
                 await asyncio.get_running_loop().run_in_executor(None, os.fsync, fd)
             finally:
@@ -411,15 +522,18 @@ class TinyDBStore(Store):
 
     def close(self) -> None:
         with self.lock:
-            if self._journal is None or self._journal.closed:
+            if self._journal is None:
                 return
-            self.compact()
+            try:
+                self.compact()
+            except (OSError, StoreFileError) as exc:  # the journal keeps every write for the next start
+                logging.getLogger(__name__).warning("final compaction of %s failed (%s)", self.path, exc)
+                with contextlib.suppress(OSError):
+                    self.commit()
             self._release_files()
 
     def _release_files(self) -> None:
-        for fh in (self._journal, self._tail):
-            if fh is not None:
-                fh.close()
+        self._close_journal()
         os.close(self._lock_fd)
 
 
@@ -441,6 +555,13 @@ def encode_tables(tables: Tables, chunk: int = 2000) -> Iterator[bytes | memoryv
                 yield b","
         yield b"}"
     yield b"}"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """`os.write` until all of `data` is written (a write may take less than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _fsync_dir(path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import re
@@ -108,10 +109,15 @@ class TokenService:
         self._known[digest] = (digest, principal)
         return principal
 
+    @staticmethod
+    def token_id(token_or_id: str) -> str:
+        """The `tok_` id of a token given by value or by id."""
+        return token_or_id if token_or_id.startswith("tok_") else f"tok_{token_hash(token_or_id)[:16]}"
+
     def revoke(self, token_or_id: str, how: str = "revoked") -> bool:
         """Forget the token; keep a tombstone (never the hash) so the request log can say why
         its next use is a 401. `how` words it: "revoked", "revoked by a reset", ..."""
-        rid = token_or_id if token_or_id.startswith("tok_") else f"tok_{token_hash(token_or_id)[:16]}"
+        rid = self.token_id(token_or_id)
         with self.store.transaction():
             record = self.store.get(TABLE, rid)
             if record is None or not self.store.delete(TABLE, rid):
@@ -132,3 +138,10 @@ class TokenService:
     def list(self, api: str | None = None) -> list[dict[str, Any]]:
         rows = self.store.find(TABLE, **({"api": api} if api else {}))
         return [{k: v for k, v in r.items() if k != "hash"} for r in rows]
+
+    def page(self, api: str | None, offset: int, limit: int) -> tuple[builtins.list[dict[str, Any]], int]:
+        """Tokens [offset:offset + limit] in minting order (masked), and how many there are:
+        50,000 tokens listed whole were 17 MB and held the server 0.6-0.75 s."""
+        with self.store.reading():
+            rows, total = self.store.window(TABLE, offset, offset + limit, **({"api": api} if api else {}))
+            return [{k: v for k, v in r.items() if k != "hash"} for r in rows], total

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,11 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from .app import SandboxApp, with_cors
+from .lockfile import hold_as_worker
+from .logs import quiet_access_log
 
 ENV = "MOCK_SERVER_WORKER_SETTINGS"
+_WORKER_LOCK: int | None = None
 
 
 def export_settings(settings: dict[str, Any]) -> None:
@@ -25,11 +27,12 @@ def export_settings(settings: dict[str, Any]) -> None:
 
 def create_app() -> ASGIApp:
     """The uvicorn factory (`mock_server.workers:create_app`) a worker process calls."""
-    from .logs import NoQueryStrings
     from .sandbox import Sandbox, load_all
     from .store_tinydb import TinyDBStore
 
     s = json.loads(os.environ[ENV])
+    global _WORKER_LOCK
+    _WORKER_LOCK = hold_as_worker(Path(s["data"]))  # a new serve refuses while this process lives
     sandbox = Sandbox(
         load_all(s["apis"]),
         TinyDBStore(s["data"], shared=True, group_commit=True),
@@ -38,7 +41,7 @@ def create_app() -> ASGIApp:
         async_delay=s["async_delay"],
         run_dir=Path(s["run_dir"]),
     )
-    logging.getLogger("uvicorn.access").addFilter(NoQueryStrings())
+    quiet_access_log()
     app = with_cors(SandboxApp(sandbox, s["admin_token"]), s.get("cors"))
     gc.freeze()  # as `serve` does: collections leave the loaded state alone
     return app

@@ -38,7 +38,9 @@ def count(name: str, n: int = 1) -> None:
 def seen(status: int, where: str = "in_process") -> None:
     """Every answer the suite gets passes here: inputs tried and 5xx seen."""
     count(f"requests_{where}")
-    if status >= 500:
+    if status in (503, 507):  # the store refused a write under an injected or real disk fault
+        count("responses_storage_refused")
+    elif status >= 500:
         count("responses_5xx")
 
 
@@ -251,8 +253,8 @@ def fill(op: Operation, ids: dict[str, str]) -> str:
 class ServerProcess:
     """`python -m mock_server serve ...` on 127.0.0.1, output to a file; killable with SIGKILL."""
 
-    def __init__(self, log_dir: Path, *args: str, host: str = "127.0.0.1") -> None:
-        self.args, self.log_dir, self.host = args, log_dir, host
+    def __init__(self, log_dir: Path, *args: str, host: str = "127.0.0.1", nofile: int | None = None) -> None:
+        self.args, self.log_dir, self.host, self.nofile = args, log_dir, host, nofile
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.log_path = log_dir / "server.log"
@@ -274,6 +276,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                preexec_fn=self._limits if self.nofile else None,
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -285,6 +288,14 @@ class ServerProcess:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"sandbox did not start: {self.output()}")
             time.sleep(0.05)
+
+    def _limits(self) -> None:
+        """In the child: start with at most `nofile` open files (the server may lift it)."""
+        import resource
+
+        assert self.nofile is not None
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, hard))
 
     def kill9(self) -> None:
         assert self.proc is not None

@@ -1,0 +1,146 @@
+"""Bounds on what a connection may cost before the app sees a request.
+
+uvicorn (0.55, httptools) has no limit on a request head and no timeout on reading it: a
+64 MiB header stalled other clients 2.4 s, four of 128 MiB pushed the server to 626 MB, and
+1,100 connections that never finished their headers stayed open for ever. The protocol here
+is uvicorn's httptools protocol with two guards:
+
+- a request head (request line and headers) larger than `MAX_HEAD_BYTES` is answered `431`
+  (`414` while the request line itself has not ended) and the connection closed, before
+  httptools buffers more of it;
+- a head must arrive within `head_timeout` seconds of the connection opening, or of the first
+  byte of the next request on a kept-alive one: then `408` (or, if nothing came, a plain
+  close). Idle kept-alive connections are closed by uvicorn's own `timeout_keep_alive`.
+
+These answers come from below the app, so they are JSON (`{"error": {"code", "message"}}`)
+but not any API's envelope. Inside those bounds the app answers in the envelope: a URL over
+`MAX_URL_BYTES` is `414`, headers over `MAX_HEADER_BYTES` are `431` (`app.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+MAX_HEAD_BYTES = 64 * 1024  # request line + headers, read by the protocol
+MAX_URL_BYTES = 16 * 1024  # path + query, checked by the app (in the API's envelope)
+MAX_HEADER_BYTES = 32 * 1024  # names + values of every header, checked by the app
+HEAD_TIMEOUT = 10.0
+KEEP_ALIVE_TIMEOUT = 5
+
+_REASONS = {408: "Request Timeout", 414: "URI Too Long", 431: "Request Header Fields Too Large"}
+_CODES = {408: "REQUEST_TIMEOUT", 414: "URI_TOO_LONG", 431: "REQUEST_HEADER_FIELDS_TOO_LARGE"}
+
+
+def raw_error(status: int, message: str) -> bytes:
+    """A whole HTTP/1.1 response that closes the connection."""
+    body = json.dumps({"error": {"code": _CODES[status], "message": message}}).encode()
+    head = (
+        f"HTTP/1.1 {status} {_REASONS[status]}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # pragma: no cover - uvicorn without httptools: h11 and its own limit
+    HttpToolsProtocol = None  # type: ignore[assignment, misc]
+
+
+def protocol_options(head_timeout: float = HEAD_TIMEOUT) -> dict[str, Any]:
+    """`uvicorn.Config` keyword arguments for the guarded protocol (h11 with its own head limit,
+    a plain-text 400, where httptools is missing)."""
+    if HttpToolsProtocol is None:  # pragma: no cover
+        return {"http": "h11", "h11_max_incomplete_event_size": MAX_HEAD_BYTES}
+    return {"http": GuardedHttpToolsProtocol}
+
+
+def configure(config: Any, head_timeout: float) -> None:
+    """Carry the head timeout on the uvicorn config (it is pickled to `--workers` processes)."""
+    config.sandbox_head_timeout = head_timeout
+
+
+if HttpToolsProtocol is not None:
+
+    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol with a head size limit and a head read timeout."""
+
+        def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
+            super().__init__(config, *args, **kwargs)
+            self._head_timeout = float(getattr(config, "sandbox_head_timeout", HEAD_TIMEOUT))
+            self._head_timer: asyncio.TimerHandle | None = None
+            self._in_head = True  # waiting for (the rest of) a request head
+            self._head_bytes = 0
+            self._line_done = False
+            self._tail = b""
+            self._refused = False
+
+        # -- the timer ------------------------------------------------------------------------
+        def _arm(self) -> None:
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(self._head_timeout, self._head_timed_out)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if not self._in_head or self.transport.is_closing():
+                return
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._arm()  # the server is still answering the previous request: not the client's wait
+                return
+            if self._head_bytes:
+                self._refuse(408, f"Request head not received within {self._head_timeout:g} s")
+            else:
+                self.transport.close()
+
+        def _refuse(self, status: int, message: str) -> None:
+            self._refused = True
+            self._disarm()
+            self.transport.write(raw_error(status, message))
+            self.transport.close()
+
+        # -- uvicorn's protocol ---------------------------------------------------------------
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
+            if self._in_head:
+                self._arm()
+                buf = self._tail + data
+                end = buf.find(b"\r\n\r\n")
+                added = len(data) if end < 0 else end + 4 - len(self._tail)
+                if not self._line_done:
+                    newline = data.find(b"\n")
+                    if newline >= 0 and self._head_bytes + newline < MAX_HEAD_BYTES:
+                        self._line_done = True  # the request line ended within the limit
+                if self._head_bytes + added > MAX_HEAD_BYTES:
+                    if self._line_done:
+                        self._refuse(431, f"Request line and headers exceed {MAX_HEAD_BYTES} bytes")
+                    else:
+                        self._refuse(414, f"Request line exceeds {MAX_HEAD_BYTES} bytes")
+                    return
+                self._head_bytes += added
+                self._tail = buf[-3:]
+            super().data_received(data)
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._disarm()
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_head, self._head_bytes, self._line_done, self._tail = True, 0, False, b""
