@@ -15,6 +15,7 @@ from .store import Record, Store
 
 TABLE = "_mock:tokens"
 REVOKED = "_mock:revoked"  # tombstones (id, masked, when, how), so a 401 can say "revoked at ..."
+TOMBSTONES, PRUNE_EVERY = 1_000, 100  # the newest kept; pruned every so many revocations
 MODES = ("test", "live")
 _TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{8,256}")
 
@@ -54,6 +55,7 @@ class TokenService:
         # changes (a mint or revoke here, or in another process sharing the store)
         self._known: dict[str, tuple[str, Principal]] = {}
         self._known_version = -1
+        self._revoked = 0  # revocations by this process (tombstones pruned every PRUNE_EVERY)
 
     def mint(
         self,
@@ -133,7 +135,17 @@ class TokenService:
                     "how": how,
                 },
             )
+            self._revoked += 1
+            if self._revoked % PRUNE_EVERY == 0:
+                self._prune()
         return True
+
+    def _prune(self) -> None:
+        """Keep the newest `TOMBSTONES` tombstones: memory stays flat however many tokens are
+        revoked (an older revoked token's next use is a plain "unknown token")."""
+        stale = list(self.store.scan(REVOKED))[:-TOMBSTONES]
+        for old in stale:
+            self.store.delete(REVOKED, old["id"])
 
     def list(self, api: str | None = None) -> list[dict[str, Any]]:
         rows = self.store.find(TABLE, **({"api": api} if api else {}))

@@ -31,7 +31,7 @@ SERVER = {"name": "web", "provider": "digitalocean", "region": "nyc1", "size": "
 def _printed_tokens(proc: ServerProcess) -> dict[str, str]:
     """The start-up tokens a server printed, by API."""
     out = proc.output()
-    found = dict(re.findall(r"^  (\S+)\s+http://\S+\n\s+Authorization: Bearer (\S+)$", out, re.M))
+    found = dict(re.findall(r"^  (\S+)\s+http://\S+\n\s+Authorization: Bearer (\S+)", out, re.M))
     assert "nurosentrix" in found, out
     return found
 
