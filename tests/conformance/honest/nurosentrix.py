@@ -312,7 +312,7 @@ async def login(request: Request, b: Backend, _t: Token) -> Response:
     )
     fields = _strings(body, b, ("email", "password"), ())
     user = b.users.get(fields["email"].lower())
-    if user is None or not secrets.compare_digest(user["password"], fields["password"]):
+    if user is None or not secrets.compare_digest(user["password"].encode(), fields["password"].encode()):
         raise HttpError(401, "UNAUTHORIZED", "Invalid email or password")
     now = int(time.time())
     token = jwt.encode(
