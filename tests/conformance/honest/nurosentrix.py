@@ -215,7 +215,7 @@ class Backend:
         return {
             "X-RateLimit-Limit": str(d.limit),
             "X-RateLimit-Remaining": str(d.remaining),
-            "X-RateLimit-Reset": str(int(time.time() + math.ceil(d.reset_in))),  # Unix epoch (GitHub style)
+            "X-RateLimit-Reset": str(int(time.time()) + math.ceil(d.reset_in)),  # Unix epoch (GitHub style)
         }
 
     # ------------------------------------------------------------------ records
