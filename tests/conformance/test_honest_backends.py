@@ -556,7 +556,7 @@ def test_undeclared_method_is_405_with_every_allowed_method(
     assert {m.strip() for m in r.headers["Allow"].split(",")} == allowed
 
 
-ODD = [None, 0, -1, 1.5, True, "", "é😀\u0301", [], [1], {}, {"a": 1}]
+ODD = [None, 1.5, True, "é😀\u0301", [1], {"a": 1}]  # null, number, boolean, non-ASCII text, array, object
 
 
 def _bodies(s: Served) -> list[tuple[str, str, Any]]:
