@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterator
+from email.utils import parsedate_to_datetime
 from types import ModuleType
 from typing import Any
 
@@ -230,7 +231,9 @@ def test_nurosentrix_documented_rate_limits(module: ModuleType, start: Callable[
     if module is nurosentrix_a:
         assert refused.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
         assert refused.json()["error"]["details"]["limit"] == 20
-        assert int(created[0].headers["X-RateLimit-Reset"]) > 1_000_000_000  # a Unix epoch
+        reset = int(created[0].headers["X-RateLimit-Reset"])
+        assert reset > 1_000_000_000  # a Unix epoch, read against the response's Date:
+        assert 0 < reset - parsedate_to_datetime(created[0].headers["Date"]).timestamp() <= 60
     else:
         assert not any(h.lower().startswith(("x-ratelimit", "ratelimit")) for h in created[0].headers)
     reads = [c.get("/servers").status_code for _ in range(100)]
@@ -551,3 +554,63 @@ def test_undeclared_method_is_405_with_every_allowed_method(
     r = start(module).full.request("PUT", path, json={})
     assert r.status_code == 405
     assert {m.strip() for m in r.headers["Allow"].split(",")} == allowed
+
+
+ODD = [None, 1.5, True, "é😀\u0301", [1], {"a": 1}]  # null, number, boolean, non-ASCII text, array, object
+
+
+def _bodies(s: Served) -> list[tuple[str, str, Any]]:
+    """(method, path, a valid body) for every operation of the backend that takes a JSON body."""
+    c = s.full
+    if s.module in NUROSENTRIX:
+        sid = c.post("/servers", json=SERVER).json()["data"]["id"]
+        iid = c.post("/instances", json=instance_body(sid)).json()["data"]["id"]
+        bid = c.post(f"/instances/{iid}/backups").json()["data"]["id"]
+        return [
+            ("POST", "/auth/login", {"email": "user@example.com", "password": "your-password"}),
+            ("POST", "/servers", SERVER),
+            ("POST", "/instances", instance_body(sid, 2)),
+            ("POST", f"/instances/{iid}/actions", {"action": "stop"}),
+            ("POST", f"/instances/{iid}/clone", {"name": "staging", "backup_id": bid, "neutralize": True}),
+        ]
+    if s.module is cloudnexus_com:
+        return [
+            ("POST", "/servers", {"name": "w", "plan": "pro", "region": "us-east-1", "ssh_keys": ["k"]}),
+            (
+                "POST",
+                "/databases",
+                {"engine": "redis", "version": "7.2", "plan": "s", "name": "d", "region": "r"},
+            ),
+        ]
+    if s.module is cloudnexus_io:
+        return [
+            ("POST", "/instances", {"name": "w", "region": "us-east-1", "plan": "pro", "ssh_keys": ["k"]})
+        ]
+    pid = c.post("/projects", json={"name": "odd", "github_repo": "octocat/odd"}).json()["id"]
+    return [
+        ("POST", "/projects", {"name": "p2", "github_repo": "o/r", "services": {"postgres": True}}),
+        ("PATCH", f"/projects/{pid}", {"name": "p3", "services": {"redis": True}}),
+        ("PUT", f"/projects/{pid}/env-vars", {"key": "A", "value": "1"}),
+        ("POST", "/auth/api-keys", {"name": "k"}),
+        ("POST", "/webhooks/github", {"ref": "refs/heads/x", "repository": {"full_name": "octocat/odd"}}),
+    ]
+
+
+@pytest.mark.parametrize(
+    "module", [*NUROSENTRIX, cloudnexus_com, cloudnexus_io, nexos], ids=lambda m: m.__name__
+)
+def test_odd_json_values_are_refused_never_a_500(module: ModuleType, start: Callable[..., Served]) -> None:
+    """Every field of every body, and the body itself, replaced by values of other JSON types:
+    an honest backend refuses them (4xx) or accepts them, never crashes."""
+    s = start(module, window=3600, **({"limit": 100_000} if module in (cloudnexus_com, nexos) else {}))
+    crashes = []
+    headers = {"X-GitHub-Event": "push"}
+    for method, path, body in _bodies(s):
+        variants = [*ODD, *({**body, k: odd} for k in body for odd in ODD)]
+        for variant in variants:
+            if s.module in NUROSENTRIX and method == "POST" and path in ("/servers", "/instances"):
+                s.clock.advance(3600)  # keep clear of the documented 20 creates a minute
+            r = s.full.request(method, path, json=variant, headers=headers)
+            if r.status_code >= 500:
+                crashes.append(f"{method} {path} {json.dumps(variant, ensure_ascii=False)}: {r.status_code}")
+    assert crashes == []

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any, NamedTuple
 
 import uvicorn
@@ -103,7 +104,7 @@ class MovingWindow:
             log = self._logs.setdefault(key, deque())
             while log and log[0] <= now - window:
                 log.popleft()
-            reset = (log[0] + window - now) if log else window
+            reset = min(window, log[0] + window - now) if log else window  # float error: never > window
             return Decision(len(log) < limit, limit, max(0, limit - len(log)), reset)
 
     def take(self, key: tuple[str, ...]) -> None:
@@ -235,11 +236,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class DateHeader:
+    """ASGI middleware: a `Date` header read from the clock for each response. (uvicorn's own is
+    refreshed once a second, so it can lag by up to a second: a client reading an epoch
+    `X-RateLimit-Reset` against it would see a reset a second further away than it is.)"""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def send_dated(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                date = formatdate(time.time(), usegmt=True).encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"date", date)]}
+            await send(message)
+
+        await self.app(scope, receive, send_dated)
+
+
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Serve an ASGI app on 127.0.0.1:<free port> from a thread; yields `http://127.0.0.1:<port>`."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        DateHeader(app), host="127.0.0.1", port=port, log_level="warning", lifespan="off", date_header=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"honest-{port}", daemon=True)
     thread.start()

@@ -518,7 +518,8 @@ async def github_webhook(request: Request, b: Backend, t: Token) -> Response:
     raw = await request.body()
     event = request.headers.get("x-github-event", "")
     body = await json_body(request, code="invalid_request")
-    repo = (body.get("repository") or {}).get("full_name") if isinstance(body, dict) else None
+    repository = body.get("repository") if isinstance(body, dict) else None
+    repo = repository.get("full_name") if isinstance(repository, dict) else None
     if not isinstance(repo, str):
         raise invalid("repository.full_name", "repository.full_name is required")
     found = [

@@ -215,7 +215,7 @@ class Backend:
         return {
             "X-RateLimit-Limit": str(d.limit),
             "X-RateLimit-Remaining": str(d.remaining),
-            "X-RateLimit-Reset": str(int(time.time() + math.ceil(d.reset_in))),  # Unix epoch (GitHub style)
+            "X-RateLimit-Reset": str(int(time.time()) + math.ceil(d.reset_in)),  # Unix epoch (GitHub style)
         }
 
     # ------------------------------------------------------------------ records
@@ -312,7 +312,7 @@ async def login(request: Request, b: Backend, _t: Token) -> Response:
     )
     fields = _strings(body, b, ("email", "password"), ())
     user = b.users.get(fields["email"].lower())
-    if user is None or not secrets.compare_digest(user["password"], fields["password"]):
+    if user is None or not secrets.compare_digest(user["password"].encode(), fields["password"].encode()):
         raise HttpError(401, "UNAUTHORIZED", "Invalid email or password")
     now = int(time.time())
     token = jwt.encode(
