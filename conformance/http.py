@@ -134,6 +134,7 @@ class Client:
         attempt = 0
         while True:
             if paced:
+                self.budget.current = op.label
                 self.budget.acquire(op.rate_buckets)
             self.http.cookies.clear()  # never carry a session cookie from one probe to the next
             response = self.http.request(op.method.upper(), url, headers=sent, content=raw)

@@ -53,6 +53,11 @@ class Results:
     baseline: frozenset[tuple[str, str, str]] = frozenset()  # (check, operation, key) known already
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+    successes: dict[str, int] = field(default_factory=dict)  # operation → 2xx responses seen
+    operations: list[str] = field(default_factory=list)  # every operation of the spec, in order
+    incomplete: str | None = None  # why the run stopped early (a signal, --max-time)
+    cleanup: str | None = None  # "created N, deleted N, left M (why)"
+    meta: dict[str, str] = field(default_factory=dict)  # date, tool and spec versions, seed, ...
     _keys: dict[tuple[str, str, str], Violation] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -88,6 +93,15 @@ class Results:
             v.key, v.inferred, v.known = k[2], inferred, k in self.baseline
             self._keys[k] = v
             self.violations.append(v)
+
+    def success(self, operation: str) -> None:
+        with self._lock:
+            self.successes[operation] = self.successes.get(operation, 0) + 1
+
+    @property
+    def unexercised(self) -> list[str]:
+        """Operations that never answered 2xx in this run: their success path went untested."""
+        return [op for op in self.operations if not self.successes.get(op)]
 
     def skip(self, check: str, reason: str, operation: str = "*") -> None:
         with self._lock:

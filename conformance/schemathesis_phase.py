@@ -36,6 +36,7 @@ from contract import Contract, Operation
 
 from .budget import Budget
 from .checks.responses import judged_problems
+from .cleanup import Tracker
 from .results import SCHEMATHESIS, Results
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
@@ -53,6 +54,7 @@ class Active:
     budget: Budget
     families: frozenset[str]
     results: Results
+    tracker: Tracker | None = None
 
 
 _ACTIVE: dict[int, Active] = {}  # id(schema) → its judges
@@ -111,6 +113,7 @@ def _before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     found = _active(case)
     if found is not None:
         active, op = found
+        active.budget.current = case.operation.label
         active.budget.acquire(op.rate_buckets if op else ())
 
 
@@ -119,6 +122,20 @@ def _after_call(context: Any, case: Any, response: Any) -> None:
     if found is not None:
         active, op = found
         active.budget.observe(response.status_code, response.headers)
+        if 200 <= response.status_code < 300:
+            active.results.success(case.operation.label)
+        if active.tracker is not None:
+            request = getattr(response, "request", None)
+            auth = request.headers.get("Authorization") if request is not None else None
+            active.tracker.seen(
+                op,
+                case.operation.method,
+                response.status_code,
+                response.content,
+                active.tracker.identity(auth),
+                case.path_parameters or {},
+                source="schemathesis",
+            )
         _collect(active, op, case, response)
 
 
@@ -195,6 +212,7 @@ def run(
     selected: Iterable[str] = ("envelope", "ratelimit"),
     progress: Any = None,
     judge: Contract | None = None,
+    tracker: Tracker | None = None,
 ) -> None:
     """Run the engine over the spec (the judge's: the documented view in the documented
     profile); fold its failures into `results` (grouped by check and operation)."""
@@ -220,15 +238,27 @@ def run(
         schema = schemathesis.openapi.from_dict(raw, config=config)
         schema.hooks.register_hook_with_name(_after_call, "after_call")
         with _lock:
-            _ACTIVE[id(schema)] = Active(contract, judge, budget, frozenset(selected), results)
+            _ACTIVE[id(schema)] = Active(contract, judge, budget, frozenset(selected), results, tracker)
         GLOBAL_HOOK_DISPATCHER.register_hook_with_name(_before_call, "before_call")
         started = time.monotonic()
+        stream = from_schema(schema).execute()
+        done = threading.Event()
+
+        def watch() -> None:  # a signal or --max-time stops the engine between two cases
+            while not done.is_set():
+                if budget.stop.wait(0.2):
+                    stream.stop()
+                    return
+
+        watcher = threading.Thread(target=watch, name="conformance-stop", daemon=True)
+        watcher.start()
         try:
-            for event in from_schema(schema).execute():
+            for event in stream:
                 if isinstance(event, events.PhaseStarted):
                     budget.section = f"schemathesis {event.phase.name.value}"
                 _fold(event, results, progress, contract if judge is not contract else None)
         finally:
+            done.set()
             GLOBAL_HOOK_DISPATCHER.unregister(_before_call)
             with _lock:
                 _ACTIVE.pop(id(schema), None)
