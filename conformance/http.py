@@ -62,7 +62,7 @@ class Exchange:
             parts += ["--data-raw", shlex.quote(self.body.decode("utf-8", "replace"))]
         return " ".join(parts)
 
-    def summary(self, limit: int = 400) -> str:
+    def summary(self, limit: int = 2000) -> str:
         text = self.content.decode("utf-8", "replace")
         if len(text) > limit:
             text = text[:limit] + "…"

@@ -94,7 +94,7 @@ def _collect(active: Active, op: Operation | None, case: Any, response: Any) -> 
     complained = {p.check for p, _ in found}
     for problem, inferred in found:
         if problem.check in families:
-            text = response.content[:400].decode("utf-8", "replace")
+            text = response.content[:2000].decode("utf-8", "replace")
             active.results.fail(
                 problem.check,
                 label,
@@ -301,7 +301,7 @@ def _fold(event: events.EngineEvent, results: Results, progress: Any, full: Cont
                 interaction = recorder.interactions.get(case_id)
                 response = None
                 if interaction is not None and interaction.response is not None:
-                    text = interaction.response.content[:400].decode("utf-8", "replace")
+                    text = interaction.response.content[:2000].decode("utf-8", "replace")
                     response = f"HTTP {interaction.response.status_code} {text}".rstrip()
                 curl = "\n".join(step.curl for step in info.steps) if info.steps else info.code_sample
                 message = f"{failure.title}: {failure.message}".strip().rstrip(":")
