@@ -49,6 +49,8 @@ class Tracker:
     contract: Contract
     tokens: Mapping[str, str | None]
     records: dict[str, Tracked] = field(default_factory=dict)  # id → record, in creation order
+    seen_ids: set[str] = field(default_factory=set)  # every record id a response showed
+    spared: int = 0  # writes to a record the run did not create, sent to a stand-in id instead
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- what a response tells ------------------------------------------------------------------
@@ -84,6 +86,9 @@ class Tracker:
     ) -> None:
         """Learn from one exchange: a record created, or one of ours deleted."""
         method = method.upper()
+        if method == "GET" and 200 <= status < 300:
+            self._note_ids(content)
+            return
         if method == "DELETE" and op is not None and (200 <= status < 300 or status == 404):
             names = [p.name for p in op.path_params]
             if names and path_params:
@@ -113,6 +118,40 @@ class Tracker:
                 self.records[record_id] = Tracked(
                     res.name, record_id, identity, data, source, made_at=made_at
                 )
+
+    def _note_ids(self, content: bytes) -> None:
+        body = _json(content)
+        if body is None:
+            return
+        found = [self.contract.data(body), *self.contract.items(body)]
+        ids = {str(x["id"]) for x in found if isinstance(x, dict) and isinstance(x.get("id"), (str, int))}
+        with self._lock:
+            self.seen_ids |= ids
+
+    def spare(self, method: str, path_params: dict[str, Any]) -> list[str]:
+        """Schemathesis reuses ids it saw in responses: a write (any method but GET) aimed at a
+        record the run did not create (one that was there before) goes to a stand-in id of the
+        same form instead, which no record has. Returns the parameters replaced."""
+        if method.upper() in ("GET", "HEAD", "OPTIONS"):
+            return []
+        replaced = []
+        for name, value in list(path_params.items()):
+            text = str(value)
+            if text in self.seen_ids and text not in self.records:
+                prefix = next(
+                    (
+                        r.id_prefix
+                        for r in self.contract.resources.values()
+                        if r.id_prefix and text.startswith(r.id_prefix)
+                    ),
+                    "",
+                )
+                path_params[name] = prefix + "0" * max(len(text) - len(prefix), 8)
+                replaced.append(name)
+        if replaced:
+            with self._lock:
+                self.spared += 1
+        return replaced
 
     def observe_exchange(self, ex: Any, base_url: str, source: str) -> None:
         """From our own client (`http.Exchange`)."""

@@ -166,6 +166,9 @@ def summary(results: Results, secrets: dict[str, str]) -> str:
             reason = f" [{v.inferred}]" if v.inferred else ""
             lines.append(_indent(redact(f"{v.check} {v.operation}: {v.message}{reason}", secrets), "  - "))
     lines += success_lines(results)
+    if results.hints:
+        lines += ["", "Check your tokens (or the backend ignores what they test):"]
+        lines += [f"  - {h}" for h in results.hints]
     lines.append("")
     lines.append(f"profile: {results.profile}")
     if results.incomplete is not None:
@@ -331,6 +334,8 @@ def markdown(results: Results, secrets: dict[str, str]) -> str:
         for v in sorted(found, key=_order):
             reason = f" ({v.inferred})" if v.inferred else ""
             out.append(f"- **{v.check}** `{v.operation}`: {redact(v.message, secrets)}{reason}")
+    if results.hints:
+        out += ["", "## Check your tokens", "", *(f"- {h}" for h in results.hints)]
     out += ["", "## 2xx responses per operation", "", "| operation | 2xx |", "|---|---|"]
     out += [f"| `{op}` | {results.successes.get(op, 0)} |" for op in results.operations]
     if results.unexercised:
@@ -442,6 +447,7 @@ def html_report(results: Results, secrets: dict[str, str]) -> str:
         successes=[(op, results.successes.get(op, 0)) for op in results.operations],
         unexercised=results.unexercised,
         notes=[redact(n, secrets) for n in results.notes],
+        hints=results.hints,
     )
 
 

@@ -58,6 +58,7 @@ class Results:
     incomplete: str | None = None  # why the run stopped early (a signal, --max-time)
     cleanup: str | None = None  # "created N, deleted N, left M (why)"
     meta: dict[str, str] = field(default_factory=dict)  # date, tool and spec versions, seed, ...
+    hints: list[str] = field(default_factory=list)  # "check your tokens, or the backend ignores ..."
     _keys: dict[tuple[str, str, str], Violation] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -199,11 +199,21 @@ class Runner:
         documented = urlsplit(contract.server_url).path.rstrip("/")
         given = urlsplit(base_url)
         hint = ""
+        origin = f"{given.scheme}://{given.netloc}"
         if documented and not given.path.rstrip("/").endswith(documented):
             hint = (
                 f"; the spec's base path is {documented!r} (servers[0].url {contract.server_url}): "
-                f"try --base-url {given.scheme}://{given.netloc}{given.path.rstrip('/')}{documented}"
+                f"try --base-url {origin}{given.path.rstrip('/')}{documented}"
             )
+        try:  # a sandbox at that origin serves the API under its own path
+            health = httpx.get(f"{origin}/_mock/health", timeout=5)
+            served = (
+                (health.json().get("apis") or {}).get(contract.name) if health.status_code == 200 else None
+            )
+        except (httpx.HTTPError, ValueError, AttributeError):
+            served = None
+        if served:
+            hint += f"; a sandbox answers at {origin}: use --base-url {origin}{served} or --sandbox {origin}"
         return (
             f"every documented GET tried at --base-url {base_url} answered 404 ({', '.join(tried)}): "
             f"is it the API's base URL?{hint}"
@@ -309,6 +319,7 @@ class Runner:
                     self._family(ctx, families[name])
                     if budget.stop.is_set():
                         raise Interrupted(budget.stop_reason or "stopped")
+                self._hints(results, by_hand={"limited": bool(o.limited_token), "other": bool(o.other_token)})
                 if o.phases:
                     self.log(f"schemathesis: phases {', '.join(o.phases)}, max {o.max_examples} examples")
                     from . import schemathesis_phase
@@ -345,6 +356,11 @@ class Runner:
                 self.log(f"cleaning up {len(tracker.pending())} record(s), children first")
                 tracker.cleanup(client, abort=self._aborted)
             results.cleanup = tracker.summary(kept=o.keep_resources)
+            if tracker.spared:
+                results.notes.append(
+                    f"{tracker.spared} Schemathesis write(s) aimed at a record the run did not create (an id "
+                    "it saw in a response) went to a stand-in id instead: the suite changes only its records"
+                )
             self.log(f"cleanup: {results.cleanup}")
             if "ratelimit" in selected and results.incomplete is None:
                 self._family(ctx, families["ratelimit"])
@@ -384,6 +400,31 @@ class Runner:
         if results.incomplete is not None:
             return EXIT_INCOMPLETE, results
         return (EXIT_VIOLATIONS if results.failing else EXIT_OK), results
+
+    def _hints(self, results: Results, by_hand: dict[str, bool]) -> None:
+        """A limited token nothing refused, an other token that sees the owner's records: the
+        tokens may be wrong rather than the backend; say so beside the violations."""
+        keys = {(v.check, v.key) for v in results.violations}
+        if ("scopes", "none-refused") in keys:
+            results.hints.append(
+                "no operation refused --limited-token: "
+                + (
+                    "check that the token you gave lacks a write scope; if so, the backend ignores scopes"
+                    if by_hand["limited"]
+                    else "the suite minted it without the :write scopes, so the backend ignores scopes"
+                )
+            )
+        if keys & {("tenancy", "read"), ("tenancy", "list")}:
+            results.hints.append(
+                "--other-token sees records created with --token: "
+                + (
+                    "check that it belongs to a different account; if it does, the backend ignores isolation"
+                    if by_hand["other"]
+                    else "the suite minted it in another account, so the backend ignores isolation"
+                )
+            )
+        for hint in results.hints:
+            self.log(f"CHECK YOUR TOKENS: {hint}")
 
     _signals = 0
 

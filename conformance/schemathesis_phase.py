@@ -113,6 +113,8 @@ def _before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     found = _active(case)
     if found is not None:
         active, op = found
+        if active.tracker is not None and case.path_parameters:
+            active.tracker.spare(case.operation.method, case.path_parameters)
         active.budget.current = case.operation.label
         active.budget.acquire(op.rate_buckets if op else ())
 
