@@ -60,6 +60,7 @@ class Progress:
         return True
 
     def wait(self, seconds: float, why: str) -> None:
+        self._follow()
         self.waiting = (seconds, why, time.monotonic())
         if self.mode == "plain" and seconds >= 5:
             self.log(f"waiting {seconds:.0f}s for {why}")
