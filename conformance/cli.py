@@ -160,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--write-baseline", metavar="FILE", help="write this run's violations to FILE (JSON), for --baseline"
     )
     run.add_argument(
+        "--login-email",
+        metavar="EMAIL",
+        default=env("CONFORMANCE_LOGIN_EMAIL") or None,
+        help="a user of the backend, for its login operation (a public operation taking email and "
+        "password); the password from $CONFORMANCE_LOGIN_PASSWORD only (--sandbox makes its own user)",
+    )
+    run.add_argument(
+        "--webhook-secret",
+        metavar="S",
+        default=env("CONFORMANCE_WEBHOOK_SECRET") or None,
+        help="the secret that signs webhook deliveries (an operation with x-signature, e.g. Nexos' "
+        "GitHub webhook) when the record they name carries none; against the sandbox each project's "
+        "own webhook_secret is used; default: $CONFORMANCE_WEBHOOK_SECRET",
+    )
+    run.add_argument(
         "--keep-resources",
         action="store_true",
         help="do not delete the records the run created (by default all are deleted at the end, "
@@ -244,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         max_time=args.max_time,
         progress={"live": "rich"}.get(args.progress, args.progress),
         progress_interval=args.progress_interval,
+        webhook_secret=args.webhook_secret,
+        login_email=args.login_email,
+        login_password=os.environ.get("CONFORMANCE_LOGIN_PASSWORD") or None,
     )
     try:
         code, _ = Runner(options).run()

@@ -108,10 +108,10 @@ def success_lines(results: Results) -> list[str]:
     if not results.operations:
         return []
     width = max(len(op) for op in results.operations)
-    lines = ["", "2xx responses per operation (the success path exercised):"]
+    lines = ["", "2xx (or documented 3xx) responses per operation: the success path exercised"]
     lines += [f"  {op:<{width}}  {results.successes.get(op, 0)}" for op in results.operations]
     if results.unexercised:
-        lines += ["", f"Success path not exercised ({len(results.unexercised)}): no 2xx seen for"]
+        lines += ["", f"Success path not exercised ({len(results.unexercised)}): no success seen for"]
         lines += [f"  - {op}" for op in results.unexercised]
     return lines
 
@@ -336,7 +336,7 @@ def markdown(results: Results, secrets: dict[str, str]) -> str:
             out.append(f"- **{v.check}** `{v.operation}`: {redact(v.message, secrets)}{reason}")
     if results.hints:
         out += ["", "## Check your tokens", "", *(f"- {h}" for h in results.hints)]
-    out += ["", "## 2xx responses per operation", "", "| operation | 2xx |", "|---|---|"]
+    out += ["", "## 2xx (or documented 3xx) responses per operation", "", "| operation | 2xx |", "|---|---|"]
     out += [f"| `{op}` | {results.successes.get(op, 0)} |" for op in results.operations]
     if results.unexercised:
         out += ["", "Success path not exercised: " + ", ".join(f"`{op}`" for op in results.unexercised)]

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 SCHEMATHESIS = "schemathesis"
 DOMAIN = "domain"
+
+
+def is_success(status: int, documented: Iterable[str] = ()) -> bool:
+    """A success path answered: a 2xx, or a 3xx the operation documents (an OAuth redirect)."""
+    return 200 <= status < 300 or (300 <= status < 400 and str(status) in documented)
 
 
 @dataclass

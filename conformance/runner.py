@@ -28,7 +28,7 @@ from .cleanup import Tracker
 from .factory import Factory
 from .http import TOKEN_VARS, Client, Exchange
 from .progress import Progress
-from .results import Results
+from .results import Results, is_success
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 ADMIN_VAR = "SANDBOX_ADMIN_TOKEN"
@@ -64,6 +64,10 @@ class Options:
     max_time: float | None = None  # seconds: stop the checks, clean up, report (exit 3)
     progress: str = "auto"  # auto, rich, plain, off
     progress_interval: float = 15.0
+    login_email: str | None = None  # a user of the backend, for its login operation
+    login_password: str | None = None
+    webhook_secret: str | None = None  # signs webhook deliveries (x-signature) when records carry none
+    success_paths: bool = True  # a last request for each operation that never answered 2xx
 
 
 @dataclass
@@ -73,6 +77,7 @@ class Tokens:
     other: str | None = None
     limited_scopes: list[str] | None = None
     revoked: str | None = None
+    login: tuple[str, str] | None = None  # a user the sandbox made for the login operation
 
     def as_dict(self) -> dict[str, str | None]:
         return {"token": self.token, "limited": self.limited, "other": self.other}
@@ -131,6 +136,13 @@ def mint_tokens(
                 other=mint(account=f"{account}-other"),
                 limited_scopes=limited_scopes,
             )
+            from .success import is_login
+
+            if any(is_login(op) for op in contract.operations):
+                email, password = f"conformance+{run}@example.com", secrets.token_urlsafe(18)
+                user = {"api": contract.name, "account": account, "email": email, "password": password}
+                if http.post(f"{root}/_mock/users", json=user).status_code == 201:
+                    tokens.login = (email, password)
             revoked = mint(account=account)
             if http.delete(f"{root}/_mock/tokens/{revoked}").status_code == 204:
                 tokens.revoked = revoked
@@ -248,12 +260,18 @@ class Runner:
             secrets_shown[tokens.revoked] = "$CONFORMANCE_REVOKED_TOKEN"
         if o.admin_token:
             secrets_shown[o.admin_token] = f"${ADMIN_VAR}"
+        if o.webhook_secret:
+            secrets_shown[o.webhook_secret] = "$CONFORMANCE_WEBHOOK_SECRET"
+        if o.login_password:
+            secrets_shown[o.login_password] = "$CONFORMANCE_LOGIN_PASSWORD"
+        if tokens.login:
+            secrets_shown[tokens.login[1]] = "$CONFORMANCE_LOGIN_PASSWORD"
         selected = [c for c in ORDER if c in o.checks]
         families = load_all()
         tracker = Tracker(contract, tokens.as_dict())
 
         def observe(ex: Exchange) -> None:
-            if 200 <= ex.status < 300 and ex.op is not None:
+            if ex.op is not None and is_success(ex.status, ex.op.responses):
                 results.success(ex.label)
             tracker.observe_exchange(ex, base_url, budget.section)
             if ex.status >= 500:
@@ -296,7 +314,7 @@ class Runner:
             judge=judge,
         )
         steps = [n for n in selected if n != "ratelimit"]
-        steps += [f"schemathesis {p}" for p in o.phases] + ["cleanup"]
+        steps += [f"schemathesis {p}" for p in o.phases] + ["success paths"] * o.success_paths + ["cleanup"]
         steps += ["ratelimit"] if "ratelimit" in selected else []
         mode = "off" if o.quiet else o.progress
         progress = Progress(budget, results, steps, mode, interval=o.progress_interval, max_time=o.max_time)
@@ -343,6 +361,16 @@ class Runner:
                     results.skip("schemathesis", "no Schemathesis phase selected (--phases none)")
                 if budget.stop.is_set():
                     raise Interrupted(budget.stop_reason or "stopped")
+                if o.success_paths:
+                    budget.section = "success paths"
+                    from .success import exercise
+
+                    login = tokens.login
+                    if o.login_email and o.login_password:
+                        login = (o.login_email, o.login_password)
+                    reached = exercise(contract, factory, results, o.webhook_secret, login)
+                    if reached:
+                        self.log(f"success paths: a 2xx at last for {', '.join(reached)}")
             except Interrupted:
                 results.incomplete = budget.stop_reason or "interrupted"
                 self.log(f"STOPPING: {results.incomplete}; cleaning up and writing the reports")

@@ -37,7 +37,7 @@ from contract import Contract, Operation
 from .budget import Budget
 from .checks.responses import judged_problems
 from .cleanup import Tracker
-from .results import SCHEMATHESIS, Results
+from .results import SCHEMATHESIS, Results, is_success
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 POSITIVE_DATA_ACCEPTANCE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
@@ -124,7 +124,7 @@ def _after_call(context: Any, case: Any, response: Any) -> None:
     if found is not None:
         active, op = found
         active.budget.observe(response.status_code, response.headers)
-        if 200 <= response.status_code < 300:
+        if is_success(response.status_code, op.responses if op is not None else ()):
             active.results.success(case.operation.label)
         if active.tracker is not None:
             request = getattr(response, "request", None)

@@ -132,8 +132,8 @@ def _results() -> Results:
 
 def test_the_html_report_is_well_formed_and_links_every_violation() -> None:
     page = html_report(_results(), {"SECRET": "$CONFORMANCE_TOKEN"})
-    assert page.startswith("<!DOCTYPE html>") and "SECRET" not in page
-    root = ET.fromstring(page.removeprefix("<!DOCTYPE html>\n"))  # XHTML-style: every tag closed
+    assert page.startswith("<!doctype html>") and "SECRET" not in page
+    root = ET.fromstring(page.removeprefix("<!doctype html>\n"))  # XHTML-style: every tag closed
     ids = [e.get("id") for e in root.iter() if e.get("id")]
     assert len(ids) == len(set(ids))
     links = [a.get("href", "")[1:] for a in root.iter("a") if a.get("class") == "to-violation"]
@@ -161,3 +161,28 @@ def test_an_incomplete_run_in_junit() -> None:
     assert error is not None and error.get("type") == "incomplete"
     assert "RESULT: INCOMPLETE (stopped by SIGTERM)" in summary(r, {})
     assert "INCOMPLETE" in html_report(r, {})
+
+
+def test_success_paths_read_links_logins_and_signatures_from_the_spec() -> None:
+    from conformance.success import _linked_from, _pointer, _signed, is_login
+
+    n, x = load("nurosentrix"), load("nexos")
+    assert is_login(n.by_id("login")) and not is_login(n.by_id("createServer"))  # type: ignore[arg-type]
+    clone = n.by_id("cloneInstance")
+    assert clone is not None
+    sources = {s.operation_id for s, _ in _linked_from(n, clone)}
+    assert {"createInstance", "createBackup"} <= sources  # the link added for the success path
+    assert _pointer({"data": {"id": "bkp_1"}}, "$response.body#/data/id") == "bkp_1"
+    hook = x.by_id("receiveGithubWebhook")
+    assert hook is not None
+    raw, headers = _signed(hook, {"ref": "refs/heads/x"}, "whsec_k") or (b"", {})
+    import hashlib
+    import hmac
+
+    assert headers == {
+        "X-Hub-Signature-256": "sha256=" + hmac.new(b"whsec_k", raw, hashlib.sha256).hexdigest()
+    }
+    register = x.by_id("registerNode")
+    assert register is not None and [s.operation_id for s, _ in _linked_from(x, register)] == [
+        "createNodeJoinToken"
+    ]
