@@ -260,10 +260,3 @@ class Tracker:
             return line + " (--keep-resources)"
         why = Counter((r.collection, r.left or "not deleted") for r in left)
         return line + " (" + "; ".join(f"{n} {c}: {w}" for (c, w), n in sorted(why.items())) + ")"
-
-    def by_collection(self) -> dict[str, tuple[int, int]]:
-        out: dict[str, tuple[int, int]] = {}
-        for r in self.records.values():
-            made, gone = out.get(r.collection, (0, 0))
-            out[r.collection] = (made + 1, gone + (1 if r.deleted else 0))
-        return out

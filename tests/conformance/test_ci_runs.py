@@ -138,6 +138,9 @@ def test_sigterm_writes_complete_reports_marked_incomplete(sandbox_url: str, tmp
     assert int(root.get("tests", "0")) > 20  # what ran before the signal is reported
     assert "INCOMPLETE" in html.read_text() and "RESULT: INCOMPLETE" in stdout
     assert stopped_in < 60, stopped_in
+    # not a terminal: plain progress lines, with the part running and the requests sent
+    assert re.search(r"\(step \d+/\d+\) \| \d+ requests \| \d+ violations", stderr), stderr[-2000:]
+    assert "STOPPING: stopped by SIGTERM" in stderr
 
 
 def test_max_time_stops_the_run(sandbox_url: str, tmp_path: Path) -> None:
