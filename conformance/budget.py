@@ -41,6 +41,13 @@ class BudgetError(ValueError):
     pass
 
 
+class Interrupted(KeyboardInterrupt):
+    """The run was asked to stop (a signal, `--max-time`): no new request goes out.
+
+    A KeyboardInterrupt, so Schemathesis, when a hook raises it, ends its scenario as interrupted
+    rather than reporting an error; our families never catch it."""
+
+
 @dataclass
 class Window:
     limit: int
@@ -143,14 +150,38 @@ class Budget:
         self._lock = threading.Lock()
         self.requests = 0
         self.by_bucket: dict[str, int] = {}
+        self.current = ""  # the operation being requested (for the progress display)
         self.section = "setup"  # what the run is doing (a family or a Schemathesis phase)
         self.by_section: dict[str, dict[str, int]] = {}  # section → bucket ("*": all) → requests
         self.rate_limited = 0
         self.waited = 0.0
+        self.stop = threading.Event()  # set by a signal or --max-time: requests raise Interrupted
+        self.stop_reason: str | None = None
+        self.on_wait: Callable[[float, str], None] | None = None  # (seconds, why): for the progress display
+        self.on_request: Callable[[], None] | None = None
+
+    def interrupt(self, reason: str) -> None:
+        if not self.stop.is_set():
+            self.stop_reason = reason
+            self.stop.set()
+
+    def resume(self) -> None:
+        """Let requests out again (the cleanup after an interruption)."""
+        self.stop.clear()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep, but wake up (and raise Interrupted) as soon as the run is stopped."""
+        if self.sleep is time.sleep:
+            if self.stop.wait(seconds):
+                raise Interrupted(self.stop_reason or "stopped")
+        else:
+            self.sleep(seconds)
 
     def acquire(self, buckets: list[str] | tuple[str, ...] = ()) -> None:
         """Block until one more request may go out, then count it."""
         while True:
+            if self.stop.is_set():
+                raise Interrupted(self.stop_reason or "stopped")
             with self._lock:
                 now = self.clock()
                 wait = max(0.0, *(self._paused.get(name, 0.0) - now for name in ("*", *buckets)))
@@ -164,13 +195,31 @@ class Budget:
                         if w is not None:
                             w.log.append(now)
                     self.requests += 1
+                    if self.on_request is not None:
+                        self.on_request()
                     counts = self.by_section.setdefault(self.section, {})
                     for name in ("*", *buckets):
                         self.by_bucket[name] = self.by_bucket.get(name, 0) + 1
                         counts[name] = counts.get(name, 0) + 1
                     return
                 self.waited += wait
-            self.sleep(min(wait, MAX_WAIT))
+                why = self._why(now, buckets)
+            if self.on_wait is not None and wait >= 1.0:
+                self.on_wait(wait, why)
+            self.pause(min(wait, MAX_WAIT))
+
+    def _why(self, now: float, buckets: tuple[str, ...] | list[str]) -> str:
+        """What a wait is for: a 429's Retry-After, the backend's empty bucket, or our own pacing."""
+        for name in ("*", *buckets):
+            if self._paused.get(name, 0.0) > now:
+                what = "every request" if name == "*" else f"the {name} bucket"
+                return f"{what}: the backend said to wait (Retry-After or an empty RateLimit bucket)"
+        for name in ("*", *buckets):
+            w = self.windows.get(name)
+            if w is not None and w.wait(now) > 0:
+                what = "--rate-limit" if name == "*" else f"the spec's {name} bucket"
+                return f"{what}: {w.limit} per {w.seconds:g}s"
+        return "rate limit"
 
     def observe(self, status: int, headers: Mapping[str, object]) -> float | None:
         """Learn from a response; returns the Retry-After of a 429 (seconds), if any.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 
 from .checks import ORDER
@@ -19,14 +21,22 @@ its x- extensions, and learn in one run every way it breaks the contract:
 The default profile (documented) fails a backend only on what the vendor documents say; what
 the sandbox inferred where they are silent is checked too, but reported apart.
 
-Exit status: 0 no violation, 1 violations found, 2 usage error or backend unreachable."""
+Tokens may come from the environment instead of the command line (where `ps` and CI logs would
+show them): CONFORMANCE_TOKEN, CONFORMANCE_LIMITED_TOKEN, CONFORMANCE_OTHER_TOKEN and, for
+--sandbox, SANDBOX_ADMIN_TOKEN. No token is ever written to a report or a log line.
+
+Every record the run creates is deleted at the end, children first (--keep-resources: kept).
+
+Exit status: 0 no violation, 1 violations found, 2 usage error or backend unreachable,
+3 incomplete (SIGINT, SIGTERM or --max-time stopped it: cleanup done, reports written, marked
+incomplete)."""
 
 EPILOG = """\
 examples:
   python -m conformance run --api nurosentrix --sandbox http://127.0.0.1:8080
+  export CONFORMANCE_TOKEN=... CONFORMANCE_LIMITED_TOKEN=... CONFORMANCE_OTHER_TOKEN=...
   python -m conformance run --api cloudnexus --base-url https://staging.example/v1 \\
-      --token "$TOKEN" --limited-token "$READONLY" --other-token "$OTHER_ACCOUNT" \\
-      --rate-limit 100/m --junit-xml reports/junit.xml --report reports/cloudnexus.md"""
+      --rate-limit 100/m --max-time 25m --junit-xml reports/junit.xml --report reports/cloudnexus.html"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,20 +67,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="the API's base URL, i.e. what the spec's servers[0].url would be "
         "(e.g. http://127.0.0.1:8080/nurosentrix/api/v1); derived from --sandbox if omitted",
     )
+    env = os.environ.get
     run.add_argument(
-        "--token", metavar="FULL", help="a token holding every scope (required unless --sandbox)"
+        "--token",
+        metavar="FULL",
+        default=env("CONFORMANCE_TOKEN") or None,
+        help="a token holding every scope (required unless --sandbox); default: $CONFORMANCE_TOKEN",
     )
     run.add_argument(
         "--limited-token",
         metavar="T",
+        default=env("CONFORMANCE_LIMITED_TOKEN") or None,
         help="a token lacking at least one write scope: drives the 403 (scopes) checks; "
-        "without it they are reported as skipped",
+        "without it they are reported as skipped; default: $CONFORMANCE_LIMITED_TOKEN",
     )
     run.add_argument(
         "--other-token",
         metavar="T",
+        default=env("CONFORMANCE_OTHER_TOKEN") or None,
         help="a token of a *different account*: drives the cross-account (tenancy) checks; "
-        "without it they are reported as skipped",
+        "without it they are reported as skipped; default: $CONFORMANCE_OTHER_TOKEN",
+    )
+    run.add_argument(
+        "--admin-token",
+        metavar="T",
+        default=env("SANDBOX_ADMIN_TOKEN") or None,
+        help="with --sandbox: the sandbox control API's admin token (serve --admin-token); "
+        "default: $SANDBOX_ADMIN_TOKEN",
     )
     run.add_argument(
         "--sandbox",
@@ -136,8 +159,60 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--write-baseline", metavar="FILE", help="write this run's violations to FILE (JSON), for --baseline"
     )
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument(
+        "--login-email",
+        metavar="EMAIL",
+        default=env("CONFORMANCE_LOGIN_EMAIL") or None,
+        help="a user of the backend, for its login operation (a public operation taking email and "
+        "password); the password from $CONFORMANCE_LOGIN_PASSWORD only (--sandbox makes its own user)",
+    )
+    run.add_argument(
+        "--webhook-secret",
+        metavar="S",
+        default=env("CONFORMANCE_WEBHOOK_SECRET") or None,
+        help="the secret that signs webhook deliveries (an operation with x-signature, e.g. Nexos' "
+        "GitHub webhook) when the record they name carries none; against the sandbox each project's "
+        "own webhook_secret is used; default: $CONFORMANCE_WEBHOOK_SECRET",
+    )
+    run.add_argument(
+        "--keep-resources",
+        action="store_true",
+        help="do not delete the records the run created (by default all are deleted at the end, "
+        "children first, and the summary says created N, deleted N, left M)",
+    )
+    run.add_argument(
+        "--max-time",
+        metavar="DURATION",
+        type=_duration,
+        help="stop the checks after DURATION (90s, 25m, 1h), then clean up and write every report "
+        "marked incomplete (exit 3); leave the cleanup a few minutes of the CI job's limit",
+    )
+    run.add_argument(
+        "--progress",
+        choices=("auto", "live", "plain"),
+        default="auto",
+        help="auto (default): a live display on a terminal, plain lines otherwise (CI logs)",
+    )
+    run.add_argument(
+        "--progress-interval",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="plain progress: a status line this often (default: 15)",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress display or lines on stderr")
     return parser
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+def _duration(value: str) -> float:
+    """`90`, `90s`, `25m`, `1h` → seconds."""
+    m = _DURATION.match(value)
+    if m is None or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {value!r} (e.g. 90s, 25m, 1h)")
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
 
 
 def _list(parser: argparse.ArgumentParser, value: str, allowed: tuple[str, ...], flag: str) -> list[str]:
@@ -156,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.sandbox and not (args.token and args.base_url):
-        parser.error("give --base-url and --token, or --sandbox URL")
+        parser.error("give --base-url and --token (or $CONFORMANCE_TOKEN), or --sandbox URL")
     if args.max_examples < 1:
         parser.error("--max-examples must be at least 1")
     options = Options(
@@ -179,6 +254,14 @@ def main(argv: list[str] | None = None) -> int:
         profile=args.profile,
         baseline=args.baseline,
         write_baseline=args.write_baseline,
+        admin_token=args.admin_token,
+        keep_resources=args.keep_resources,
+        max_time=args.max_time,
+        progress={"live": "rich"}.get(args.progress, args.progress),
+        progress_interval=args.progress_interval,
+        webhook_secret=args.webhook_secret,
+        login_email=args.login_email,
+        login_password=os.environ.get("CONFORMANCE_LOGIN_PASSWORD") or None,
     )
     try:
         code, _ = Runner(options).run()

@@ -219,7 +219,7 @@ class Factory:
             waiting = status in transient or (changed and first is not None and status == first and interim)
             if ex is None or ex.status != 200 or not waiting or time.monotonic() > deadline:
                 return data
-            self.client.budget.sleep(1.0)
+            self.client.budget.pause(1.0)
 
     def delete(self, created: Created, as_: str = "token") -> Exchange | None:
         op = created.resource.delete_op

@@ -62,7 +62,7 @@ class Exchange:
             parts += ["--data-raw", shlex.quote(self.body.decode("utf-8", "replace"))]
         return " ".join(parts)
 
-    def summary(self, limit: int = 400) -> str:
+    def summary(self, limit: int = 2000) -> str:
         text = self.content.decode("utf-8", "replace")
         if len(text) > limit:
             text = text[:limit] + "…"
@@ -134,6 +134,7 @@ class Client:
         attempt = 0
         while True:
             if paced:
+                self.budget.current = op.label
                 self.budget.acquire(op.rate_buckets)
             self.http.cookies.clear()  # never carry a session cookie from one probe to the next
             response = self.http.request(op.method.upper(), url, headers=sent, content=raw)

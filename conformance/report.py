@@ -4,11 +4,14 @@ Tokens never appear in clear: each known token is replaced by its `$CONFORMANCE_
 
 from __future__ import annotations
 
-import html
+import contextlib
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .results import Results, Violation
 
@@ -63,6 +66,62 @@ def _apart(results: Results) -> list[tuple[str, str, list[Violation]]]:
     return out
 
 
+@dataclass
+class Row:
+    """One check's line in a summary: operations failing, passing, skipped; `api_wide`: a finding
+    about the whole API (operation `*`), which is no operation of the spec."""
+
+    check: str
+    failing: list[str]
+    passing: int
+    skipped: int
+    api_wide: bool
+
+    @property
+    def status(self) -> str:
+        if self.failing or self.api_wide:
+            return "FAIL"
+        return "SKIP" if self.skipped and not self.passing else "ok"
+
+
+def rows(results: Results) -> list[Row]:
+    groups = grouped(results)
+    checks = sorted({c for c, _ in results.passed} | set(groups) | {s.check for s in results.skips})
+    out = []
+    for check in checks:
+        ops = groups.get(check, {})
+        passing = {op for c, op in results.passed if c == check and op not in ops and op != "*"}
+        skipped = len([s for s in results.skips if s.check == check])
+        out.append(Row(check, [op for op in ops if op != "*"], len(passing), skipped, "*" in ops))
+    return out
+
+
+def _counted(row: Row) -> str:
+    text = f"{len(row.failing)} operation(s) failing, {row.passing} passing"
+    if row.api_wide:
+        text += ", an API-wide finding"
+    return text + (f", {row.skipped} skipped" if row.skipped else "")
+
+
+def success_lines(results: Results) -> list[str]:
+    """Per operation, how many 2xx the run saw; the ones with none are listed apart."""
+    if not results.operations:
+        return []
+    width = max(len(op) for op in results.operations)
+    lines = ["", "2xx (or documented 3xx) responses per operation: the success path exercised"]
+    lines += [f"  {op:<{width}}  {results.successes.get(op, 0)}" for op in results.operations]
+    if results.unexercised:
+        lines += ["", f"Success path not exercised ({len(results.unexercised)}): no success seen for"]
+        lines += [f"  - {op}" for op in results.unexercised]
+    return lines
+
+
+def verdict(results: Results) -> str:
+    if results.incomplete is not None:
+        return "INCOMPLETE"
+    return "FAIL" if results.failing else "PASS"
+
+
 def _indent(text: str, prefix: str = "      ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
@@ -73,19 +132,15 @@ def summary(results: Results, secrets: dict[str, str]) -> str:
         f"Conformance of {results.api} at {results.base_url}",
         f"{results.requests} requests in {results.duration:.1f}s"
         + (f", {results.rate_limited} rate-limited (429) and retried" if results.rate_limited else ""),
-        "",
     ]
+    if results.incomplete is not None:
+        lines.append(f"INCOMPLETE: {results.incomplete}; what ran is reported below, the rest is unchecked")
+    if results.cleanup is not None:
+        lines.append(f"records: {results.cleanup}")
+    lines.append("")
     groups = grouped(results)
-    checks = sorted({c for c, _ in results.passed} | set(groups) | {s.check for s in results.skips})
-    for check in checks:
-        ops = groups.get(check, {})
-        passed = len({op for c, op in results.passed if c == check and op not in ops})
-        skipped = [s for s in results.skips if s.check == check]
-        status = "FAIL" if ops else ("SKIP" if skipped and not passed else "ok")
-        lines.append(
-            f"  {status:<4}  {check}: {len(ops)} operation(s) failing, {passed} passing"
-            + (f", {len(skipped)} skipped" if skipped else "")
-        )
+    for row in rows(results):
+        lines.append(f"  {row.status:<4}  {row.check}: {_counted(row)}")
     if results.skips:
         lines += ["", "Skipped (not a pass):"]
         for s in results.skips:
@@ -110,9 +165,17 @@ def summary(results: Results, secrets: dict[str, str]) -> str:
         for v in sorted(found, key=_order):
             reason = f" [{v.inferred}]" if v.inferred else ""
             lines.append(_indent(redact(f"{v.check} {v.operation}: {v.message}{reason}", secrets), "  - "))
+    lines += success_lines(results)
+    if results.hints:
+        lines += ["", "Check your tokens (or the backend ignores what they test):"]
+        lines += [f"  - {h}" for h in results.hints]
     lines.append("")
     lines.append(f"profile: {results.profile}")
-    if results.failing:
+    if results.incomplete is not None:
+        lines.append(
+            f"RESULT: INCOMPLETE ({results.incomplete}): {len(results.failing)} violation(s) in what ran"
+        )
+    elif results.failing:
         lines.append(
             f"RESULT: {len(results.failing)} violation(s) in {len(groups)} check(s): "
             f"{', '.join(results.failed_checks)}"
@@ -182,12 +245,43 @@ def junit(results: Results, secrets: dict[str, str]) -> ET.ElementTree:
         suite.set("tests", str(len(apart)))
         suite.set("failures", "0")
         total += len(apart)
+    total, errors = total + _run_suite(root, results), 1 if results.incomplete is not None else 0
     root.set("tests", str(total))
     root.set("failures", str(failures))
+    root.set("errors", str(errors))
     root.set("skipped", str(skipped))
     root.set("time", f"{results.duration:.2f}")
     ET.indent(root)
     return ET.ElementTree(root)
+
+
+def _run_suite(root: ET.Element, results: Results) -> int:
+    """The run itself as a testsuite: its properties (incomplete, cleanup, 2xx per operation) and
+    a `run completed` testcase, an error when the run was stopped early."""
+    suite = ET.Element("testsuite", name=f"{results.api}.run")
+    root.insert(0, suite)
+    props = ET.SubElement(suite, "properties")
+    values = {
+        "incomplete": "true" if results.incomplete is not None else "false",
+        **({"stopped": results.incomplete} if results.incomplete is not None else {}),
+        **({"cleanup": results.cleanup} if results.cleanup is not None else {}),
+        **{k: v for k, v in results.meta.items() if k != "host"},
+        "success-path-not-exercised": ", ".join(results.unexercised),
+    }
+    for name, value in values.items():
+        ET.SubElement(props, "property", name=name, value=value)
+    tc = ET.SubElement(suite, "testcase", classname=f"conformance.{results.api}.run", name="run completed")
+    if results.incomplete is not None:
+        ET.SubElement(
+            tc, "error", message=f"incomplete: {results.incomplete}", type="incomplete"
+        ).text = "The run was stopped before every check ran; the other testsuites hold what was checked."
+    out = ET.SubElement(suite, "system-out")
+    out.text = "\n".join(line for line in success_lines(results) if line)
+    suite.set("tests", "1")
+    suite.set("failures", "0")
+    suite.set("errors", "1" if results.incomplete is not None else "0")
+    suite.set("skipped", "0")
+    return 1
 
 
 def markdown(results: Results, secrets: dict[str, str]) -> str:
@@ -198,18 +292,17 @@ def markdown(results: Results, secrets: dict[str, str]) -> str:
         f"- Backend: `{results.base_url}`",
         f"- Requests: {results.requests} in {results.duration:.1f}s ({results.rate_limited} answered 429)",
         f"- Profile: {results.profile}",
-        f"- Result: **{'FAIL' if results.failing else 'PASS'}**"
+        *([f"- Records: {results.cleanup}"] if results.cleanup is not None else []),
+        *([f"- **INCOMPLETE**: {results.incomplete}"] if results.incomplete is not None else []),
+        f"- Result: **{verdict(results)}**"
         + (f", {len(results.failing)} violation(s) in {', '.join(results.failed_checks)}" if groups else ""),
         "",
         "| check | failing operations | passing operations | skipped |",
         "|---|---|---|---|",
     ]
-    checks = sorted({c for c, _ in results.passed} | set(groups) | {s.check for s in results.skips})
-    for check in checks:
-        ops = groups.get(check, {})
-        passed = len({op for c, op in results.passed if c == check and op not in ops})
-        skipped = len([s for s in results.skips if s.check == check])
-        out.append(f"| {check} | {len(ops)} | {passed} | {skipped} |")
+    for row in rows(results):
+        failing = f"{len(row.failing)}" + (" + API-wide" if row.api_wide else "")
+        out.append(f"| {row.check} | {failing} | {row.passing} | {row.skipped} |")
     if results.skips:
         out += ["", "## Skipped", ""]
         out += [
@@ -241,52 +334,120 @@ def markdown(results: Results, secrets: dict[str, str]) -> str:
         for v in sorted(found, key=_order):
             reason = f" ({v.inferred})" if v.inferred else ""
             out.append(f"- **{v.check}** `{v.operation}`: {redact(v.message, secrets)}{reason}")
+    if results.hints:
+        out += ["", "## Check your tokens", "", *(f"- {h}" for h in results.hints)]
+    out += ["", "## 2xx (or documented 3xx) responses per operation", "", "| operation | 2xx |", "|---|---|"]
+    out += [f"| `{op}` | {results.successes.get(op, 0)} |" for op in results.operations]
+    if results.unexercised:
+        out += ["", "Success path not exercised: " + ", ".join(f"`{op}`" for op in results.unexercised)]
     if results.notes:
         out += ["", "## Notes", "", *(f"- {n}" for n in results.notes)]
     return "\n".join(out) + "\n"
 
 
-def as_html(markdown_text: str, title: str) -> str:
-    """A self-contained HTML page of the Markdown report (headings, lists, tables, code blocks)."""
-    body: list[str] = []
-    in_code = in_table = False
-    for line in markdown_text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("```"):
-            body.append("</pre>" if in_code else "<pre>")
-            in_code = not in_code
-            continue
-        if in_code:
-            body.append(html.escape(line.removeprefix("  ")))
-            continue
-        if stripped.startswith("|"):
-            cells = [c.strip() for c in stripped.strip("|").split("|")]
-            if set("".join(cells)) <= set("-"):
-                continue
-            if not in_table:
-                body.append("<table>")
-                in_table = True
-            body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            body.append("</table>")
-            in_table = False
-        if stripped.startswith("#"):
-            level = len(stripped) - len(stripped.lstrip("#"))
-            body.append(f"<h{level}>{html.escape(stripped[level:].strip())}</h{level}>")
-        elif stripped.startswith("- "):
-            body.append(f"<li>{html.escape(stripped[2:])}</li>")
-        elif stripped:
-            body.append(f"<p>{html.escape(stripped)}</p>")
-    if in_table:
-        body.append("</table>")
-    style = (
-        "body{font-family:sans-serif;max-width:70em;margin:auto}pre{background:#f4f4f4;padding:.5em;"
-        "overflow-x:auto}td{border:1px solid #ccc;padding:.2em .5em}table{border-collapse:collapse}"
+_STATUS = re.compile(r"^HTTP (\d{3})\s?(.*)$", re.DOTALL)
+
+
+def _response(text: str | None) -> tuple[str | None, str | None]:
+    """(status, body) of a violation's response excerpt, the body pretty-printed when it is JSON."""
+    if not text:
+        return None, None
+    m = _STATUS.match(text)
+    if m is None:
+        return None, text
+    status, body = m.group(1), m.group(2).strip()
+    with contextlib.suppress(ValueError):  # cut short or not JSON: shown as received
+        body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    return status, body or None
+
+
+def _anchor(*parts: str) -> str:
+    return "-".join(re.sub(r"[^A-Za-z0-9]+", "-", p).strip("-").lower() or "x" for p in parts)
+
+
+def html_report(results: Results, secrets: dict[str, str]) -> str:
+    """A self-contained HTML page (Jinja2 template `templates/report.html.j2`, autoescaped)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("conformance", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
-    return (
-        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    groups: list[dict[str, Any]] = []
+    links: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for check, ops in grouped(results).items():
+        operations = []
+        for op, violations in ops.items():
+            shown = []
+            for i, v in enumerate(violations):
+                anchor = _anchor("v", check, op, str(i))
+                status, body = _response(redact(v.response, secrets) if v.response else None)
+                shown.append(
+                    {
+                        "anchor": anchor,
+                        "message": redact(v.message, secrets),
+                        "count": v.count,
+                        "status": status,
+                        "body": body,
+                        "curl": redact(v.curl, secrets) if v.curl else None,
+                    }
+                )
+            links[check].append({"label": op if op != "*" else "API-wide", "anchor": shown[0]["anchor"]})
+            operations.append({"label": op if op != "*" else "API-wide (*)", "violations": shown})
+        groups.append({"name": check, "operations": operations})
+    apart = [
+        {
+            "title": title,
+            "why": why,
+            "anchor": _anchor(title),
+            "violations": [
+                {
+                    "anchor": _anchor("d", v.check, v.operation, str(i)),
+                    "check": v.check,
+                    "operation": v.operation,
+                    "message": redact(v.message, secrets),
+                    "reason": v.inferred,
+                }
+                for i, v in enumerate(sorted(found, key=_order))
+            ],
+        }
+        for title, why, found in _apart(results)
+    ]
+    table = [
+        {
+            "check": row.check,
+            "status": row.status,
+            "links": links.get(row.check, []),
+            "passing": row.passing,
+            "skipped": row.skipped,
+        }
+        for row in rows(results)
+    ]
+    meta = [(k, redact(v, secrets)) for k, v in results.meta.items()]
+    meta += [("requests", str(results.requests))] if "requests" not in results.meta else []
+    if results.cleanup is not None:
+        meta.append(("records", results.cleanup))
+    headline = (
+        f"{len(results.failing)} violation(s) in {len(groups)} check(s)"
+        if results.failing
+        else "No violation" + (" in what ran" if results.incomplete else "")
+    ) + f"; {results.requests} requests in {results.duration:.1f}s against {results.base_url}."
+    return env.get_template("report.html.j2").render(
+        api=results.api,
+        verdict=verdict(results),
+        headline=headline,
+        incomplete=results.incomplete,
+        meta=meta,
+        rows=table,
+        skips=results.skips,
+        groups=groups,
+        apart=apart,
+        successes=[(op, results.successes.get(op, 0)) for op in results.operations],
+        unexercised=results.unexercised,
+        notes=[redact(n, secrets) for n in results.notes],
+        hints=results.hints,
     )
 
 
@@ -298,7 +459,8 @@ def write_all(
         junit(results, secrets).write(junit_path, encoding="utf-8", xml_declaration=True)
     if report_path:
         Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-        text = markdown(results, secrets)
         if report_path.endswith((".html", ".htm")):
-            text = as_html(text, f"Conformance report: {results.api}")
+            text = html_report(results, secrets)
+        else:
+            text = markdown(results, secrets)
         Path(report_path).write_text(text, encoding="utf-8")

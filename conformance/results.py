@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 SCHEMATHESIS = "schemathesis"
 DOMAIN = "domain"
+
+
+def is_success(status: int, documented: Iterable[str] = ()) -> bool:
+    """A success path answered: a 2xx, or a 3xx the operation documents (an OAuth redirect)."""
+    return 200 <= status < 300 or (300 <= status < 400 and str(status) in documented)
 
 
 @dataclass
@@ -53,6 +59,12 @@ class Results:
     baseline: frozenset[tuple[str, str, str]] = frozenset()  # (check, operation, key) known already
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+    successes: dict[str, int] = field(default_factory=dict)  # operation → 2xx responses seen
+    operations: list[str] = field(default_factory=list)  # every operation of the spec, in order
+    incomplete: str | None = None  # why the run stopped early (a signal, --max-time)
+    cleanup: str | None = None  # "created N, deleted N, left M (why)"
+    meta: dict[str, str] = field(default_factory=dict)  # date, tool and spec versions, seed, ...
+    hints: list[str] = field(default_factory=list)  # "check your tokens, or the backend ignores ..."
     _keys: dict[tuple[str, str, str], Violation] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -88,6 +100,15 @@ class Results:
             v.key, v.inferred, v.known = k[2], inferred, k in self.baseline
             self._keys[k] = v
             self.violations.append(v)
+
+    def success(self, operation: str) -> None:
+        with self._lock:
+            self.successes[operation] = self.successes.get(operation, 0) + 1
+
+    @property
+    def unexercised(self) -> list[str]:
+        """Operations that never answered 2xx in this run: their success path went untested."""
+        return [op for op in self.operations if not self.successes.get(op)]
 
     def skip(self, check: str, reason: str, operation: str = "*") -> None:
         with self._lock:

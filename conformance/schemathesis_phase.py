@@ -36,7 +36,8 @@ from contract import Contract, Operation
 
 from .budget import Budget
 from .checks.responses import judged_problems
-from .results import SCHEMATHESIS, Results
+from .cleanup import Tracker
+from .results import SCHEMATHESIS, Results, is_success
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 POSITIVE_DATA_ACCEPTANCE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
@@ -53,6 +54,7 @@ class Active:
     budget: Budget
     families: frozenset[str]
     results: Results
+    tracker: Tracker | None = None
 
 
 _ACTIVE: dict[int, Active] = {}  # id(schema) → its judges
@@ -92,7 +94,7 @@ def _collect(active: Active, op: Operation | None, case: Any, response: Any) -> 
     complained = {p.check for p, _ in found}
     for problem, inferred in found:
         if problem.check in families:
-            text = response.content[:400].decode("utf-8", "replace")
+            text = response.content[:2000].decode("utf-8", "replace")
             active.results.fail(
                 problem.check,
                 label,
@@ -111,6 +113,9 @@ def _before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     found = _active(case)
     if found is not None:
         active, op = found
+        if active.tracker is not None and case.path_parameters:
+            active.tracker.spare(case.operation.method, case.path_parameters)
+        active.budget.current = case.operation.label
         active.budget.acquire(op.rate_buckets if op else ())
 
 
@@ -119,6 +124,20 @@ def _after_call(context: Any, case: Any, response: Any) -> None:
     if found is not None:
         active, op = found
         active.budget.observe(response.status_code, response.headers)
+        if is_success(response.status_code, op.responses if op is not None else ()):
+            active.results.success(case.operation.label)
+        if active.tracker is not None:
+            request = getattr(response, "request", None)
+            auth = request.headers.get("Authorization") if request is not None else None
+            active.tracker.seen(
+                op,
+                case.operation.method,
+                response.status_code,
+                response.content,
+                active.tracker.identity(auth),
+                case.path_parameters or {},
+                source="schemathesis",
+            )
         _collect(active, op, case, response)
 
 
@@ -195,6 +214,7 @@ def run(
     selected: Iterable[str] = ("envelope", "ratelimit"),
     progress: Any = None,
     judge: Contract | None = None,
+    tracker: Tracker | None = None,
 ) -> None:
     """Run the engine over the spec (the judge's: the documented view in the documented
     profile); fold its failures into `results` (grouped by check and operation)."""
@@ -220,15 +240,27 @@ def run(
         schema = schemathesis.openapi.from_dict(raw, config=config)
         schema.hooks.register_hook_with_name(_after_call, "after_call")
         with _lock:
-            _ACTIVE[id(schema)] = Active(contract, judge, budget, frozenset(selected), results)
+            _ACTIVE[id(schema)] = Active(contract, judge, budget, frozenset(selected), results, tracker)
         GLOBAL_HOOK_DISPATCHER.register_hook_with_name(_before_call, "before_call")
         started = time.monotonic()
+        stream = from_schema(schema).execute()
+        done = threading.Event()
+
+        def watch() -> None:  # a signal or --max-time stops the engine between two cases
+            while not done.is_set():
+                if budget.stop.wait(0.2):
+                    stream.stop()
+                    return
+
+        watcher = threading.Thread(target=watch, name="conformance-stop", daemon=True)
+        watcher.start()
         try:
-            for event in from_schema(schema).execute():
+            for event in stream:
                 if isinstance(event, events.PhaseStarted):
                     budget.section = f"schemathesis {event.phase.name.value}"
                 _fold(event, results, progress, contract if judge is not contract else None)
         finally:
+            done.set()
             GLOBAL_HOOK_DISPATCHER.unregister(_before_call)
             with _lock:
                 _ACTIVE.pop(id(schema), None)
@@ -271,7 +303,7 @@ def _fold(event: events.EngineEvent, results: Results, progress: Any, full: Cont
                 interaction = recorder.interactions.get(case_id)
                 response = None
                 if interaction is not None and interaction.response is not None:
-                    text = interaction.response.content[:400].decode("utf-8", "replace")
+                    text = interaction.response.content[:2000].decode("utf-8", "replace")
                     response = f"HTTP {interaction.response.status_code} {text}".rstrip()
                 curl = "\n".join(step.curl for step in info.steps) if info.steps else info.code_sample
                 message = f"{failure.title}: {failure.message}".strip().rstrip(":")

@@ -358,6 +358,12 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
                     raise SpecError(f"{where}: {at}: unknown resource {op['x-resource']['name']}")
             elif "x-handler" not in op:
                 raise SpecError(f"{where}: {at}: needs x-resource or x-handler")
+            if "x-signature" in op:
+                check(op["x-signature"], "signature", f"{at} x-signature")
+                if op["x-signature"]["resource"] not in (doc.get("x-resources") or {}):
+                    raise SpecError(
+                        f"{where}: {at}: x-signature: unknown resource {op['x-signature']['resource']}"
+                    )
             if "x-rate-limit" not in op:
                 raise SpecError(f"{where}: {at}: missing x-rate-limit")
             for bucket in op["x-rate-limit"]:

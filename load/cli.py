@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="bearer token shared by every user (default: $<API>_TOKEN, $LOAD_TOKEN; else each user "
         "mints its own from the sandbox's control API /_mock/tokens)",
     )
+    run.add_argument(
+        "--admin-token",
+        metavar="T",
+        default=os.environ.get("SANDBOX_ADMIN_TOKEN") or None,
+        help="when users mint their own tokens: the sandbox control API's admin token "
+        "(serve --admin-token; default: $SANDBOX_ADMIN_TOKEN), passed to them in the environment",
+    )
     run.add_argument("--users", "-u", type=_positive(int), required=True, metavar="N")
     run.add_argument("--spawn-rate", "-r", type=_positive(float), required=True, metavar="R")
     run.add_argument("--run-time", "-t", required=True, metavar="T", help="e.g. 30s, 5m")
@@ -187,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     if token:  # in the environment, not on the command line: `ps` shows arguments to everyone
         env[token_env_vars(args.api)[0]] = token
+    if args.admin_token:
+        env["SANDBOX_ADMIN_TOKEN"] = args.admin_token
     root = str(LOAD_DIR.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     try:

@@ -161,9 +161,11 @@ PACER = Pacer()
 def mint_token(base_origin: str, api: str) -> str:
     """A fresh full-scope test token of a fresh account from the sandbox's control API."""
     body = json.dumps({"api": api, "account": f"load-{secrets.token_hex(4)}", "name": "load"}).encode()
-    req = urllib.request.Request(
-        f"{base_origin}/_mock/tokens", data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
+    headers = {"Content-Type": "application/json"}
+    admin = os.environ.get("SANDBOX_ADMIN_TOKEN")  # a sandbox started with --admin-token
+    if admin:
+        headers["Authorization"] = f"Bearer {admin}"
+    req = urllib.request.Request(f"{base_origin}/_mock/tokens", data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return str(json.loads(r.read())["token"])
@@ -171,6 +173,11 @@ def mint_token(base_origin: str, api: str) -> str:
         raise RuntimeError(
             f"no token given (--token, ${token_env_vars(api)[0]}, $LOAD_TOKEN) and none could be minted "
             f"from {base_origin}/_mock/tokens: {exc}"
+            + (
+                " (401: give the sandbox's --admin-token or $SANDBOX_ADMIN_TOKEN)"
+                if "401" in str(exc)
+                else ""
+            )
         ) from exc
 
 

@@ -18,6 +18,7 @@ from .clock import iso
 from .errors import ApiError, StorageError
 from .sandbox import Sandbox
 from .tokens import MODES
+from .users import save_user
 
 
 class ControlError(Exception):
@@ -86,6 +87,8 @@ class ControlApi:
             )
         if path == "tokens" and method == "POST":
             return self._mint(await _json(request))
+        if path == "users" and method == "POST":
+            return self._user(await _json(request))
         if path == "tokens" and method == "GET":
             return self._tokens(request)
         if path.startswith("tokens/") and method == "DELETE":
@@ -179,6 +182,28 @@ class ControlApi:
             raise ControlError(400, str(exc)) from None
         shown = {k: v for k, v in record.items() if k != "hash"}
         return JSONResponse({"token": token, **shown}, status_code=201)
+
+    def _user(self, body: dict[str, Any]) -> Response:
+        """A user who can log in (Nurosentrix email/password; Nexos GitHub login), as a seed file's
+        `users:` entry: for a client's (or the conformance suite's) login flow."""
+        sb = self.sandbox
+        if body.get("api") not in sb.specs:
+            raise ControlError(400, f"api must be one of {', '.join(sb.specs)}")
+        if body.get("mode", "test") not in MODES:
+            raise ControlError(400, "mode must be test or live")
+        for key in ("account", "email", "login", "name", "password"):
+            v = body.get(key)
+            if v is not None and not (isinstance(v, str) and 0 < len(v) <= 256):
+                raise ControlError(400, f"{key} must be a string of 1 to 256 characters")
+        if not body.get("email") and not body.get("login"):
+            raise ControlError(400, "give an email (with a password) or a login")
+        fields = ("api", "account", "mode", "email", "login", "name", "password")
+        try:
+            record = save_user(sb.store, sb.ids, {k: body[k] for k in fields if k in body})
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from None
+        shown = ("id", "api", "account", "mode", "email", "login", "name")
+        return JSONResponse({k: record.get(k) for k in shown}, status_code=201)
 
     def _collections(self, api: str | None) -> dict[str, Any]:
         """Per API: each collection's record count, and the (account, mode) pairs that own any."""

@@ -35,6 +35,22 @@ def test_mint_use_list_and_revoke_a_token(harness: Harness) -> None:
     assert ctl.delete(f"/_mock/tokens/{minted['token']}").status_code == 404
 
 
+def test_a_user_made_through_the_control_api_can_log_in(harness: Harness) -> None:
+    ctl = harness.client()
+    body = {"api": "nurosentrix", "email": "ci@example.com", "password": "s3cret-pass", "account": "acme"}
+    r = ctl.post("/_mock/users", json=body)
+    assert r.status_code == 201 and r.json()["email"] == "ci@example.com"
+    assert "password" not in r.text and "s3cret" not in r.text
+    api = harness.client("nurosentrix", None)
+    good = api.post("/auth/login", json={"email": "ci@example.com", "password": "s3cret-pass"})
+    assert good.status_code == 200 and "ci@example.com" in good.text  # its session token
+    assert api.post("/auth/login", json={"email": "ci@example.com", "password": "wrong"}).status_code == 401
+    assert ctl.post("/_mock/users", json={"api": "nurosentrix"}).status_code == 400
+    assert ctl.post("/_mock/users", json={"api": "nope", "email": "x@example.com"}).status_code == 400
+    too_long = {"api": "nurosentrix", "email": "y@example.com", "password": "p" * 100}
+    assert ctl.post("/_mock/users", json=too_long).status_code == 400
+
+
 def test_defaults_are_every_scope_test_mode_default_account(harness: Harness) -> None:
     minted = harness.client().post("/_mock/tokens", json={"api": "cloudnexus"}).json()
     assert minted["scopes"] == sorted(harness.sandbox.specs["cloudnexus"].scopes)
@@ -137,6 +153,7 @@ def test_control_api_spec_is_valid_and_covers_every_route() -> None:
         "/health",
         "/tokens",
         "/tokens/{token}",
+        "/users",
         "/reset",
         "/requests",
         "/clock",

@@ -3,6 +3,7 @@ check that catches it; the clean sandbox passes with exit 0."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -59,6 +60,9 @@ def test_clean_sandbox_passes_everything(api: str, profile: str, clean_runs: dic
     sandbox makes every choice of its spec, so it passes the strict profile too."""
     out = clean_runs[api if profile == "documented" else f"{api}:strict"]
     assert f"profile: {profile}" in out.stdout
+    # every operation's success path was exercised (a 2xx, or its documented redirect)
+    assert "Success path not exercised" not in out.stdout, out
+    assert re.search(r"records: created \d+, deleted (\d+), left 0", out.stdout), out
     assert out.code == 0, out
     assert out.failing == set(), out
     assert "RESULT: no violation" in out.stdout

@@ -34,7 +34,7 @@ def test_stateless_connexion_mock_fails_the_stateful_checks(
         out = suite(
             "--api", "cloudnexus-io", "--base-url", f"http://127.0.0.1:{port}/v1", "--token", tokens[0],
             "--limited-token", tokens[1], "--other-token", tokens[2], "--max-examples", "3",
-            "--profile", "strict",  # .io's scopes and limits are the sandbox's choices: held to them
+            "--profile", "strict",  # .io documents no limit and no scopes: the sandbox's choices
         )  # fmt: skip
     finally:
         proc.terminate()
