@@ -43,6 +43,8 @@ class Response:
     examples: tuple[Any, ...]  # application/json `example` then `examples.*.value`
     links: Mapping[str, dict[str, Any]]
     provenance: Provenance = DOCUMENTED
+    # the same examples by name: `examples.<name>.value` by its key, a lone `example` as "example"
+    named_examples: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def has_body(self) -> bool:
