@@ -141,6 +141,12 @@ class Operation:
         resp = self.response(status)
         return set(resp.headers) if resp is not None else set()
 
+    def documents(self, status: int) -> bool:
+        """Whether this operation documents `status`: exactly, or in a range (`4XX`)."""
+        code = str(status)
+        r = self.responses
+        return code in r or f"{code[0]}XX" in r or f"{code[0]}xx" in r
+
     @cached_property
     def documented_statuses(self) -> frozenset[int]:
         return frozenset(int(c) for c in self.responses if c.isdigit())

@@ -83,12 +83,6 @@ def parse_prefer(header: str) -> Preference:
     return Preference(code, example, delay)
 
 
-def documented(op: Operation, status: int) -> bool:
-    """Whether `op` documents `status`: exactly, or in a range (`4XX`)."""
-    keys = op.responses
-    return str(status) in keys or f"{str(status)[0]}XX" in keys or f"{str(status)[0]}xx" in keys
-
-
 def allowed_statuses(op: Operation) -> str:
     """The statuses `op` documents, for an error message: `200, 401, 404, 429`."""
     return ", ".join(sorted(c for c in op.responses if c != "default"))
@@ -121,19 +115,17 @@ def rate_limited(decision: Decision | None, retry_after: int) -> dict[str, str]:
     return forced.headers()
 
 
-def preferred(
-    spec: Contract, op: Operation, pref: Preference, decision: Decision | None
-) -> Reply | ApiError:
+def preferred(spec: Contract, op: Operation, pref: Preference, decision: Decision | None) -> Reply | ApiError:
     """The reply a `Prefer: code=…, example=…` asks for (an `ApiError` to render for errors
     without a chosen example), or a 400 naming what the operation documents."""
     if pref.code is not None:
         status = pref.code
-        if not documented(op, status):
+        if not op.documents(status):
             raise not_documented(op, status, "Prefer code")
     else:
         status = _status_of_example(op, str(pref.example))
     doc = op.response(status)
-    assert doc is not None  # documented() said so
+    assert doc is not None  # op.documents(status) said so
     headers = rate_limited(decision, 1) if status == 429 else {}
     if pref.example is not None:
         if pref.example not in doc.named_examples:
@@ -167,4 +159,3 @@ def _status_of_example(op: Operation, name: str) -> int:
 def example_names(op: Operation) -> dict[str, list[str]]:
     """Each documented status's example names (for docs and messages)."""
     return {c: list(r.named_examples) for c, r in op.responses.items() if r.named_examples}
-
