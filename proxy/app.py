@@ -175,9 +175,9 @@ class ProxyApp:
         finally:
             await upstream.aclose()
         self._note(scope, ex, status, findings, started, target, body, content or b"")
-        if self.observer is not None and ex is not None and content is not None:
+        if self.observer is not None and ex is not None:
             try:
-                parsed = json.loads(content) if content.strip() else None
+                parsed = json.loads(content) if content and content.strip() else None
             except ValueError:
                 parsed = None
             self.observer(ex, status, parsed)

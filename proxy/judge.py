@@ -116,6 +116,16 @@ class Judge:
         out: list[tuple[str, str, str]] = []
         if status >= 500:
             out.append(("not_a_server_error", f"HTTP {status} from the backend", f"5xx:{status}"))
+        if 200 <= status < 300 and ex.request_refused:
+            out.append(
+                (
+                    "negative_data_rejection",
+                    f"HTTP {status} to a request the contract refuses",
+                    "accepted-invalid",
+                )
+            )
+        if 200 <= status < 300 and not op.public and not _credentials(contract, ex):
+            out.append(("ignored_auth", f"HTTP {status} without any credentials", "no-credentials"))
         doc = op.response(status)
         if doc is None:
             documented = ", ".join(sorted(op.responses))
@@ -127,16 +137,6 @@ class Judge:
                 )
             )
             return out
-        if 200 <= status < 300 and ex.request_refused:
-            out.append(
-                (
-                    "negative_data_rejection",
-                    f"HTTP {status} to a request the contract refuses",
-                    "accepted-invalid",
-                )
-            )
-        if 200 <= status < 300 and not op.public and not _credentials(contract, ex):
-            out.append(("ignored_auth", f"HTTP {status} without any credentials", "no-credentials"))
         for name, h in doc.headers.items():
             if h.required and _header(headers, name) is None:
                 out.append(("response_headers_conformance", f"missing required header {h.name}", f"h:{name}"))
