@@ -6,8 +6,10 @@ layers, cannot import the proxy)."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +91,14 @@ def run(argv: list[str]) -> int:
     )
     base = f"http://{args.host}:{args.port}{app.base_path}"
     print(f"Proxy for {contract.name}: {base} -> {app.upstream}", flush=True)
-    uvicorn.Server(config).run()
+    # uvicorn re-raises the signal that stopped it once it is done: end here either way, then report
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.Server(config).run()
+    except (KeyboardInterrupt, _Stopped):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for path in args.report or []:
         write_reports(app, path)
     if recorder is not None:
@@ -101,6 +110,14 @@ def run(argv: list[str]) -> int:
         file=sys.stderr,
     )
     return 1 if s["violations"] or s["refused_requests"] else 0
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stopped
 
 
 def main(argv: list[str] | None = None) -> int:
