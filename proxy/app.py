@@ -218,13 +218,18 @@ class ProxyApp:
         self.exchanges += 1
         op = ex.op if ex is not None else None
         label = op.label if op is not None else f"{scope['method']} {scope['path']}"
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        curl = reproduction(scope["method"], str(target), headers, body)
         shown = upstream_status if upstream_status is not None else status
-        excerpt = f"HTTP {shown} " + content[:300].decode("utf-8", "replace")
-        for f in findings:
-            book = self.requests if f.side == "request" else self.results
-            book.fail(f.check, label, f.message, curl=curl, response=excerpt, key=f.key, inferred=f.inferred)
+        if findings:  # a reproduction only where there is something to reproduce
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            curl = reproduction(scope["method"], str(target), headers, body)
+            excerpt = f"HTTP {shown} " + content[:300].decode("utf-8", "replace")
+            for f in findings:
+                book = self.requests if f.side == "request" else self.results
+                book.fail(
+                    f.check, label, f.message, curl=curl, response=excerpt, key=f.key, inferred=f.inferred
+                )
+        elif op is not None:
+            self.results.ok("exchange", label)
         failing = [f for f in findings if f.failing]
         self.log.append(
             {
