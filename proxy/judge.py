@@ -83,13 +83,10 @@ class Judge:
         """`content` None: the body was streamed, not judged (too large, or not JSON)."""
         op = ex.op
         if op is None:
-            if self.contract.match(ex.method.lower(), ex.path or "/")[2] and status in (404, 405):
+            if status >= 400:  # a refusal of what the spec does not show is no finding
                 return []
-            return (
-                []
-                if status >= 400
-                else [Finding("unknown_endpoint", f"{ex.method} {ex.path} is not in the spec", "unknown")]
-            )
+            message = f"{ex.method} {ex.path} answered {status}: an endpoint the spec does not show"
+            return [Finding("unknown_endpoint", message, "unknown", ENDPOINT_INFERRED)]
         jop = self.documented.by_id(op.operation_id) or op
         full = self._response_problems(op, self.contract, ex, status, headers, content)
         # the documented view only takes constraints out: a body the full schema accepts, it accepts

@@ -153,6 +153,9 @@ def test_the_sandbox_through_the_proxy_is_clean_and_unchanged(sandbox: SandboxSe
             or "request " in refused.headers["x-sandbox-violations"]
         )
         log = client.get(origin + "/_mock/requests").json()["requests"]
+        # the rest of /_mock is the sandbox's, forwarded: the dashboard loads, and reads the proxy's log
+        assert client.get(origin + "/_mock/ui").status_code == 200
+        assert client.get(origin + "/_mock/health").json()["status"] == "ok"
     assert [r["status"] for r in log] == [201, 200, 400]
     assert app.status()["violations"] == 0 and app.status()["refused_requests"] == 1
     assert log[-1]["problems"][0]["side"] == "request" and "per_page" in log[-1]["problems"][0]["reason"]
