@@ -54,6 +54,10 @@ VIOLATIONS_HEADER = b"x-sandbox-violations"
 Observer = Callable[[Exchange, int, Any], None]  # (exchange, status, parsed JSON body or None)
 
 
+class BodyTooLarge(Exception):
+    """A request body over `MAX_REQUEST`: answered 413, never forwarded."""
+
+
 class ProxyApp:
     def __init__(
         self,
@@ -123,7 +127,12 @@ class ProxyApp:
     # -- one exchange ---------------------------------------------------------------------
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        body = await _read_body(receive)
+        try:
+            body = await _read_body(receive)
+        except BodyTooLarge:
+            message = f"Request body exceeds the proxy's {MAX_REQUEST} bytes"
+            await self._reply_error(send, 413, "PAYLOAD_TOO_LARGE", message, [])
+            return
         raw_path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string") or b""
         target = self.origin.copy_with(raw_path=raw_path + (b"?" + query if query else b""))
@@ -342,7 +351,7 @@ async def _read_body(receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_REQUEST:
-            raise ValueError("request body too large for the proxy")
+            raise BodyTooLarge
         chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)

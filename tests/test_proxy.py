@@ -231,3 +231,16 @@ def test_reports_and_reproductions_hold_no_credential(
         assert secret not in text and "COOKIESECRET" not in text, name
         assert "$TOKEN" in text and "response_schema_conformance" in text, name
     assert secret not in json.dumps(list(app.log))
+
+
+def test_a_body_over_the_proxys_limit_is_413_and_not_forwarded(
+    echo: tuple[Echo, ProxyApp, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import proxy.app
+
+    upstream, _, proxied = echo
+    monkeypatch.setattr(proxy.app, "MAX_REQUEST", 1000)
+    with httpx.Client() as client:
+        r = client.post(proxied + "/nurosentrix/api/v1/servers", content=b"x" * 5000)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert upstream.received == []
