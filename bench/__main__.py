@@ -24,6 +24,9 @@ from .servers import ROOT, Server, free_port, http
 SANDBOX_PROBE = "/_mock/health"
 
 
+PROXY = "proxy → sandbox"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
@@ -200,6 +203,20 @@ class Bench:
         body_file = self.tmp / "list-body.json"
         body_file.write_bytes(body)
 
+        # the validating proxy in front of that sandbox, on the same server CPU (its price, not scale-out)
+        port = free_port()
+        upstream = srv.base + base
+        cmd = [sys.executable, "-m", "proxy", "--api", datafile.API, "--upstream", upstream,
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+        proxy = Server("proxy", cmd, port, "/_mock/proxy", self.tmp, cpus=self.server_cpus)
+        proxy.start()
+        out[PROXY] = (proxy, self.scenarios(base, ids))
+        self.res["servers"][PROXY] = cmd[1:]
+        status, _, via = http(proxy.base + base + "/servers", headers=self.headers)
+        self.res["meta"]["proxy_same_body"] = status == 200 and via == body
+        if via != body:
+            self.note(f"the proxy's body differs from the sandbox's ({len(via)} vs {len(body)} bytes)")
+
         data2 = self.tmp / "sandbox-1000-nrl.json"
         ids2 = datafile.write_tinydb_file(data2, 1000)
         shutil.copyfile(data2, data2.with_suffix(".pristine"))
@@ -268,7 +285,7 @@ class Bench:
         (creates add servers, and a created server left `provisioning` makes later lists write).
         Each figure is the median over the rounds, so a burst of outside load moves one sample."""
         servers = self.start_side_by_side()
-        targets = ("sandbox", "sandbox, no rate limit", f"sandbox, {self.args.workers} workers",
+        targets = ("sandbox", PROXY, "sandbox, no rate limit", f"sandbox, {self.args.workers} workers",
                    "A: Starlette", "B: connexion --mock")  # fmt: skip
         try:
             batches: list[list[tuple[str, str, int]]] = []
@@ -280,6 +297,8 @@ class Bench:
                     for name in kinds:
                         if target == "A: Starlette" and name != "list":
                             continue  # baseline A serves only GET /servers
+                        if target == PROXY and name == "create":
+                            continue  # its creates would grow the sandbox's data under the others
                         nrl_read = target == "sandbox, no rate limit" and name != "create"
                         for c in conns[:1] if nrl_read else conns:
                             batch.append((target, name, c))
@@ -405,6 +424,29 @@ class Bench:
                         "measured": f"{s['rps']:,.0f} vs {b['rps']:,.0f} ({s['rps'] / b['rps']:.2f}×)",
                         "target": "> 1×",
                         "met": s["rps"] > b["rps"],
+                    }
+                )
+        for name in ("list", "get"):
+            direct, via = self._find("sandbox", _label(name), 1), self._find(PROXY, _label(name), 1)
+            if direct and via:
+                g.append(
+                    {
+                        "goal": f"proxy: p50 added per {_label(name)} (1 conn)",
+                        "measured": f"{via['p50_ms'] - direct['p50_ms']:+.2f} ms "
+                        f"({direct['p50_ms']:.2f} → {via['p50_ms']:.2f} ms)",
+                        "target": "(no goal)",
+                        "met": None,
+                    }
+                )
+            direct, via = self._find("sandbox", _label(name), 32), self._find(PROXY, _label(name), 32)
+            if direct and via and direct["rps"]:
+                g.append(
+                    {
+                        "goal": f"proxy: {_label(name)} req/s through the proxy ÷ direct (32 conns)",
+                        "measured": f"{via['rps'] / direct['rps'] * 100:.1f}% "
+                        f"({via['rps']:,.0f} / {direct['rps']:,.0f})",
+                        "target": "(no goal)",
+                        "met": None,
                     }
                 )
         for name, limit in (("list", 10.0), ("get", 10.0), ("create", 20.0)):

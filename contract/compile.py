@@ -175,10 +175,16 @@ def _json_media(content: Any) -> dict[str, Any]:
 
 
 def _examples(media: dict[str, Any]) -> tuple[Any, ...]:
-    found = [media["example"]] if "example" in media else []
-    named = (media.get("examples") or {}).values()
-    found += [e["value"] for e in named if isinstance(e, dict) and "value" in e]
-    return tuple(found)
+    return tuple(_named_examples(media).values())
+
+
+def _named_examples(media: dict[str, Any]) -> dict[str, Any]:
+    """`example` (named "example") then each `examples.<name>.value`, by name, in spec order."""
+    found = {"example": media["example"]} if "example" in media else {}
+    for name, e in (media.get("examples") or {}).items():
+        if isinstance(e, dict) and "value" in e:
+            found[str(name)] = e["value"]
+    return found
 
 
 def _operation(
@@ -245,6 +251,7 @@ def _response(code: str, resp: Any, inherited: provenance.Provenance) -> Respons
             if isinstance(h, dict)
         },
         examples=_examples(media),
+        named_examples=_named_examples(media),
         links={k: v for k, v in (resp.get("links") or {}).items() if isinstance(v, dict)},
         provenance=prov,
     )

@@ -43,6 +43,8 @@ class Response:
     examples: tuple[Any, ...]  # application/json `example` then `examples.*.value`
     links: Mapping[str, dict[str, Any]]
     provenance: Provenance = DOCUMENTED
+    # the same examples by name: `examples.<name>.value` by its key, a lone `example` as "example"
+    named_examples: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def has_body(self) -> bool:
@@ -138,6 +140,12 @@ class Operation:
     def response_headers(self, status: int | str) -> set[str]:
         resp = self.response(status)
         return set(resp.headers) if resp is not None else set()
+
+    def documents(self, status: int) -> bool:
+        """Whether this operation documents `status`: exactly, or in a range (`4XX`)."""
+        code = str(status)
+        r = self.responses
+        return code in r or f"{code[0]}XX" in r or f"{code[0]}xx" in r
 
     @cached_property
     def documented_statuses(self) -> frozenset[int]:

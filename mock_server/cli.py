@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML/JSON file of accounts, tokens, users and resources to pre-create",
     )
     serve.add_argument(
+        "--faults",
+        type=Path,
+        metavar="FILE",
+        help="YAML/JSON list of fault rules to start with (as POST /_mock/faults takes them); "
+        "rules never outlive a restart",
+    )
+    serve.add_argument(
         "--admin-token",
         metavar="TOKEN",
         help="require `Authorization: Bearer TOKEN` on the /_mock control API "
@@ -156,6 +163,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from .app import SandboxApp, with_cors
     from .errors import StorageError
+    from .faults import FaultError, load_faults
     from .httpguard import configure, protocol_options
     from .lockfile import DataFileBusy, DataFolderUnusable, DataLock, check_writable
     from .logs import quiet_access_log
@@ -191,7 +199,10 @@ def serve(args: argparse.Namespace) -> int:
         )
         if args.seed:
             apply_seed(sandbox, load_seed(args.seed))
-    except (SpecError, StoreFileError, SeedError, StorageError) as exc:
+        sandbox.faults.clear()  # rules are a run's: never kept from the last start
+        if args.faults:
+            load_faults(sandbox.faults, args.faults)
+    except (SpecError, StoreFileError, SeedError, StorageError, FaultError) as exc:
         return _refuse(str(exc))
     if not sandbox.specs:
         return _refuse("no API to serve: no OpenAPI spec was found")

@@ -16,6 +16,7 @@ from contract import HTTP_METHODS
 from . import webui
 from .clock import iso
 from .errors import ApiError, StorageError
+from .faults import FaultError
 from .sandbox import Sandbox
 from .tokens import MODES
 from .users import save_user
@@ -112,6 +113,19 @@ class ControlApi:
                     "requests": body.get("requests") is True,
                 }
             )
+        if path == "faults" and method == "POST":
+            try:
+                return JSONResponse(sb.faults.create(await _json(request)), status_code=201)
+            except FaultError as exc:
+                raise ControlError(400, str(exc)) from None
+        if path == "faults" and method == "GET":
+            return JSONResponse({"faults": sb.faults.list(request.query_params.get("api"))})
+        if path == "faults" and method == "DELETE":
+            return JSONResponse({"removed": sb.faults.clear(request.query_params.get("api"))})
+        if path.startswith("faults/") and method == "DELETE":
+            if not sb.faults.delete(path.removeprefix("faults/")):
+                raise ControlError(404, "no such fault rule")
+            return Response(status_code=204)
         if path == "requests" and method == "GET":
             keep = _request_filter(request.query_params)
             rows = [r for r in sb.requests if keep(r)]

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from contract import Contract, Operation
 
-from . import generic
+from . import faults, forced, generic
 from .calls import Call, Handler, Reply
 from .envelope import Envelope
 from .errors import ApiError, Problem, validation
@@ -38,10 +38,9 @@ class ApiEngine:
     ) -> None:
         self.spec, self.sandbox, self.handlers, self.resources = spec, sandbox, handlers, resources
         self.envelope = Envelope(spec.templates)
+        self.sleep = asyncio.sleep  # injected in tests (Prefer: delay, latency faults)
         self.buckets = {
-            op.operation_id: [
-                sandbox.limiter.bucket(b.name, b.limit, b.window) for b in op.buckets
-            ]
+            op.operation_id: [sandbox.limiter.bucket(b.name, b.limit, b.window) for b in op.buckets]
             for op in spec.operations
         }
 
@@ -51,6 +50,7 @@ class ApiEngine:
         request_id = given if given and _REQUEST_ID.fullmatch(given) else self.sandbox.ids.short("req_", 16)
         op: Operation | None = None
         decision: Decision | None = None
+        truncate: int | None = None
         problems: list[dict[str, str]] = []
         try:
             op, path_params, allowed = self.spec.match(request.method.lower(), subpath or "/")
@@ -76,6 +76,47 @@ class ApiEngine:
                 missing = [s for s in op.scopes if s not in principal.scopes]
                 if missing:
                     raise ApiError(403, "FORBIDDEN", f"Token does not have permission: {missing[0]}")
+            fault = self.sandbox.faults.pick(
+                self.spec.name,
+                op,
+                request.method,
+                subpath or "/",
+                principal.subject if principal else None,
+                principal.account if principal else None,
+            )
+            if fault is not None:
+                problems = [{"field": "fault", "reason": f"{fault.rule} fired"}]
+                if fault.latency:
+                    await self.sleep(fault.latency)
+                if fault.drop:
+                    dropped = faults.Dropped()
+                    self.sandbox.record(
+                        self.spec.name,
+                        request,
+                        op,
+                        dropped,
+                        request_id,
+                        problems,
+                        time.perf_counter() - started,
+                    )
+                    return dropped
+                if fault.status is not None:
+                    err = forced.error(
+                        self.spec, op, fault.status, fault.message or "Injected fault", fault.retry_after
+                    )
+                    if fault.status == 429:
+                        err.headers.update(forced.rate_limited(decision, fault.retry_after))
+                    return self._answer(
+                        request, op, self._error(err, request_id), request_id, decision, problems, started
+                    )
+                truncate = fault.truncate
+            if principal is not None:
+                prefer = request.headers.get("prefer")
+                if prefer is not None and principal.mode == "test":
+                    chosen = await self._prefer(op, prefer, decision, request_id)
+                    if chosen is not None:
+                        forced_by = [{"field": "Prefer", "reason": f"chosen by the client: {prefer[:80]}"}]
+                        return self._answer(request, op, chosen, request_id, decision, forced_by, started)
             params = validate_params(
                 op, path_params, request.query_params.multi_items(), request.headers, request.cookies
             )
@@ -108,6 +149,19 @@ class ApiEngine:
         except Exception:  # never a stack trace to the client
             log.exception("unhandled error in %s %s", request.method, request.url.path)
             reply = self._error(ApiError(500, "INTERNAL_ERROR", "Internal server error"), request_id)
+        response = self._answer(request, op, reply, request_id, decision, problems, started)
+        return response if truncate is None else faults.Truncated(response, truncate)
+
+    def _answer(
+        self,
+        request: Request,
+        op: Operation | None,
+        reply: Reply,
+        request_id: str,
+        decision: Decision | None,
+        problems: list[dict[str, str]],
+        started: float,
+    ) -> Response:
         try:
             response = self._render(reply, request_id, decision)
         except Exception:  # a handler's reply that cannot be rendered: still the API's envelope
@@ -118,6 +172,21 @@ class ApiEngine:
             self.spec.name, request, op, response, request_id, problems, time.perf_counter() - started
         )
         return response
+
+    async def _prefer(
+        self, op: Operation, header: str, decision: Decision | None, request_id: str
+    ) -> Reply | None:
+        """`Prefer: code=…, example=…, delay=…` from a test-mode token: wait, then the chosen
+        response (never reaching a handler: stored state is never changed), or None to go on."""
+        pref = forced.parse_prefer(header)
+        if pref.delay_ms:
+            await self.sleep(pref.delay_ms / 1000)
+        if not pref.forces:
+            return None
+        chosen = forced.preferred(self.spec, op, pref, decision)
+        if isinstance(chosen, ApiError):
+            return self._error(chosen, request_id)
+        return chosen
 
     def _authenticate(self, request: Request) -> Principal:
         token = None
@@ -169,9 +238,10 @@ class ApiEngine:
         return Reply(err.status, body, kind="raw", headers=err.headers)
 
     def _render(self, reply: Reply, request_id: str, decision: Decision | None) -> Response:
-        headers = {"X-Request-ID": request_id, **reply.headers}
+        headers = {"X-Request-ID": request_id}
         if decision is not None:
             headers.update(decision.headers())
+        headers.update(reply.headers)  # a reply's own (a forced 429's coherent figures) win
         if reply.kind == "empty":
             return Response(status_code=reply.status, headers=headers)
         common = self._common(request_id)

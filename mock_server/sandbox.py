@@ -17,6 +17,7 @@ from . import diagnose
 from .calls import Handler
 from .clock import Clock
 from .engine import ApiEngine
+from .faults import FaultBook
 from .ids import IdGenerator
 from .ratelimit import RateLimiter
 from .resources import Resources
@@ -88,6 +89,7 @@ class Sandbox:
             self.limiter = SharedRateLimiter(run_dir / "state.sqlite", self.clock, rate_window, rate_limit)
             self.requests = SharedRequestLog(run_dir / "state.sqlite", REQUEST_LOG_SIZE)
         self.tokens = TokenService(self.store, self.ids, self.clock)
+        self.faults = FaultBook(self.store, self.specs, self.ids, self.clock)
         self.modules = {name: api_module(spec) for name, spec in self.specs.items()}
         self.resources = {
             name: Resources(spec, self.store, self.ids, self.clock, async_delay)
@@ -153,9 +155,10 @@ class Sandbox:
 
     # -- state ----------------------------------------------------------------------------
     def reset(self, api: str | None = None, tokens: bool = False) -> None:
-        """Forget resources and rate-limit history (of one API, or all); with `tokens`, also
-        tokens and users. Seeded credentials survive a plain reset, as API keys survive
-        Stripe's "delete all test data"."""
+        """Forget resources, fault rules and rate-limit history (of one API, or all); with
+        `tokens`, also tokens and users. Seeded credentials survive a plain reset, as API keys
+        survive Stripe's "delete all test data"."""
+        self.faults.clear(api)
         with self.store.transaction():
             for table in self.store.tables():
                 owner = table.split(":", 1)[0]

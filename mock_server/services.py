@@ -12,6 +12,7 @@ from starlette.responses import Response
 from contract import Contract, Operation
 
 from .clock import Clock
+from .faults import FaultBook
 from .ids import IdGenerator
 from .ratelimit import RateLimiter
 from .store import Store
@@ -27,6 +28,7 @@ class Services(Protocol):
     clock: Clock
     ids: IdGenerator
     limiter: RateLimiter
+    faults: FaultBook
 
     @property
     def record(self) -> Recorder:

@@ -220,6 +220,17 @@ class SandboxServer:
             body["name"] = name
         return str(self.control("POST", "tokens", body)["token"])
 
+    def fault(self, **rule: Any) -> dict[str, Any]:
+        """Add a fault rule (`/_mock/faults`): match fields (`api`, `operation`, `method`, `path`,
+        `token`, `account`) and an effect (`latency_ms`, `status`, `drop`, `truncate`), with
+        `probability`, `count` and `seed`. Returns the rule (its `id`, counters). A reset
+        removes every rule."""
+        return dict(self.control("POST", "faults", rule))
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules with their counters (`seen`, `fired`, `remaining`)."""
+        return list(self.control("GET", "faults")["faults"])
+
     def revoke(self, token_or_id: str) -> None:
         self.control("DELETE", f"tokens/{token_or_id}")
 

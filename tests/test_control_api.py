@@ -163,6 +163,8 @@ def test_control_api_spec_is_valid_and_covers_every_route() -> None:
         "/resources/{api}/{collection}",
         "/resources/{api}/{collection}/{id}",
         "/settling",
+        "/faults",
+        "/faults/{id}",
     }
 
 

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("contract", "mock_server", "conformance", "load")
+PACKAGES = ("contract", "mock_server", "conformance", "load", "proxy")
 
 
 def _module_name(path: Path) -> str:
@@ -80,6 +80,8 @@ def test_the_contract_imports_nothing_of_the_project_and_the_suites_not_the_mock
             assert not others, f"{mod} imports {sorted(targets)}"
         if top in ("conformance", "load"):
             assert "mock_server" not in others, f"{mod} reads the spec through the mock server"
+        if top != "proxy":  # the top layer: it uses the sandbox and the conformance suite
+            assert "proxy" not in others, f"{mod} imports the proxy"
 
 
 def test_the_checker_sees_a_planted_circle(tmp_path: Path) -> None:

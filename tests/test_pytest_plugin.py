@@ -1,4 +1,4 @@
-"""The pytest plugin and `SandboxServer`: the example app's tests (docs/examples/fleet) pass as a
+"""The pytest plugin and `SandboxServer`: the example apps' tests (docs/examples/) pass as a
 user would run them, and the helpers behave as documented against a started or a running sandbox."""
 
 from __future__ import annotations
@@ -26,6 +26,19 @@ def test_the_example_app_tests_pass() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip().splitlines()[-1].startswith("7 passed"), out.stdout
+
+
+def test_the_retry_example_tests_pass() -> None:
+    """docs/examples/retry: an app's retry code against `Prefer` and fault rules."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "docs/examples/retry", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1].startswith("5 passed"), out.stdout
 
 
 def test_the_plugin_is_installed_with_the_package() -> None:

@@ -161,3 +161,22 @@ def test_workers_need_the_file_store() -> None:
         timeout=60,
     )
     assert r.returncode == 2 and "--workers" in r.stderr
+
+
+def test_fault_rules_and_their_counts_are_shared_by_the_workers(workers) -> None:  # type: ignore[no-untyped-def]
+    _, groups, _ = workers
+    a = groups[0][0]
+    auth = _token(a)
+    rule = a.post(
+        "/_mock/faults", json={"api": "cloudnexus", "operation": "listServers", "status": 500, "count": 6}
+    )
+    assert rule.status_code == 201
+
+    def list_servers(client: httpx.Client, i: int) -> int:
+        return client.get("/cloudnexus/v1/servers", headers=auth).status_code
+
+    statuses = _concurrently(groups, 24, list_servers)  # from 8 connections, 4 per worker
+    assert statuses.count(500) == 6 and statuses.count(200) == 18  # the count holds across processes
+    assert [(r["fired"], r["seen"], r["remaining"]) for r in a.get("/_mock/faults").json()["faults"]] == [
+        (6, 6, 0)
+    ]
