@@ -76,7 +76,16 @@ class SharedClock(Clock):
 
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
-    db.execute("PRAGMA journal_mode=WAL")
+    # Switching to WAL needs the database alone: workers starting at once may find it locked
+    # (SQLite's busy handler does not cover this); WAL then persists, so a retry soon succeeds.
+    for _ in range(200):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(0.05)
     db.execute("PRAGMA synchronous=OFF")  # run state: nothing here must survive a crash
     return db
 
