@@ -394,7 +394,7 @@ def html_report(results: Results, secrets: dict[str, str]) -> str:
                         "curl": redact(v.curl, secrets) if v.curl else None,
                     }
                 )
-            links[check].append({"label": op if op != "*" else "API-wide", "anchor": shown[0]["anchor"]})
+            links[check].append({"label": op if op != "*" else "API-wide", "anchor": str(shown[0]["anchor"])})
             operations.append({"label": op if op != "*" else "API-wide (*)", "violations": shown})
         groups.append({"name": check, "operations": operations})
     apart = [

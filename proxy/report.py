@@ -4,11 +4,12 @@ client's side). Reproductions never hold a credential (`$TOKEN`)."""
 
 from __future__ import annotations
 
+import html
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conformance.report import as_html, grouped, junit, markdown
+from conformance.report import grouped, html_report, junit, markdown
 
 if TYPE_CHECKING:
     from .app import ProxyApp
@@ -64,7 +65,26 @@ def write_reports(app: ProxyApp, path: str) -> None:
     if path.endswith(".xml"):
         junit_tree(app).write(target, encoding="utf-8", xml_declaration=True)
         return
-    text = markdown_text(app)
     if path.endswith((".html", ".htm")):
-        text = as_html(text, f"Proxy report: {app.contract.name}")
-    target.write_text(text, encoding="utf-8")
+        target.write_text(html_text(app), encoding="utf-8")
+        return
+    target.write_text(markdown_text(app), encoding="utf-8")
+
+
+def html_text(app: ProxyApp) -> str:
+    """The conformance suite's HTML report of what the backend broke, and the client's side."""
+    app.results.requests = app.exchanges
+    page = html_report(app.results, {})
+    refused = [v for v in app.requests.violations if v.failing]
+    items = "".join(
+        f"<li><code>{html.escape(v.operation)}</code>: {html.escape(v.message)}"
+        + (f"<pre>{html.escape(v.curl)}</pre>" if v.curl else "")
+        + "</li>"
+        for v in refused
+    )
+    section = (
+        f'<section id="client-requests"><h2>{html.escape(CLIENT_TITLE)}</h2>'
+        + (f"<ul>{items}</ul>" if items else "<p>None.</p>")
+        + "</section>"
+    )
+    return page.replace("</body>", section + "</body>", 1)
