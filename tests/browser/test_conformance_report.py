@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import console_errors
 from tests.conformance.backends import Defective, make_sandbox, serve
@@ -63,7 +64,7 @@ def test_the_report_in_a_browser(browser: Any, report: Path, shot: Callable[[str
     assert any("Bearer $CONFORMANCE_TOKEN" in c.text for c in curls)
     assert all(c.text.rstrip().endswith(("'", '"')) or "--data" not in c.text for c in curls)  # not cut
     button = browser.find_element(By.CSS_SELECTOR, "button.copy")
-    button.click()
-    assert button.text in ("copied", "selected: press Ctrl+C")
+    button.click()  # the clipboard answers asynchronously: wait for the button to say what happened
+    WebDriverWait(browser, 5).until(lambda _: button.text in ("copied", "selected: press Ctrl+C"))
     assert console_errors(browser) == []
     print(f"browser start {browser.started_in:.2f} s, report checks {time.monotonic() - started:.2f} s")
