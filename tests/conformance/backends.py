@@ -214,10 +214,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve an ASGI app on 127.0.0.1:<free port> from a thread; yields its base URL."""
+def serve(app: Any, **options: Any) -> Iterator[str]:
+    """Serve an ASGI app on 127.0.0.1:<free port> from a thread; yields its base URL.
+    `options`: more `uvicorn.Config` settings."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

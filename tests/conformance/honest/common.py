@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import secrets
-import socket
 import threading
 import time
 from collections import deque
@@ -17,10 +16,11 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, NamedTuple
 
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.conformance.backends import serve as serve_app
 
 Clock = Callable[[], float]
 
@@ -230,12 +230,6 @@ def merge_routes(routes: list[Route]) -> list[Route]:
     return merged
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class DateHeader:
     """ASGI middleware: a `Date` header read from the clock for each response. (uvicorn's own is
     refreshed once a second, so it can lag by up to a second: a client reading an epoch
@@ -256,21 +250,7 @@ class DateHeader:
 
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """Serve an ASGI app on 127.0.0.1:<free port> from a thread; yields `http://127.0.0.1:<port>`."""
-    port = free_port()
-    config = uvicorn.Config(
-        DateHeader(app), host="127.0.0.1", port=port, log_level="warning", lifespan="off", date_header=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"honest-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the honest backend did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    """Serve an honest backend on 127.0.0.1:<free port> from a thread, with an exact `Date` header
+    per response (its own, not uvicorn's once-a-second one); yields `http://127.0.0.1:<port>`."""
+    with serve_app(DateHeader(app), date_header=False) as url:
+        yield url
