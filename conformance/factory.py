@@ -9,7 +9,6 @@ Everything created is deleted again at the end, children first.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
 import time
@@ -61,7 +60,6 @@ class Factory:
     client: Client
     tag: str = field(default_factory=lambda: secrets.token_hex(3))
     created: list[Created] = field(default_factory=list)
-    extra_cleanup: list[tuple[Operation, dict[str, Any]]] = field(default_factory=list)
     shared: dict[str, Created] = field(default_factory=dict)  # records other bodies refer to
     counter: int = 0
     settle_timeout: float = 30.0
@@ -229,13 +227,3 @@ class Factory:
         if 200 <= ex.status < 300 and as_ == created.owner:
             created.deleted = True
         return ex
-
-    def cleanup(self) -> None:
-        """Best effort: delete what we created, newest first (children before parents)."""
-        for created in reversed(self.created):
-            if not created.deleted and created.resource.delete_op is not None:
-                with contextlib.suppress(Exception):  # cleanup must never fail the run
-                    self.delete(created, as_=created.owner)
-        for op, path in self.extra_cleanup:
-            with contextlib.suppress(Exception):
-                self.client.call(op, path=path)

@@ -41,9 +41,7 @@ def run(ctx: Context) -> None:
         body = ctx.factory.body(op, depth=9) if op.body_schema is not None else MISSING
         kwargs = {"body": body} if body is not MISSING else {}
         ex = ctx.client.call(op, as_="limited", path=missing_path(contract, op), **kwargs)
-        outcomes.append((op, ex))
-        if 200 <= ex.status < 300 and op.method == "post":
-            _forget_created(ctx, op, ex)
+        outcomes.append((op, ex))  # what it creates, the run's tracker deletes at the end
     named: set[str] = set()
     for op, ex in outcomes:
         if ex.status == 403:
@@ -101,21 +99,3 @@ def run(ctx: Context) -> None:
             "no operation refused the limited token (403): scopes are not enforced",
             key="none-refused",
         )
-
-
-def _forget_created(ctx: Context, op: Operation, ex: Exchange) -> None:
-    """A create the limited token was allowed to do: delete it again at the end."""
-    from .common import resource_of
-
-    res = resource_of(ctx.contract, op)
-    data = ctx.factory.extract(op, ex)
-    if (
-        res is not None
-        and res.create_op is op
-        and res.delete_op is not None
-        and isinstance(data, dict)
-        and "id" in data
-    ):
-        names = [p.name for p in res.delete_op.path_params]
-        if names:
-            ctx.factory.extra_cleanup.append((res.delete_op, {names[-1]: data["id"]}))
