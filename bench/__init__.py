@@ -1,2 +1,3 @@
-"""Side-by-side benchmark of the sandbox against a bare Starlette app (baseline A) and
-connexion's stateless `--mock=all` (baseline B): `python -m bench` (see bench/README.md)."""
+"""Side-by-side benchmark of the sandbox against two baselines on its own uvicorn settings (the
+ceiling and a minimal handler) and two peers (Prism, connexion): `python -m bench` (see
+bench/README.md)."""

@@ -18,7 +18,7 @@ def _ratio(x: Any) -> str:
 
 
 MAIN_HEAD = ["target", "request", "conns", "req/s", "req/s range", "p50 ms", "p99 ms", "errors"]
-MAIN_HEAD += ["peak RSS MiB", "÷ A"]
+MAIN_HEAD += ["peak RSS MiB", "÷ ceiling", "÷ handler"]
 SCALE_HEAD = [
     "stored",
     "file MB",
@@ -48,7 +48,8 @@ def main_rows(res: dict[str, Any]) -> list[list[str]]:
                 _f(m["p99_ms"], 2),
                 str(m["socket_errors"] + m["non2xx"]),
                 _f(m["peak_rss_mib"]),
-                _ratio(m.get("ratio_vs_A")),
+                _ratio(m.get("ratio_vs_ceiling")),
+                _ratio(m.get("ratio_vs_handler")),
             ]
         )
     return rows
@@ -141,9 +142,13 @@ def render_md(res: dict[str, Any]) -> str:
         "",
         "## Side by side",
         "",
-        "- **A** bare Starlette + uvicorn, `GET /servers` → the sandbox's own first-page JSON "
-        "(`bench/baseline_app.py`).",
-        "- **B** connexion's stateless `--mock=all` on the same contract (`bench/connexion_app.py`).",
+        "- **ceiling** bare Starlette answering the sandbox's own bytes, precomputed "
+        "(`bench/baselines.py --mode ceiling`), on the sandbox's uvicorn settings.",
+        "- **minimal handler** the same routes with a token dict lookup and the same documents encoded "
+        "per request by the sandbox's encoder (`bench/baselines.py --mode handler`).",
+        "- **Prism static mock** `npx @stoplight/prism-cli@5 mock specs/nurosentrix.yaml` (when npx exists).",
+        "- **connexion --mock** connexion's stateless `--mock=all` on the same contract "
+        "(`bench/connexion_app.py`).",
         "- **sandbox** `python -m mock_server serve --api nurosentrix --data <file> --seed <token> "
         f"--rate-window {meta['rate_window']}`: auth, scopes, validation, rate limiting on "
         "(see notes), TinyDB file store with 1,000 servers in the token's account.",

@@ -164,7 +164,6 @@ def serve(args: argparse.Namespace) -> int:
     from .app import SandboxApp, with_cors
     from .errors import StorageError
     from .faults import FaultError, load_faults
-    from .httpguard import configure, protocol_options
     from .lockfile import DataFileBusy, DataFolderUnusable, DataLock, check_writable
     from .logs import quiet_access_log
     from .sandbox import Sandbox, load_all
@@ -225,12 +224,10 @@ def serve(args: argparse.Namespace) -> int:
     print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)")
     print(f"API docs:    {base}/   Dashboard: {base}/_mock/ui")
     print(f"For the token CLI: export SANDBOX_URL={base}", flush=True)
-    http = {**protocol_options(), "timeout_keep_alive": args.keep_alive_timeout}
     if args.workers > 1:
-        return _serve_workers(args, sandbox, sock, http)
+        return _serve_workers(args, sandbox, sock)
     app = with_cors(SandboxApp(sandbox, args.admin_token), args.cors)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, **http)
-    configure(config, args.header_timeout)
+    config = _config(args, app)
     quiet_access_log()  # after uvicorn configured logging
     gc.freeze()  # the loaded state is long-lived: collections scan only what requests create
     try:
@@ -278,15 +275,25 @@ def _raise_open_files_limit() -> None:
         pass
 
 
-def _serve_workers(
-    args: argparse.Namespace, sandbox: Sandbox, sock: socket.socket, http: dict[str, Any]
-) -> int:
+def _config(args: argparse.Namespace, app: Any, **extra: Any) -> Any:
+    from .httpguard import server_config
+
+    return server_config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        keep_alive=args.keep_alive_timeout,
+        head_timeout=args.header_timeout,
+        **extra,
+    )
+
+
+def _serve_workers(args: argparse.Namespace, sandbox: Sandbox, sock: socket.socket) -> int:
     """Hand the prepared state to N uvicorn worker processes (`workers.create_app`); this
     process keeps the data file's lock for them."""
-    import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from .httpguard import configure
     from .shared import prepare_run_dir
     from .workers import export_settings
 
@@ -305,16 +312,7 @@ def _serve_workers(
         }
     )
     print(f"Workers: {args.workers} processes, one shared state", flush=True)
-    config = uvicorn.Config(
-        "mock_server.workers:create_app",
-        factory=True,
-        workers=args.workers,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        **http,
-    )
-    configure(config, args.header_timeout)
+    config = _config(args, "mock_server.workers:create_app", factory=True, workers=args.workers)
     Multiprocess(config, sockets=[sock]).run()
     return 0
 

@@ -53,7 +53,15 @@ def token_fields(spec: Contract, request: Request) -> dict[str, str | None]:
     token, _ = credential(spec, request)
     if token is None or len(token) > 4096:
         return {"token": None, "token_id": None}
-    return {"token": log_mask(token), "token_id": f"tok_{token_hash(token)[:16]}"}
+    fields = _fields_of.get(token)
+    if fields is None:
+        if len(_fields_of) >= 4096:
+            _fields_of.clear()
+        fields = _fields_of[token] = {"token": log_mask(token), "token_id": f"tok_{token_hash(token)[:16]}"}
+    return dict(fields)
+
+
+_fields_of: dict[str, dict[str, str | None]] = {}  # token -> its fields (one SHA-256 per token)
 
 
 def reason(

@@ -21,6 +21,7 @@ from .errors import ApiError, Problem, validation
 from .jsonio import dumps
 from .ratelimit import Decision
 from .resources import Resources
+from .responses import RawResponse, encode_headers
 from .services import Services
 from .tokens import Principal
 from .validation import MAX_BODY_BYTES, validate_body, validate_params
@@ -117,9 +118,8 @@ class ApiEngine:
                     if chosen is not None:
                         forced_by = [{"field": "Prefer", "reason": f"chosen by the client: {prefer[:80]}"}]
                         return self._answer(request, op, chosen, request_id, decision, forced_by, started)
-            params = validate_params(
-                op, path_params, request.query_params.multi_items(), request.headers, request.cookies
-            )
+            query = request.query_params.multi_items() if request.scope["query_string"] else []
+            params = validate_params(op, path_params, query, request.headers, request.cookies)
             # A body is read only where the operation takes one: elsewhere it is ignored, unread.
             raw_body = await self._read_body(request) if op.body_schema is not None else b""
             body = validate_body(op, raw_body, request.headers.get("content-type"))
@@ -238,12 +238,15 @@ class ApiEngine:
         return Reply(err.status, body, kind="raw", headers=err.headers)
 
     def _render(self, reply: Reply, request_id: str, decision: Decision | None) -> Response:
-        headers = {"X-Request-ID": request_id}
+        raw = [(b"x-request-id", request_id.encode("latin-1"))]
         if decision is not None:
-            headers.update(decision.headers())
-        headers.update(reply.headers)  # a reply's own (a forced 429's coherent figures) win
+            raw += decision.raw_headers()
+        if reply.headers:  # a reply's own (a forced 429's coherent figures) win
+            own = encode_headers(reply.headers)
+            names = {k for k, _ in own}
+            raw = [h for h in raw if h[0] not in names] + own
         if reply.kind == "empty":
-            return Response(status_code=reply.status, headers=headers)
+            return RawResponse(b"", reply.status, raw, None, scan=bool(reply.headers))
         common = self._common(request_id)
         if reply.kind == "single":
             body = self.envelope.single(reply.body, common)
@@ -251,5 +254,5 @@ class ApiEngine:
             body = self.envelope.list(reply.body, reply.meta, common)
         else:
             body = reply.body
-        content = body if isinstance(body, (bytes, str)) else dumps(body)
-        return Response(content, status_code=reply.status, headers=headers, media_type=reply.media_type)
+        content = body.encode() if isinstance(body, str) else body if isinstance(body, bytes) else dumps(body)
+        return RawResponse(content, reply.status, raw, reply.media_type, scan=bool(reply.headers))

@@ -62,6 +62,34 @@ def configure(config: Any, head_timeout: float) -> None:
     config.sandbox_head_timeout = head_timeout
 
 
+def server_config(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "warning",
+    keep_alive: int = KEEP_ALIVE_TIMEOUT,
+    head_timeout: float = HEAD_TIMEOUT,
+    **extra: Any,
+) -> Any:
+    """The `uvicorn.Config` every server of ours runs on: the sandbox (`serve`, one process or
+    `--workers`) and the benchmark's baselines, so a baseline cannot differ in protocol, access
+    log or keep-alive settings from what it is compared with."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_keep_alive=keep_alive,
+        **protocol_options(),
+        **extra,
+    )
+    configure(config, head_timeout)
+    return config
+
+
 if HttpToolsProtocol is not None:
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):

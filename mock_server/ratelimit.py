@@ -30,23 +30,40 @@ class Decision:
 
     def headers(self) -> dict[str, str]:
         """IETF httpapi-ratelimit-headers (draft -11) plus the common X-RateLimit-* trio."""
+        return {_NAMES[k]: v.decode("latin-1") for k, v in self.raw_headers()}
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """`headers()` as a response carries them: lowercase names, latin-1 values."""
         b = self.bucket
-        policy = _policy(self.policies)
-        out = {
-            "RateLimit-Policy": policy,
-            "RateLimit": f'"{b.name}";r={self.remaining};t={self.reset}',
-            "X-RateLimit-Limit": str(b.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset),
-        }
+        remaining, reset = str(self.remaining).encode(), str(self.reset).encode()
+        out = [
+            (b"ratelimit-policy", _policy(self.policies)),
+            (b"ratelimit", b'"%s";r=%s;t=%s' % (b.name.encode("latin-1"), remaining, reset)),
+            (b"x-ratelimit-limit", str(b.limit).encode()),
+            (b"x-ratelimit-remaining", remaining),
+            (b"x-ratelimit-reset", reset),
+        ]
         if not self.allowed:
-            out["Retry-After"] = str(self.retry_after)
+            out.append((b"retry-after", str(self.retry_after).encode()))
         return out
 
 
+_NAMES = {
+    k.lower().encode(): k
+    for k in (
+        "RateLimit-Policy",
+        "RateLimit",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+    )
+}
+_NAMES[b"retry-after"] = "Retry-After"
+
+
 @lru_cache(maxsize=256)
-def _policy(buckets: tuple[Bucket, ...]) -> str:
-    return ", ".join(f'"{p.name}";q={p.limit};w={_num(p.window)}' for p in buckets)
+def _policy(buckets: tuple[Bucket, ...]) -> bytes:
+    return ", ".join(f'"{p.name}";q={p.limit};w={_num(p.window)}' for p in buckets).encode("latin-1")
 
 
 def _num(x: float) -> str:

@@ -59,6 +59,9 @@ def _label(name: str) -> str:
     return name.removesuffix("s").replace("_", " ").capitalize()
 
 
+SHOWN_CACHE = 20_000  # records whose shown view is remembered (`Resources._shown`)
+
+
 def _owned(record: Record | None, owner: Owner) -> bool:
     return record is not None and all(record.get(k) == v for k, v in owner.items())
 
@@ -77,6 +80,7 @@ class Resources:
         self.spec, self.store, self.ids, self.clock = spec, store, ids, clock
         self.delay_override = delay_override
         self._fields = {n: _properties(r.schema) for n, r in spec.resources.items()}
+        self._views_cache: dict[int, tuple[Record, Record]] = {}  # see `_shown`
         # name -> (the field a lifecycle moves, {from-status: its transitions in declared order})
         self._lifecycles: dict[str, tuple[str, dict[Any, list[dict[str, Any]]]]] = {}
         for n, res in spec.resources.items():
@@ -136,6 +140,21 @@ class Resources:
     def public(self, name: str, record: Record) -> Record:
         """The record as the API shows it: only the schema's fields, no hidden ones."""
         return {k: record[k] for k in self._fields[name] if k in record}
+
+    def _shown(self, name: str, record: Record) -> Record:
+        """`public(record)` of a stored record at rest (no lifecycle, or a status nothing
+        leaves), remembered: its view cannot change with the clock. Stored records are never
+        changed in place (every write stores a new dict), so the stored object's identity is the
+        key; the cache holds the object, so its id cannot be reused while cached. The view is
+        shared: callers must not change it."""
+        hit = self._views_cache.get(id(record))
+        if hit is not None and hit[0] is record:
+            return hit[1]
+        if len(self._views_cache) >= SHOWN_CACHE:
+            self._views_cache.clear()
+        view = self.public(name, record)
+        self._views_cache[id(record)] = (record, view)
+        return view
 
     # -- lifecycle ----------------------------------------------------------------------
     def delay(self, seconds: float) -> float:
@@ -359,9 +378,10 @@ class Resources:
         """One page as the API pages and shows it (`public` records), and its meta; only the page
         is settled, unless the filter is on the lifecycle's status, which only settling can tell.
 
-        Not deep-copied: each record is a new dict, but nested values are the stored ones. Stored
-        records are never changed in place (every write stores a new dict), so this is safe to
-        serialise; a caller that changes what it gets must `clone` it first."""
+        Not copied: the views of records at rest are shared between calls (`_shown`) and nested
+        values are the stored ones. Stored records are never changed in place (every write
+        stores a new dict), so this is safe to serialise; a caller that changes what it gets
+        must `clone` it first."""
         moving = self._moving(name)
         arrived: list[tuple[Record, Record]] = []
         table = self.table(name)
@@ -381,13 +401,21 @@ class Resources:
             else:
                 start, stop, meta = self.bounds(params)
                 stored_page, total = self.store.window(table, start, stop, **owner, **equals)
-                page, meta = [self._settle(name, r) for r in stored_page], {**meta, "total": total}
-                arrived = [
-                    (r, v)
-                    for r, v in zip(stored_page, page, strict=True)
-                    if v is not r and self._at_rest(name, v)
-                ]
-            shown = [self.public(name, r) for r in page]
+                meta = {**meta, "total": total}
+                shown = []
+                life, cache = self._lifecycles.get(name), self._views_cache
+                for r in stored_page:
+                    if life is None or r.get(life[0]) not in life[1]:  # at rest: see `_shown`
+                        hit = cache.get(id(r))
+                        shown.append(hit[1] if hit is not None and hit[0] is r else self._shown(name, r))
+                        continue
+                    v = self._settle(name, r)
+                    if v is not r and self._at_rest(name, v):
+                        arrived.append((r, v))  # came to rest: stored by `_keep`
+                    shown.append(self.public(name, v))
+                page = None
+            if page is not None:
+                shown = [self.public(name, r) for r in page]
         self._keep(name, arrived)
         return shown, meta
 

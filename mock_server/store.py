@@ -19,7 +19,7 @@ import heapq
 import itertools
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 Record = dict[str, Any]
@@ -33,6 +33,26 @@ def clone(value: Any) -> Any:
     if isinstance(value, list):
         return [clone(v) for v in value]
     return value
+
+
+class _Reading:
+    """`Store.reading()`: the lock, then a catch-up with other processes' writes."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        self.store.lock.acquire()
+        try:
+            self.store._refresh()
+        except BaseException:
+            self.store.lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.lock.release()
 
 
 def _matches(record: Record, equals: dict[str, Any]) -> bool:
@@ -58,6 +78,7 @@ class Store:
         self._unindexable: set[tuple[str, str]] = set()  # a value was not hashable: scan instead
         self._seq: dict[str, dict[str, int]] = {}
         self._counter = itertools.count()
+        self._reading = _Reading(self)  # one object: entered on every request, so no generator
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -65,12 +86,9 @@ class Store:
         with self.lock:
             yield
 
-    @contextmanager
-    def reading(self) -> Iterator[None]:
+    def reading(self) -> AbstractContextManager[None]:
         """Hold the lock for a consistent read of several records, seeing every acknowledged write."""
-        with self.lock:
-            self._refresh()
-            yield
+        return self._reading
 
     def version(self, table: str) -> int:
         """A number that changes whenever `table` does (cache invalidation)."""

@@ -15,6 +15,7 @@ from .store import Record, Store
 
 TABLE = "_mock:tokens"
 REVOKED = "_mock:revoked"  # tombstones (id, masked, when, how), so a 401 can say "revoked at ..."
+KNOWN_TOKENS = 10_000  # valid tokens remembered in memory
 TOMBSTONES, PRUNE_EVERY = 1_000, 100  # the newest kept; pruned every so many revocations
 MODES = ("test", "live")
 _TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{8,256}")
@@ -51,9 +52,9 @@ class TokenService:
 
     def __init__(self, store: Store, ids: IdGenerator, clock: Clock) -> None:
         self.store, self.ids, self.clock = store, ids, clock
-        # digest -> (digest, principal) of tokens seen valid; emptied whenever the token table
-        # changes (a mint or revoke here, or in another process sharing the store)
-        self._known: dict[str, tuple[str, Principal]] = {}
+        # token -> principal of tokens seen valid (no hash on the hot path); emptied whenever the
+        # token table changes (a mint or revoke here, or in another process sharing the store)
+        self._known: dict[str, Principal] = {}
         self._known_version = -1
         self._revoked = 0  # revocations by this process (tombstones pruned every PRUNE_EVERY)
 
@@ -88,16 +89,16 @@ class TokenService:
         return token, record
 
     def authenticate(self, api: str, token: str) -> Principal | None:
-        if not _TOKEN_SHAPE.fullmatch(token):
-            return None
-        digest = token_hash(token)
         version = self.store.version(TABLE)
         if version != self._known_version:
             self._known.clear()
             self._known_version = version
-        known = self._known.get(digest)
-        if known is not None and hmac.compare_digest(known[0], digest):
-            return known[1] if known[1].api == api else None
+        known = self._known.get(token)
+        if known is not None:
+            return known if known.api == api else None
+        if not _TOKEN_SHAPE.fullmatch(token):
+            return None
+        digest = token_hash(token)
         record = self.store.get(TABLE, f"tok_{digest[:16]}")
         if record is None or not hmac.compare_digest(record["hash"], digest) or record["api"] != api:
             return None
@@ -108,7 +109,9 @@ class TokenService:
             scopes=frozenset(record["scopes"]),
             subject=record["id"],
         )
-        self._known[digest] = (digest, principal)
+        if len(self._known) >= KNOWN_TOKENS:
+            self._known.clear()
+        self._known[token] = principal
         return principal
 
     @staticmethod
