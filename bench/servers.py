@@ -71,6 +71,7 @@ class Server:
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            start_new_session=True,  # its own process group: `stop` reaches what it started (npx → node)
         )
         log.close()
         deadline = t0 + timeout
@@ -157,10 +158,14 @@ class Server:
     def stop(self) -> dict[str, Any]:
         if self.proc is None or self.proc.poll() is not None:
             return {}
-        self.proc.send_signal(signal.SIGINT)
+        group = self.proc.pid  # the leader of its own session and group
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGINT)
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)  # whatever of the group outlived its leader
         return {"returncode": self.proc.returncode}

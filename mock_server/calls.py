@@ -25,11 +25,18 @@ class Call:
     body: Any
     resources: Resources
     sandbox: Services
-    headers: Mapping[str, str]
-    cookies: Mapping[str, str]
     raw_body: bytes
     request: Request
     client: str
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.request.headers
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """Parsed when a handler first asks (most never do)."""
+        return self.request.cookies
 
     @property
     def base_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime
@@ -40,4 +41,16 @@ class FrozenClock(Clock):
 
 def iso(ts: float) -> str:
     """RFC 3339 UTC with a Z, seconds precision (`2025-05-22T10:42:00Z`)."""
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _last
+    second = math.floor(ts)
+    if ts - second > 0.999:  # microseconds may round up into the next second: as datetime does
+        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    last = _last  # one read: another thread may replace it meanwhile
+    if last[0] == second:
+        return last[1]
+    text = datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _last = (second, text)
+    return text
+
+
+_last: tuple[int, str] = (-1, "")  # the last second formatted: most responses fall in the same one

@@ -31,6 +31,11 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 BODY_READ_SECONDS = 30.0  # uvicorn has no body-read timeout: a stalled upload ends here
 
 
+def _header(heads: dict[bytes, bytes], name: bytes) -> str | None:
+    value = heads.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
 class ApiEngine:
     """Serves one spec under its base path."""
 
@@ -39,15 +44,19 @@ class ApiEngine:
     ) -> None:
         self.spec, self.sandbox, self.handlers, self.resources = spec, sandbox, handlers, resources
         self.envelope = Envelope(spec.templates)
+        self._cookie_ops = {
+            op.operation_id for op in spec.operations if any(p.location == "cookie" for p in op.params)
+        }
         self.sleep = asyncio.sleep  # injected in tests (Prefer: delay, latency faults)
         self.buckets = {
-            op.operation_id: [sandbox.limiter.bucket(b.name, b.limit, b.window) for b in op.buckets]
+            op.operation_id: tuple(sandbox.limiter.bucket(b.name, b.limit, b.window) for b in op.buckets)
             for op in spec.operations
         }
 
     async def handle(self, request: Request, subpath: str) -> Response:
         started = time.perf_counter()
-        given = request.headers.get("x-request-id")
+        heads = dict(reversed(request.scope["headers"]))  # the first of a repeated header, as Starlette
+        given = _header(heads, b"x-request-id")
         request_id = given if given and _REQUEST_ID.fullmatch(given) else self.sandbox.ids.short("req_", 16)
         op: Operation | None = None
         decision: Decision | None = None
@@ -64,7 +73,7 @@ class ApiEngine:
                         headers={"Allow": ", ".join(sorted(set(allowed)))},
                     )
                 raise ApiError(404, "NOT_FOUND", "No such endpoint")
-            principal = None if op.public else self._authenticate(request)
+            principal = None if op.public else self._authenticate(request, heads)
             decision = self.sandbox.limiter.hit(
                 principal.subject if principal else f"ip:{request.client.host if request.client else '-'}",
                 self.buckets[op.operation_id],
@@ -112,17 +121,18 @@ class ApiEngine:
                     )
                 truncate = fault.truncate
             if principal is not None:
-                prefer = request.headers.get("prefer")
+                prefer = _header(heads, b"prefer")
                 if prefer is not None and principal.mode == "test":
                     chosen = await self._prefer(op, prefer, decision, request_id)
                     if chosen is not None:
                         forced_by = [{"field": "Prefer", "reason": f"chosen by the client: {prefer[:80]}"}]
                         return self._answer(request, op, chosen, request_id, decision, forced_by, started)
             query = request.query_params.multi_items() if request.scope["query_string"] else []
-            params = validate_params(op, path_params, query, request.headers, request.cookies)
+            cookies = request.cookies if op.operation_id in self._cookie_ops else {}
+            params = validate_params(op, path_params, query, request.headers, cookies)
             # A body is read only where the operation takes one: elsewhere it is ignored, unread.
-            raw_body = await self._read_body(request) if op.body_schema is not None else b""
-            body = validate_body(op, raw_body, request.headers.get("content-type"))
+            raw_body = await self._read_body(request, heads) if op.body_schema is not None else b""
+            body = validate_body(op, raw_body, _header(heads, b"content-type"))
             call = Call(
                 self.spec,
                 op,
@@ -131,8 +141,6 @@ class ApiEngine:
                 body,
                 self.resources,
                 self.sandbox,
-                request.headers,
-                request.cookies,
                 raw_body,
                 request,
                 request.client.host if request.client else "-",
@@ -188,9 +196,9 @@ class ApiEngine:
             return self._error(chosen, request_id)
         return chosen
 
-    def _authenticate(self, request: Request) -> Principal:
+    def _authenticate(self, request: Request, heads: dict[bytes, bytes]) -> Principal:
         token = None
-        auth = request.headers.get("authorization", "")
+        auth = _header(heads, b"authorization") or ""
         scheme, _, value = auth.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             token = value.strip()
@@ -207,8 +215,8 @@ class ApiEngine:
             )
         return principal
 
-    async def _read_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
+    async def _read_body(self, request: Request, heads: dict[bytes, bytes]) -> bytes:
+        declared = _header(heads, b"content-length")
         if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes")
         chunks, size = [], 0

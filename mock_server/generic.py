@@ -42,7 +42,7 @@ def run(call: Call) -> Reply:
         return Reply(201 if created and "201" in call.op.responses else status, r.public(name, record))
     rid = call.params[_id_param(call)]
     if op == "get":
-        return Reply(status, r.public(name, r.get(name, call.owner, rid, **link)))
+        return Reply(status, r.shown(name, call.owner, rid, **link))
     if op == "update":
         r.get(name, call.owner, rid, **link)
         return Reply(status, r.public(name, r.update(name, call.owner, rid, _fields(call))))

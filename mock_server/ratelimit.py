@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,7 +20,7 @@ class Bucket:
     window: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     allowed: bool
     bucket: Bucket  # the tightest bucket: the one the headers describe
@@ -111,23 +112,31 @@ class RateLimiter:
         for k in dead:
             del self._log[k]
 
-    def hit(self, key: str, buckets: list[Bucket]) -> Decision | None:
+    def hit(self, key: str, buckets: Sequence[Bucket]) -> Decision | None:
         """Admit and record, or refuse, one request of `key` against every bucket at once."""
         if not self.enabled or not buckets:
             return None
         with self._locked():
             now = self.clock.now()  # read under the lock: each log stays in time order across threads
             logs = self._logs(key, buckets)
+            full = False
             for b, log in zip(buckets, logs, strict=True):
-                while log and log[0] <= now - b.window:
+                edge = now - b.window
+                while log and log[0] <= edge:
                     log.popleft()
-            full = [(b, log) for b, log in zip(buckets, logs, strict=True) if len(log) >= b.limit]
+                if len(log) >= b.limit:
+                    full = True
+            policies = buckets if isinstance(buckets, tuple) else tuple(buckets)
             if full:
-                waits = [log[len(log) - b.limit] + b.window - now for b, log in full]
-                retry = max(1, math.ceil(max(waits)))
-                b, log = full[waits.index(max(waits))]
+                waits = [
+                    (log[len(log) - b.limit] + b.window - now, i)
+                    for i, (b, log) in enumerate(zip(buckets, logs, strict=True))
+                    if len(log) >= b.limit
+                ]
+                wait, i = max(waits, key=lambda w: w[0])  # the longest wait (the first, if tied)
+                retry = max(1, math.ceil(wait))
                 self._save(key, buckets, logs)
-                return Decision(False, b, 0, retry, retry, tuple(buckets))
+                return Decision(False, buckets[i], 0, retry, retry, policies)
             for log in logs:
                 log.append(now)
             self._save(key, buckets, logs)
@@ -136,20 +145,23 @@ class RateLimiter:
                 self._since_sweep >= len(self._log) or now - self._swept_at >= buckets[0].window
             ):
                 self._sweep(now)
-            tight = min(range(len(buckets)), key=lambda i: buckets[i].limit - len(logs[i]))
+            tight, left = 0, buckets[0].limit - len(logs[0])
+            for i in range(1, len(buckets)):
+                if buckets[i].limit - len(logs[i]) < left:
+                    tight, left = i, buckets[i].limit - len(logs[i])
             b, log = buckets[tight], logs[tight]
             reset = math.ceil(log[0] + b.window - now) if log else 0
-            return Decision(True, b, b.limit - len(log), max(reset, 0), 0, tuple(buckets))
+            return Decision(True, b, left, max(reset, 0), 0, policies)
 
     # -- where the logs live: here, this process's memory (`shared.SharedRateLimiter`: SQLite) --
     def _locked(self) -> AbstractContextManager[object]:
         return self._lock
 
-    def _logs(self, key: str, buckets: list[Bucket]) -> list[deque[float]]:
+    def _logs(self, key: str, buckets: Sequence[Bucket]) -> list[deque[float]]:
         """The live log of each bucket, oldest first."""
         return [self._log.setdefault((key, b.name), deque()) for b in buckets]
 
-    def _save(self, key: str, buckets: list[Bucket], logs: list[deque[float]]) -> None:
+    def _save(self, key: str, buckets: Sequence[Bucket], logs: list[deque[float]]) -> None:
         """Keep the logs `hit` changed (in memory they were changed in place)."""
 
     def reset(self, key_prefix: str = "") -> None:

@@ -239,6 +239,18 @@ class Resources:
             raise not_found(_label(name))
         return self._settle(name, record)
 
+    def shown(self, name: str, owner: Owner, rid: str, **equals: Any) -> Record:
+        """`public(get(...))`, not copied: for a record at rest, the view `_shown` shares."""
+        record = self.store.stored(self.table(name), rid)
+        if record is None or any(record.get(k) != v for k, v in owner.items()):
+            raise not_found(_label(name))
+        if equals and any(record.get(k) != v for k, v in equals.items()):
+            raise not_found(_label(name))
+        life = self._lifecycles.get(name)
+        if life is None or record.get(life[0]) not in life[1]:
+            return self._shown(name, record)
+        return self.public(name, self._settle(name, record))
+
     def _views(
         self,
         name: str,

@@ -21,7 +21,7 @@ import threading
 import time
 from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -100,7 +100,7 @@ class SharedRateLimiter(RateLimiter):
         self._db = _connect(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS logs (key TEXT PRIMARY KEY, times BLOB NOT NULL)")
 
-    def hit(self, key: str, buckets: list[Bucket]) -> Decision | None:
+    def hit(self, key: str, buckets: Sequence[Bucket]) -> Decision | None:
         """As in one process; should SQLite fail (its folder's disk is full), the request is
         admitted without a decision (no rate-limit headers) rather than refused with a 500."""
         try:
@@ -126,14 +126,14 @@ class SharedRateLimiter(RateLimiter):
                     self._db.execute("ROLLBACK")
                 raise
 
-    def _logs(self, key: str, buckets: list[Bucket]) -> list[deque[float]]:
+    def _logs(self, key: str, buckets: Sequence[Bucket]) -> list[deque[float]]:
         logs = []
         for b in buckets:
             row = self._db.execute("SELECT times FROM logs WHERE key = ?", (f"{key}\0{b.name}",)).fetchone()
             logs.append(deque(array("d", row[0])) if row else deque())
         return logs
 
-    def _save(self, key: str, buckets: list[Bucket], logs: list[deque[float]]) -> None:
+    def _save(self, key: str, buckets: Sequence[Bucket], logs: list[deque[float]]) -> None:
         self._db.executemany(
             "INSERT OR REPLACE INTO logs (key, times) VALUES (?, ?)",
             [(f"{key}\0{b.name}", array("d", log).tobytes()) for b, log in zip(buckets, logs, strict=True)],

@@ -234,6 +234,11 @@ class Store:
             row = self._tables.get(table, {}).get(rid)
             return clone(row) if row is not None else None
 
+    def stored(self, table: str, rid: str) -> Record | None:
+        """The stored record itself (read-only, as `scan`), seeing every acknowledged write."""
+        with self.reading():
+            return self._tables.get(table, {}).get(rid)
+
     def scan(self, table: str, **equals: Any) -> Iterator[Record]:
         """The stored records themselves whose fields equal `equals`, in insertion order.
         Read-only: a caller that needs to keep or change one copies it."""

@@ -188,6 +188,9 @@ def coerce(raw: str, schema: dict[str, Any]) -> Any:
 
 _PLAIN_KEYS = {
     "type",
+    "properties",
+    "required",
+    "additionalProperties",
     "minimum",
     "maximum",
     "enum",
@@ -206,7 +209,8 @@ _PLAIN_KEYS = {
 
 
 def _plainly_valid(value: Any, schema: dict[str, Any]) -> bool:
-    """A fast yes for the common parameter schemas (a bounded integer, a string, an enum).
+    """A fast yes for the common schemas: a bounded integer or number, a string, a boolean, an
+    enum, a nullable one of those, and objects of them (request bodies).
 
     False means "ask jsonschema", which also words the problem; it never means invalid."""
     if not schema.keys() <= _PLAIN_KEYS:
@@ -214,15 +218,37 @@ def _plainly_valid(value: Any, schema: dict[str, Any]) -> bool:
     if "enum" in schema and value not in schema["enum"]:
         return False
     kind = schema.get("type")
-    if kind == "integer":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return ok and schema.get("minimum", value) <= value <= schema.get("maximum", value)
+    if isinstance(kind, list):
+        if value is None:
+            return "null" in kind
+        return any(_valid_as(k, value, schema) for k in kind if k != "null")
+    return _valid_as(kind, value, schema)
+
+
+def _valid_as(kind: Any, value: Any, schema: dict[str, Any]) -> bool:
     if kind == "string":
         size = len(value) if isinstance(value, str) else -1
         if not schema.get("minLength", 0) <= size <= schema.get("maxLength", size):
             return False
         pattern = schema.get("pattern")
         return pattern is None or _pattern(pattern).search(value) is not None  # as jsonschema: search
+    if kind == "integer" or kind == "number":
+        ok = isinstance(value, int if kind == "integer" else (int, float)) and not isinstance(value, bool)
+        return ok and schema.get("minimum", value) <= value <= schema.get("maximum", value)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "object":
+        if not isinstance(value, dict) or any(k not in value for k in schema.get("required", ())):
+            return False
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties", True)
+        for k, v in value.items():
+            sub = props.get(k)
+            if sub is None:
+                if extra is not True:  # false, or a schema: jsonschema's to judge
+                    return False
+            elif not _plainly_valid(v, sub):
+                return False
+        return True
     return False
 
 
@@ -299,6 +325,8 @@ def validate_body(op: Operation, body: bytes, content_type: str | None) -> Any:
             raise validation("Request body is required", Problem("body", "is required"))
         return None
     value = parse_json_body(body, content_type)
+    if _plainly_valid(value, op.body_schema):
+        return value
     problems = schema_problems(value, op.body_schema)
     if problems:
         raise validation("Invalid request parameters", *problems)

@@ -31,6 +31,26 @@ SCHEMAS = st.one_of(
 VALUES = st.one_of(
     st.integers(-10, 60), st.text(max_size=8), st.booleans(), st.none(), st.floats(allow_nan=False)
 )
+LEAF_SCHEMAS = st.one_of(
+    SCHEMAS,
+    st.builds(lambda lo: {"type": "number", "minimum": lo}, st.integers(-5, 5)),
+    st.just({"type": "boolean"}),
+    st.builds(lambda t: {"type": [t, "null"]}, st.sampled_from(["string", "integer", "number", "boolean"])),
+    st.just({"type": "array", "items": {"type": "string"}}),
+)
+NAMES = st.sampled_from(["a", "b", "c"])
+OBJECT_SCHEMAS = st.builds(
+    lambda props, required, extra: {
+        "type": "object",
+        "properties": props,
+        "required": [r for r in required if r in props],
+        **({} if extra is None else {"additionalProperties": extra}),
+    },
+    st.dictionaries(NAMES, LEAF_SCHEMAS, max_size=3),
+    st.lists(NAMES, max_size=3, unique=True),
+    st.one_of(st.none(), st.booleans(), st.just({"type": "string"})),
+)
+BODIES = st.one_of(VALUES, st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), VALUES, max_size=4))
 
 
 @settings(max_examples=1500, deadline=None)
@@ -38,6 +58,26 @@ VALUES = st.one_of(
 def test_fast_yes_implies_jsonschema_yes(schema: dict[str, Any], value: Any) -> None:
     if _plainly_valid(value, schema):
         assert schema_problems(value, schema) == []
+
+
+@settings(max_examples=1500, deadline=None)
+@given(OBJECT_SCHEMAS, BODIES)
+def test_fast_yes_for_a_body_implies_jsonschema_yes(schema: dict[str, Any], value: Any) -> None:
+    if _plainly_valid(value, schema):
+        assert schema_problems(value, schema) == []
+
+
+def test_fast_path_says_yes_to_a_plain_create_body() -> None:
+    schema = {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {"name": {"type": "string", "maxLength": 5}, "size": {"type": ["integer", "null"]}},
+    }
+    assert _plainly_valid({"name": "web", "size": None}, schema)
+    assert not _plainly_valid({"name": "web", "other": 1}, schema)
+    assert not _plainly_valid({"size": 1}, schema)
+    assert not _plainly_valid({"name": "web", "size": True}, schema)
 
 
 def test_fast_path_leaves_patterns_and_formats_to_jsonschema() -> None:
