@@ -27,14 +27,22 @@ _BUCKET = re.compile(r'"([^"]+)";r=(\d+);t=(\d+)')
 
 
 def credential(spec: Contract, request: Request) -> tuple[str | None, str]:
-    """The bearer token (or session cookie) the request carried, and where it was found."""
+    """The bearer token (or session cookie) the request carried, and where it was found (read
+    once per request: the engine authenticates with it, the request log records it)."""
+    known: tuple[str | None, str] | None = request.scope.get(_CREDENTIAL)
+    if known is not None:
+        return known
+    found: tuple[str | None, str] = (None, "")
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip(), "Authorization header"
-    cookie = spec.auth_cookie
-    if cookie and request.cookies.get(cookie):
-        return request.cookies[cookie], f"{cookie} cookie"
-    return None, ""
+        found = value.strip(), "Authorization header"
+    elif spec.auth_cookie and request.cookies.get(spec.auth_cookie):
+        found = request.cookies[spec.auth_cookie], f"{spec.auth_cookie} cookie"
+    request.scope[_CREDENTIAL] = found
+    return found
+
+
+_CREDENTIAL = "sandbox.credential"  # the scope key `credential` keeps its finding under
 
 
 def log_mask(token: str) -> str:

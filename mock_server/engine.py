@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from contract import Contract, Operation
 
-from . import faults, forced, generic
+from . import diagnose, faults, forced, generic
 from .calls import Call, Handler, Reply
 from .envelope import Envelope
 from .errors import ApiError, Problem, validation
@@ -29,6 +29,7 @@ from .validation import MAX_BODY_BYTES, validate_body, validate_params
 log = logging.getLogger("mock_server")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 BODY_READ_SECONDS = 30.0  # uvicorn has no body-read timeout: a stalled upload ends here
+SEEN_PARAMS = 4096  # raw parameter values whose validation is remembered, per API (`ApiEngine._params`)
 
 
 def _header(heads: dict[bytes, bytes], name: bytes) -> str | None:
@@ -44,9 +45,14 @@ class ApiEngine:
     ) -> None:
         self.spec, self.sandbox, self.handlers, self.resources = spec, sandbox, handlers, resources
         self.envelope = Envelope(spec.templates)
-        self._cookie_ops = {
-            op.operation_id for op in spec.operations if any(p.location == "cookie" for p in op.params)
+        self._raw_params = {  # per operation: the header (as ASGI names them) and cookie parameters
+            op.operation_id: (
+                tuple(p.name.lower().encode("latin-1") for p in op.params if p.location == "header"),
+                tuple(p.name for p in op.params if p.location == "cookie"),
+            )
+            for op in spec.operations
         }
+        self._seen_params: dict[tuple[Any, ...], dict[str, Any]] = {}  # see `_params`
         self.sleep = asyncio.sleep  # injected in tests (Prefer: delay, latency faults)
         self.buckets = {
             op.operation_id: tuple(sandbox.limiter.bucket(b.name, b.limit, b.window) for b in op.buckets)
@@ -73,7 +79,7 @@ class ApiEngine:
                         headers={"Allow": ", ".join(sorted(set(allowed)))},
                     )
                 raise ApiError(404, "NOT_FOUND", "No such endpoint")
-            principal = None if op.public else self._authenticate(request, heads)
+            principal = None if op.public else self._authenticate(request)
             decision = self.sandbox.limiter.hit(
                 principal.subject if principal else f"ip:{request.client.host if request.client else '-'}",
                 self.buckets[op.operation_id],
@@ -127,9 +133,7 @@ class ApiEngine:
                     if chosen is not None:
                         forced_by = [{"field": "Prefer", "reason": f"chosen by the client: {prefer[:80]}"}]
                         return self._answer(request, op, chosen, request_id, decision, forced_by, started)
-            query = request.query_params.multi_items() if request.scope["query_string"] else []
-            cookies = request.cookies if op.operation_id in self._cookie_ops else {}
-            params = validate_params(op, path_params, query, request.headers, cookies)
+            params = self._params(request, heads, op, path_params)
             # A body is read only where the operation takes one: elsewhere it is ignored, unread.
             raw_body = await self._read_body(request, heads) if op.body_schema is not None else b""
             body = validate_body(op, raw_body, _header(heads, b"content-type"))
@@ -159,6 +163,36 @@ class ApiEngine:
             reply = self._error(ApiError(500, "INTERNAL_ERROR", "Internal server error"), request_id)
         response = self._answer(request, op, reply, request_id, decision, problems, started)
         return response if truncate is None else faults.Truncated(response, truncate)
+
+    def _params(
+        self, request: Request, heads: dict[bytes, bytes], op: Operation, path_params: dict[str, str]
+    ) -> dict[str, Any]:
+        """The operation's typed parameters. Validation is a pure function of the raw values of
+        the operation's parameters (path, query string, declared headers and cookies), so the
+        values of raw values seen before are reused: a client polling one URL sends the same
+        ones again and again. Refused values are not remembered (they are refused again, in full)."""
+        qs = request.scope["query_string"]
+        header_names, cookie_names = self._raw_params[op.operation_id]
+        key = (
+            op.operation_id,
+            qs,
+            *path_params.values(),
+            *(heads.get(h) for h in header_names),
+            *((request.cookies.get(c) for c in cookie_names) if cookie_names else ()),
+        )
+        known = self._seen_params.get(key)
+        if known is not None:
+            return dict(known)
+        query = request.query_params.multi_items() if qs else []
+        params = validate_params(
+            op, path_params, query, request.headers, request.cookies if cookie_names else {}
+        )
+        if len(qs) <= 512:
+            if len(self._seen_params) >= SEEN_PARAMS:
+                self._seen_params.clear()
+            self._seen_params[key] = params
+            return dict(params)
+        return params
 
     def _answer(
         self,
@@ -196,15 +230,8 @@ class ApiEngine:
             return self._error(chosen, request_id)
         return chosen
 
-    def _authenticate(self, request: Request, heads: dict[bytes, bytes]) -> Principal:
-        token = None
-        auth = _header(heads, b"authorization") or ""
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            token = value.strip()
-        cookie_name = self.spec.auth_cookie
-        if token is None and cookie_name:
-            token = request.cookies.get(cookie_name)
+    def _authenticate(self, request: Request) -> Principal:
+        token, _ = diagnose.credential(self.spec, request)
         principal = self.sandbox.authenticate(self.spec, token) if token else None
         if principal is None:
             raise ApiError(

@@ -32,7 +32,8 @@ def run(call: Call) -> Reply:
     link = _parent(call)
     status = call.op.success_status
     if op == "list":
-        page, meta = r.public_page(name, call.owner, call.params, **link, **r.filters(name, call.params))
+        filters = r.filters(name, call.params)
+        page, meta = r.public_page(name, call.owner, call.params, encoded=True, **link, **filters)
         return Reply(status, page, kind="list", meta=meta)
     if op == "create":
         record = r.create(name, call.owner, _fields(call), extra=link)

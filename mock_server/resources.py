@@ -16,15 +16,19 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from contract import Contract
 
 from .clock import Clock
 from .errors import ApiError, Problem, StorageError, conflict, not_found
 from .ids import IdGenerator
+from .jsonio import dumps
 from .store import Record, Store, clone
 
 Owner = dict[str, str]
 Records = list[Record]  # `Resources.list` shadows the builtin inside the class body
+Shown = list[Any]  # views, or their `orjson.Fragment`s
 
 
 def _properties(schema: dict[str, Any]) -> list[str]:
@@ -80,7 +84,7 @@ class Resources:
         self.spec, self.store, self.ids, self.clock = spec, store, ids, clock
         self.delay_override = delay_override
         self._fields = {n: _properties(r.schema) for n, r in spec.resources.items()}
-        self._views_cache: dict[int, tuple[Record, Record]] = {}  # see `_shown`
+        self._views_cache: dict[int, tuple[Record, Record, orjson.Fragment]] = {}  # see `_shown`
         # name -> (the field a lifecycle moves, {from-status: its transitions in declared order})
         self._lifecycles: dict[str, tuple[str, dict[Any, list[dict[str, Any]]]]] = {}
         for n, res in spec.resources.items():
@@ -150,11 +154,21 @@ class Resources:
         hit = self._views_cache.get(id(record))
         if hit is not None and hit[0] is record:
             return hit[1]
+        return self._remember(name, record)[1]
+
+    def _encoded(self, name: str, record: Record) -> orjson.Fragment:
+        """`_shown(record)` as JSON, encoded once (a page is then joined, not encoded)."""
+        hit = self._views_cache.get(id(record))
+        if hit is None or hit[0] is not record:
+            hit = self._remember(name, record)
+        return hit[2]
+
+    def _remember(self, name: str, record: Record) -> tuple[Record, Record, orjson.Fragment]:
         if len(self._views_cache) >= SHOWN_CACHE:
             self._views_cache.clear()
         view = self.public(name, record)
-        self._views_cache[id(record)] = (record, view)
-        return view
+        hit = self._views_cache[id(record)] = (record, view, orjson.Fragment(dumps(view)))
+        return hit
 
     # -- lifecycle ----------------------------------------------------------------------
     def delay(self, seconds: float) -> float:
@@ -385,15 +399,16 @@ class Resources:
         return found
 
     def public_page(
-        self, name: str, owner: Owner, params: dict[str, Any], **equals: Any
-    ) -> tuple[Records, dict[str, Any]]:
+        self, name: str, owner: Owner, params: dict[str, Any], *, encoded: bool = False, **equals: Any
+    ) -> tuple[Shown, dict[str, Any]]:
         """One page as the API pages and shows it (`public` records), and its meta; only the page
         is settled, unless the filter is on the lifecycle's status, which only settling can tell.
 
         Not copied: the views of records at rest are shared between calls (`_shown`) and nested
         values are the stored ones. Stored records are never changed in place (every write
         stores a new dict), so this is safe to serialise; a caller that changes what it gets
-        must `clone` it first."""
+        must `clone` it first. With `encoded`, records at rest come as `orjson.Fragment`s of
+        their views (to serialise, never to read)."""
         moving = self._moving(name)
         arrived: list[tuple[Record, Record]] = []
         table = self.table(name)
@@ -419,7 +434,9 @@ class Resources:
                 for r in stored_page:
                     if life is None or r.get(life[0]) not in life[1]:  # at rest: see `_shown`
                         hit = cache.get(id(r))
-                        shown.append(hit[1] if hit is not None and hit[0] is r else self._shown(name, r))
+                        if hit is None or hit[0] is not r:
+                            hit = self._remember(name, r)
+                        shown.append(hit[2] if encoded else hit[1])
                         continue
                     v = self._settle(name, r)
                     if v is not r and self._at_rest(name, v):

@@ -126,6 +126,7 @@ class TinyDBStore(Store):
         super().__init__()
         self.path = Path(path)
         self.shared = shared
+        self.follows = shared
         self.group_commit = group_commit
         self.background_compaction = background_compaction and not shared
         self._compactor: threading.Thread | None = None
