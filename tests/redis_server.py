@@ -14,7 +14,10 @@ import redis
 
 from tests.live import free_port
 
-MISSING = "REDIS TESTS NOT RUN: redis-server is not installed (as root: make system-tools, or apt-get install redis-server)"
+MISSING = (
+    "REDIS TESTS NOT RUN: redis-server is not installed "
+    "(as root: make system-tools, or apt-get install redis-server)"
+)
 
 
 class RedisServer:
