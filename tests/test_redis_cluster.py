@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.live import ROOT, free_port
+from tests.live import ROOT, free_port, live_sandbox
 from tests.redis_server import RedisServer, redis_server
 
 pytestmark = pytest.mark.slow
@@ -306,3 +306,18 @@ def test_redis_killed_and_restarted_on_its_aof_loses_nothing_acknowledged(cluste
     assert len(acknowledged) >= 20
     for replica in cluster.replicas:
         assert _all_ids(replica.client(), tokens[0]) == set(acknowledged)
+
+
+def test_workers_on_redis_are_replicas_too(redis_db: RedisServer) -> None:
+    redis_db.client().flushdb()
+    with live_sandbox("--workers", "2", "--store", redis_db.url, "--api", "cloudnexus") as base:
+        token = httpx.post(f"{base}/_mock/tokens", json={"api": "cloudnexus"}).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        ids: set[str] = set()
+        for _ in range(6):  # a new connection each time: either worker answers
+            with httpx.Client(base_url=f"{base}/cloudnexus/v1", headers=auth) as c:
+                ids.add(c.post("/servers", json=SERVER).json()["data"]["id"])
+                assert {s["id"] for s in c.get("/servers").json()["data"]} == ids
+    with live_sandbox("--store", redis_db.url, "--api", "cloudnexus") as base:  # the state outlives them
+        listed = httpx.get(f"{base}/cloudnexus/v1/servers", headers=auth).json()["data"]
+        assert {s["id"] for s in listed} == ids
