@@ -18,7 +18,9 @@ import itertools
 import logging
 import math
 import os
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -147,26 +149,50 @@ def _glob_escape(text: str) -> str:
 
 
 class RedisRequestLog(RequestLog):
-    """The request log of every replica, in order of answer (`GET /_mock/requests`)."""
+    """The request log of every replica, in order of answer (`GET /_mock/requests`). Appends
+    leave the request path: a thread sends what is queued, pipelined, as soon as it can (so
+    another replica's entries show up within a round trip or so); a read sends this replica's
+    queue first."""
 
     def __init__(self, store: RedisStore, size: int) -> None:
         super().__init__(0)
         self.store = store
         self.size = size
         self.key = store.key("requests")
+        self._queue: deque[bytes] = deque()
+        self._ready = threading.Event()
+        self._sending = threading.Lock()
         self._warned = -60.0
+        threading.Thread(target=self._sender, name="redis-request-log", daemon=True).start()
 
     def append(self, entry: dict[str, Any]) -> None:
-        try:
-            self.store.redis.xadd(self.key, {"e": dumps(entry)}, maxlen=self.size, approximate=True)
-        except redis.RedisError as exc:  # the log misses this request; the request goes on
-            if time.monotonic() - self._warned >= 60:
-                self._warned = time.monotonic()
-                log.warning("request log: redis unavailable (%s)", exc)
+        self._queue.append(dumps(entry))
+        self._ready.set()
+
+    def _sender(self) -> None:
+        while True:
+            self._ready.wait()
+            self._ready.clear()
+            self._send()
+
+    def _send(self) -> None:
+        with self._sending:
+            try:
+                while self._queue:
+                    pipe = self.store.redis.pipeline(transaction=False)
+                    for _ in range(min(len(self._queue), 500)):
+                        pipe.xadd(self.key, {"e": self._queue.popleft()}, maxlen=self.size, approximate=True)
+                    pipe.execute()
+            except redis.RedisError as exc:  # the log misses these requests; requests go on
+                if time.monotonic() - self._warned >= 60:
+                    self._warned = time.monotonic()
+                    log.warning("request log: redis unavailable (%s)", exc)
 
     def clear(self) -> None:
+        self._send()
         self.store.call(lambda: self.store.redis.delete(self.key))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        self._send()
         rows = self.store.call(lambda: self.store.redis.xrevrange(self.key, count=self.size)) or []
         return (orjson.loads(fields[b"e"]) for _, fields in reversed(rows) if fields)
