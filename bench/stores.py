@@ -123,11 +123,12 @@ class StoresBench:
     def phase(self, servers: list[tuple[Server, bool]], ids: list[str]) -> dict[str, dict[str, Any]]:
         samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
         scenarios = self.scenarios(ids)
-        for _ in range(self.args.rounds):
-            for req in REQUESTS:  # creates last in each round
-                for server, pinned in servers:
-                    r = self.measure(server, scenarios[req], pinned)
-                    samples.setdefault((server.name, req), []).append(r)
+        # reads in interleaved rounds on the stored servers alone, then the creates' rounds
+        order = [r for _ in range(self.args.rounds) for r in ("list", "get")] + ["create"] * self.args.rounds
+        for req in order:
+            for server, pinned in servers:
+                r = self.measure(server, scenarios[req], pinned)
+                samples.setdefault((server.name, req), []).append(r)
         out: dict[str, dict[str, Any]] = {}
         for (name, req), rs in samples.items():
             out.setdefault(name, {})[req] = {
@@ -158,6 +159,7 @@ class StoresBench:
             for s in (file_one, redis_one):
                 s.stop()
             load_redis(url, records)
+            os.sched_setaffinity(rproc.pid, os.sched_getaffinity(0) | (self.server_cpus or set()))
             one = self.server("redis, 1 process (unpinned)", ["--store", url], False)
             two = self.server("redis, 2 workers (unpinned)", ["--store", url], False, ("--workers", "2"))
             for s in (one, two):
