@@ -234,3 +234,21 @@ def test_the_api_answers_503_with_retry_after_while_redis_is_down(own_redis: Red
     assert c.post("/servers", json=web).status_code == 201
     assert len(c.get("/servers").json()["data"]) == 1
     h.close()
+
+
+def test_serve_refuses_a_bad_url_or_an_unreachable_redis_in_one_line() -> None:
+    import subprocess
+    import sys
+
+    from tests.live import ROOT, free_port
+
+    nobody = f"redis://127.0.0.1:{free_port()}/0"
+    for url, says in [("http://127.0.0.1:1/0", "a Redis URL is"), (nobody, "STORAGE_UNAVAILABLE")]:
+        r = subprocess.run(
+            [sys.executable, "-m", "mock_server", "serve", "--store", url, "--port", str(free_port())],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
