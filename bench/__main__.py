@@ -577,6 +577,11 @@ def _versions() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["stores"]:  # the file store against Redis: bench/stores.py
+        from . import stores
+
+        return stores.main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.quick:
         args.duration, args.warmup = min(args.duration, 1.0), min(args.warmup, 1.0)

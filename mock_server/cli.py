@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"TinyDB JSON file holding all state (default: {DEFAULT_DATA})",
     )
     store.add_argument("--memory", action="store_true", help="keep state in memory only")
+    store.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep all state in Redis (redis://HOST:PORT/DB): replicas on many machines given the "
+        "same URL serve one sandbox, rate limits exact across them (docs/redis.md)",
+    )
     serve.add_argument(
         "--rate-window",
         type=float,
@@ -172,8 +178,10 @@ def serve(args: argparse.Namespace) -> int:
     from .store_tinydb import StoreFileError, TinyDBStore
 
     if args.workers < 1 or (args.workers > 1 and args.memory):
-        return _refuse("--workers N needs N >= 1 and, above 1, the file store (not --memory)")
-    lock = None if args.memory else DataLock(args.data)
+        return _refuse("--workers N needs N >= 1 and, above 1, the file store or Redis (not --memory)")
+    if args.store and not args.store.startswith(("redis://", "rediss://", "unix://")):
+        return _refuse(f"--store {args.store}: a Redis URL is redis://HOST:PORT/DB (or rediss://, unix://)")
+    lock = None if args.memory or args.store else DataLock(args.data)
     try:
         if lock is not None:
             lock.acquire()
@@ -184,11 +192,15 @@ def serve(args: argparse.Namespace) -> int:
     _raise_open_files_limit()
     try:
         specs = load_all(args.api)
-        store: Store = (
-            MemoryStore()
-            if args.memory
-            else TinyDBStore(args.data, group_commit=True, background_compaction=True)
-        )
+        store: Store
+        if args.store:
+            from .store_redis import RedisStore
+
+            store = RedisStore(args.store)
+        elif args.memory:
+            store = MemoryStore()
+        else:
+            store = TinyDBStore(args.data, group_commit=True, background_compaction=True)
         sandbox = Sandbox(
             specs,
             store,
@@ -198,7 +210,8 @@ def serve(args: argparse.Namespace) -> int:
         )
         if args.seed:
             apply_seed(sandbox, load_seed(args.seed))
-        sandbox.faults.clear()  # rules are a run's: never kept from the last start
+        if args.faults or not args.store:  # on Redis the rules are the sandbox's, not a replica's
+            sandbox.faults.clear()  # rules are a run's: never kept from the last start
         if args.faults:
             load_faults(sandbox.faults, args.faults)
     except (SpecError, StoreFileError, SeedError, StorageError, FaultError) as exc:
@@ -212,15 +225,17 @@ def serve(args: argparse.Namespace) -> int:
             "pass --admin-token to protect it",
             file=sys.stderr,
         )
-    print(f"Sandbox state: {'memory' if args.memory else args.data}")
+    state = _masked(args.store) if args.store else "memory" if args.memory else args.data
+    print(f"Sandbox state: {state}")
     try:
         for name, token, kept in sandbox.startup_tokens(rotate=args.rotate_tokens):
-            how = "kept from the last start on this data file" if kept else "new"
+            how = f"kept from the last start on {'this store' if args.store else 'this data file'}"
+            how = how if kept else "new"
             print(f"  {name:<14} {base}{sandbox.specs[name].base_path}")
             print(f"  {'':<14} Authorization: Bearer {token}   ({how})")
         sandbox.store.commit()  # the seed and the tokens just printed are on disk
     except (StorageError, OSError) as exc:
-        return _refuse(f"cannot write the start-up tokens to {args.data}: {exc}")
+        return _refuse(f"cannot write the start-up tokens to {state}: {exc}")
     print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)")
     print(f"API docs:    {base}/   Dashboard: {base}/_mock/ui")
     print(f"For the token CLI: export SANDBOX_URL={base}", flush=True)
@@ -236,6 +251,17 @@ def serve(args: argparse.Namespace) -> int:
         if lock is not None:
             lock.release()
     return 0
+
+
+def _masked(url: str) -> str:
+    """A Redis URL to print: its password hidden."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 class PortUnavailable(Exception):
@@ -298,17 +324,18 @@ def _serve_workers(args: argparse.Namespace, sandbox: Sandbox, sock: socket.sock
     from .workers import export_settings
 
     sandbox.store.close()  # compacted: the workers start from the file alone
-    run_dir = prepare_run_dir(args.data.with_name(f".{args.data.name}.run"))
+    run_dir = None if args.store else prepare_run_dir(args.data.with_name(f".{args.data.name}.run"))
     export_settings(
         {
             "apis": list(sandbox.specs),
             "data": str(args.data),
+            "store": args.store,
             "rate_window": args.rate_window,
             "rate_limit": not args.no_rate_limit,
             "async_delay": args.async_delay,
             "admin_token": args.admin_token,
             "cors": args.cors,
-            "run_dir": str(run_dir),
+            "run_dir": str(run_dir) if run_dir else None,
         }
     )
     print(f"Workers: {args.workers} processes, one shared state", flush=True)

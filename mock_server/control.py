@@ -73,7 +73,11 @@ class ControlApi:
         except ControlError as err:
             return _error(err.status, err.message)
         except StorageError as err:  # nothing was saved (the store undid it)
-            return JSONResponse({"error": {"code": err.code, "message": err.message}}, status_code=err.status)
+            return JSONResponse(
+                {"error": {"code": err.code, "message": err.message}},
+                status_code=err.status,
+                headers=err.headers,
+            )
 
     async def _dispatch(self, request: Request, path: str, method: str) -> Response:
         sb = self.sandbox

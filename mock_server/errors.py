@@ -53,10 +53,31 @@ class StorageError(ApiError):
             super().__init__(507, "INSUFFICIENT_STORAGE", "The sandbox's disk is full: nothing was saved")
         else:
             super().__init__(
-                503, "STORAGE_UNAVAILABLE", "The sandbox could not write its data: nothing was saved"
+                503,
+                "STORAGE_UNAVAILABLE",
+                "The sandbox could not write its data: nothing was saved",
+                headers={"Retry-After": "1"},
             )
         self.errno = errno_
         self.reason = reason
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.reason}"
+
+
+class StoreUnavailable(StorageError):
+    """The store's server (Redis) did not answer, or refused a commit: `503 STORAGE_UNAVAILABLE`
+    with `Retry-After`, for a read as for a write. A write is then undone (not saved, or, if
+    the reply alone was lost, saved whole: the next read shows which); a retry succeeds once the
+    server is back."""
+
+    def __init__(self, reason: str) -> None:
+        ApiError.__init__(
+            self,
+            503,
+            "STORAGE_UNAVAILABLE",
+            "The sandbox's store is unreachable; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+        self.errno = None
+        self.reason = reason

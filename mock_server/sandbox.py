@@ -23,7 +23,9 @@ from .ratelimit import RateLimiter
 from .resources import Resources
 from .selfcheck import response_problems
 from .shared import RequestLog, SharedClock, SharedRateLimiter, SharedRequestLog
+from .shared_redis import RedisClock, RedisRateLimiter, RedisRequestLog
 from .store import MemoryStore, Store
+from .store_redis import RedisStore
 from .tokens import Principal, TokenService
 
 REQUEST_LOG_SIZE = 500
@@ -71,7 +73,8 @@ class Sandbox:
         run_dir: Path | None = None,
     ) -> None:
         """`run_dir`: the directory where worker processes share their clock, rate-limit logs
-        and request log (`serve --workers N`; the store is shared by `TinyDBStore(shared=True)`)."""
+        and request log (`serve --workers N`; the store is shared by `TinyDBStore(shared=True)`).
+        A `RedisStore` brings its own (`shared_redis.py`): replicas on many machines share them."""
         self.specs = {s.name: s for s in (specs if specs is not None else load_all())}
         self.store = store if store is not None else MemoryStore()
         self.ids = ids or IdGenerator()
@@ -80,7 +83,11 @@ class Sandbox:
         self.clock: Clock
         self.limiter: RateLimiter
         self.requests: RequestLog
-        if run_dir is None:
+        if isinstance(self.store, RedisStore):  # replicas on Redis share these through it too
+            self.clock = clock or RedisClock(self.store)
+            self.limiter = RedisRateLimiter(self.store, self.clock, rate_window, rate_limit)
+            self.requests = RedisRequestLog(self.store, REQUEST_LOG_SIZE)
+        elif run_dir is None:
             self.clock = clock or Clock()
             self.limiter = RateLimiter(self.clock, window_override=rate_window, enabled=rate_limit)
             self.requests = RequestLog(REQUEST_LOG_SIZE)

@@ -108,7 +108,7 @@ def shims(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.illustrative is None], ids=lambda b: b.id)
 def test_shell_block_runs(block: Block, shims: Path, tmp_path: Path) -> None:
-    for tool in ("jq", "openssl"):
+    for tool in ("jq", "openssl", *(["redis-server"] if "redis-server" in block.code else [])):
         if shutil.which(tool) is None:
             hint = f"`make system-tools`; as root: apt-get install {tool}"
             pytest.skip(f"DOCS BLOCKS NOT RUN: {tool} is absent ({hint})")

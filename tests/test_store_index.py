@@ -3,8 +3,10 @@ what a scan of every record would, in the same order, whatever writes came befor
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,8 +14,10 @@ from mock_server.clock import FrozenClock
 from mock_server.ids import IdGenerator
 from mock_server.resources import Resources
 from mock_server.store import MemoryStore, Record, Store
+from mock_server.store_redis import RedisStore
 from mock_server.store_tinydb import TinyDBStore
 from tests.conftest import all_specs
+from tests.redis_server import RedisServer, redis_server
 
 OWNERS = [{"_account": "a", "_mode": "test"}, {"_account": "b", "_mode": "test"}]
 VALUES = ["x", "y", 1, None]  # None: also what a record without the field matches
@@ -123,6 +127,27 @@ def test_indexed_queries_equal_a_full_scan_over_the_file_store(tmp_path_factory,
     def factory() -> TinyDBStore:
         store = TinyDBStore(path, shared=True)
         store.MIN_COMPACTION = 6  # compactions, and the other's reloads, in the middle
+        return store
+
+    _run(factory, writes, observer=other)
+    other.close()
+
+
+@pytest.fixture(scope="module")
+def redis_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    yield from redis_server(tmp_path_factory.mktemp("redis"))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(writes=_WRITES)
+def test_indexed_queries_equal_a_full_scan_over_redis(redis_db, writes) -> None:  # type: ignore[no-untyped-def]
+    redis_db.client().flushdb()
+    other = RedisStore(redis_db.url)  # another replica: the writes reach its index through the journal
+    other.index("t", "f")
+
+    def factory() -> RedisStore:
+        store = RedisStore(redis_db.url)
+        store.JOURNAL = 6  # the other replica falls behind the trimmed journal and reloads
         return store
 
     _run(factory, writes, observer=other)
