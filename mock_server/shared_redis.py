@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -101,7 +101,7 @@ class RedisRateLimiter(RateLimiter):
     def _key(self, key: str, bucket: str) -> str:
         return self.store.key(f"rl:{key}\0{bucket}")
 
-    def hit(self, key: str, buckets: list[Bucket]) -> Decision | None:
+    def hit(self, key: str, buckets: Sequence[Bucket]) -> Decision | None:
         """As in one process; Redis unreachable refuses the request (503), since admitting it
         could break the limit."""
         if not self.enabled or not buckets:

@@ -142,6 +142,7 @@ class RedisStore(Store):
     LEASE_MS = 3000  # a transaction longer than this loses its lease and is refused (503)
     WAIT = 3.5  # seconds to wait for another replica's lease (it expires after LEASE_MS)
     JOURNAL = 10_000  # journal entries kept; a process further behind reloads the hashes
+    follows = True  # other replicas write: `version()` catches up too
     BATCH = 1000  # journal entries read at once
 
     def __init__(self, url: str, prefix: str = "sandbox:") -> None:
