@@ -295,12 +295,26 @@ class Contract:
             grouped.setdefault(op.path, []).append(op)
         return list(grouped.items())
 
+    @cached_property
+    def _static_paths(self) -> dict[str, list[Operation]]:
+        return {t: ops for t, ops in self.paths if "{" not in t}
+
+    @cached_property
+    def _templated_paths(self) -> list[tuple[str, list[Operation]]]:
+        return [(t, ops) for t, ops in self.paths if "{" in t]
+
     def match(self, method: str, path: str) -> tuple[Operation | None, dict[str, str], list[str]]:
         """Find the operation; returns (op, path params, allowed methods of the path if any).
 
         The most specific path template that matches decides (`/nodes/join-token` before
         `/nodes/{id}`), so a 405's `Allow` lists exactly that path's methods."""
-        for _template, ops in self.paths:
+        ops = self._static_paths.get(path)
+        if ops is not None:  # a template without parameters is matched by its text alone
+            for op in ops:
+                if op.method == method:
+                    return op, {}, []
+            return None, {}, [op.method.upper() for op in ops]
+        for _template, ops in self._templated_paths:
             m = ops[0].regex.fullmatch(path)
             if m is None:
                 continue

@@ -48,7 +48,10 @@ class SandboxApp:
         writes = self.sandbox.store.writes()
         engine = None
         if not (path == "/_mock" or path.startswith("/_mock/")):
-            engine = next((e for base, e in self.mounts if path == base or path.startswith(base + "/")), None)
+            for base, mounted in self.mounts:  # the longest base path first
+                if path.startswith(base) and (len(path) == len(base) or path[len(base)] == "/"):
+                    engine = mounted
+                    break
         response: Response
         too_big = _oversized(scope)
         if too_big is not None:
@@ -87,7 +90,7 @@ class SandboxApp:
         """An error before (or after) the request's handler: the API's envelope where the path
         names an API, the control API's shape elsewhere."""
         if engine is not None:
-            rid = engine.sandbox.ids.short("req_", 16)
+            rid = engine.sandbox.ids.request_id()
             return engine._render(engine._error(err, rid), rid, None)
         body = {"error": {"code": err.code, "message": err.message}}
         return Response(json.dumps(body), err.status, media_type="application/json")

@@ -19,9 +19,9 @@ class Clock:
         self._offset = 0.0
 
     def now(self) -> float:
-        with self._lock:
-            elapsed = 0.0 if self._frozen else time.monotonic() - self._started
-            return self._base + elapsed + self._offset
+        # No lock: `advance` replaces `_offset` in one assignment, which a reader sees whole.
+        elapsed = 0.0 if self._frozen else time.monotonic() - self._started
+        return self._base + elapsed + self._offset
 
     def advance(self, seconds: float) -> float:
         with self._lock:

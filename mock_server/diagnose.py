@@ -33,7 +33,8 @@ def credential(spec: Contract, request: Request) -> tuple[str | None, str]:
     if known is not None:
         return known
     found: tuple[str | None, str] = (None, "")
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    auth = next((v for k, v in request.scope["headers"] if k == b"authorization"), b"")  # the first
+    scheme, _, value = auth.decode("latin-1").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         found = value.strip(), "Authorization header"
     elif spec.auth_cookie and request.cookies.get(spec.auth_cookie):
@@ -56,20 +57,20 @@ def log_mask(token: str) -> str:
     return f"{token[:4]}…"
 
 
-def token_fields(spec: Contract, request: Request) -> dict[str, str | None]:
+def token_fields(spec: Contract, request: Request) -> tuple[str | None, str | None]:
     """`token` (masked) and `token_id` of the credential a request carried, for the log's filters."""
     token, _ = credential(spec, request)
     if token is None or len(token) > 4096:
-        return {"token": None, "token_id": None}
+        return None, None
     fields = _fields_of.get(token)
     if fields is None:
         if len(_fields_of) >= 4096:
             _fields_of.clear()
-        fields = _fields_of[token] = {"token": log_mask(token), "token_id": f"tok_{token_hash(token)[:16]}"}
-    return dict(fields)
+        fields = _fields_of[token] = (log_mask(token), f"tok_{token_hash(token)[:16]}")
+    return fields
 
 
-_fields_of: dict[str, dict[str, str | None]] = {}  # token -> its fields (one SHA-256 per token)
+_fields_of: dict[str, tuple[str, str]] = {}  # token -> its fields (one SHA-256 per token)
 
 
 def reason(

@@ -63,7 +63,7 @@ class ApiEngine:
         started = time.perf_counter()
         heads = dict(reversed(request.scope["headers"]))  # the first of a repeated header, as Starlette
         given = _header(heads, b"x-request-id")
-        request_id = given if given and _REQUEST_ID.fullmatch(given) else self.sandbox.ids.short("req_", 16)
+        request_id = given if given and _REQUEST_ID.fullmatch(given) else self.sandbox.ids.request_id()
         op: Operation | None = None
         decision: Decision | None = None
         truncate: int | None = None

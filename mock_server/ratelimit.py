@@ -8,7 +8,6 @@ from collections import deque
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from functools import lru_cache
 
 from .clock import Clock
 
@@ -62,9 +61,20 @@ _NAMES = {
 _NAMES[b"retry-after"] = "Retry-After"
 
 
-@lru_cache(maxsize=256)
 def _policy(buckets: tuple[Bucket, ...]) -> bytes:
-    return ", ".join(f'"{p.name}";q={p.limit};w={_num(p.window)}' for p in buckets).encode("latin-1")
+    """The `RateLimit-Policy` value of an operation's buckets, remembered per tuple (the engine
+    passes each operation's one tuple; hashing it would hash every bucket)."""
+    hit = _policies.get(id(buckets))
+    if hit is not None and hit[0] is buckets:
+        return hit[1]
+    value = ", ".join(f'"{p.name}";q={p.limit};w={_num(p.window)}' for p in buckets).encode("latin-1")
+    if len(_policies) >= 1024:
+        _policies.clear()
+    _policies[id(buckets)] = (buckets, value)  # holds the tuple: its id is not reused meanwhile
+    return value
+
+
+_policies: dict[int, tuple[tuple[Bucket, ...], bytes]] = {}
 
 
 def _num(x: float) -> str:

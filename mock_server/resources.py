@@ -85,6 +85,7 @@ class Resources:
         self.delay_override = delay_override
         self._fields = {n: _properties(r.schema) for n, r in spec.resources.items()}
         self._views_cache: dict[int, tuple[Record, Record, orjson.Fragment]] = {}  # see `_shown`
+        self._table_names = {n: f"{spec.name}:{n}" for n in spec.resources}
         # name -> (the field a lifecycle moves, {from-status: its transitions in declared order})
         self._lifecycles: dict[str, tuple[str, dict[Any, list[dict[str, Any]]]]] = {}
         for n, res in spec.resources.items():
@@ -116,7 +117,7 @@ class Resources:
         self._sources: dict[tuple[str, Any], list[Any] | None] = {}
 
     def table(self, name: str) -> str:
-        return f"{self.spec.name}:{name}"
+        return self._table_names.get(name) or f"{self.spec.name}:{name}"
 
     def config(self, name: str) -> dict[str, Any]:
         return self.spec.resources[name].config
@@ -388,8 +389,8 @@ class Resources:
 
     def _moving(self, name: str) -> str | None:
         """The field a declared lifecycle moves on its own (None without a lifecycle)."""
-        life = self.config(name).get("lifecycle")
-        return str(life.get("field", "status")) if life else None
+        life = self._lifecycles.get(name)
+        return life[0] if life else None
 
     def list(self, name: str, owner: Owner, **equals: Any) -> Records:
         arrived: list[tuple[Record, Record]] = []

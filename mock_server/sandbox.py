@@ -189,17 +189,20 @@ class Sandbox:
         elapsed: float,
     ) -> None:
         spec = self.specs[api]
+        status = response.status_code
+        token, token_id = diagnose.token_fields(spec, request)
         entry = {
             "at": self.clock.now(),  # formatted when the log is read
             "api": api,
-            "method": request.method,
+            "method": request.scope["method"],
             "path": request.scope["path"],
-            "status": response.status_code,
+            "status": status,
             "operation": op.operation_id if op else None,
             "request_id": request_id,
             "problems": problems,
-            "reason": diagnose.reason(self, spec, request, op, response, problems),
-            **diagnose.token_fields(spec, request),
+            "reason": diagnose.reason(self, spec, request, op, response, problems) if status >= 400 else None,
+            "token": token,
+            "token_id": token_id,
             "ms": round(elapsed * 1000, 3),
         }
         self.requests.append(entry)

@@ -211,10 +211,12 @@ class Store:
         """Ids, in table order, of a superset of the records matching `equals` (the smallest
         index that applies; the index itself, not a copy), and the part of `equals` they still
         have to be checked against."""
-        if not all(f in equals for f in OWNER_FIELDS):
+        if "_account" not in equals or "_mode" not in equals:  # OWNER_FIELDS
             return self._tables.get(table, {}), equals
-        owner = tuple(equals[f] for f in OWNER_FIELDS)
+        owner = (equals["_account"], equals["_mode"])
         best: Collection[str] = self._owners.get(table, {}).get(owner, {})
+        if len(equals) == 2:  # the owner's records: the common list
+            return best, {}
         used = None
         for field, value in equals.items():
             if field not in OWNER_FIELDS:
@@ -230,7 +232,7 @@ class Store:
             if record["id"] in self._tables.get(table, {}):
                 raise KeyError(f"duplicate id {record['id']} in {table}")
             self._put(table, clone(record))
-            return clone(record)
+            return record  # the caller's own dict: the stored one is the copy
 
     def get(self, table: str, rid: str) -> Record | None:
         with self.lock:
@@ -305,7 +307,7 @@ class Store:
         """Insert, or replace the whole record with that id (keeping its place in the order)."""
         with self.transaction():
             self._put(table, clone(record))
-            return clone(record)
+            return record  # the caller's own dict: the stored one is the copy
 
     def delete(self, table: str, rid: str) -> bool:
         with self.transaction():
