@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -29,6 +30,8 @@ HANDLER = "minimal handler"
 PRISM = "Prism static mock"
 CONNEXION = "connexion --mock"
 PRISM_PACKAGE = "@stoplight/prism-cli@5"
+G_CEILING = "ceiling on Granian"
+G_SANDBOX = "sandbox on Granian"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--skip-scaling", action="store_true")
     p.add_argument("--no-prism", action="store_true", help="do not fetch and measure Prism (npx)")
+    p.add_argument("--no-granian", action="store_true", help="do not measure the apps on Granian")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return p
 
@@ -237,6 +241,8 @@ class Bench:
                 self.res["meta"].setdefault("baseline_same_bytes", {})[f"{mode} {kind}"] = same
                 if not same:
                     self.note(f"{mode}'s {kind} answer differs from the sandbox's ({st}, {len(got)} bytes)")
+        for target, server in self._start_granian(body_dir, sample).items():
+            out[target] = server
         prism = self._start_prism(base, sample)
         if prism is not None:
             out[PRISM] = prism
@@ -286,6 +292,46 @@ class Bench:
             raise RuntimeError(f"sandbox create answered {status}: {created[:300]!r}")
         self._restart_fresh("sandbox", srv)
         return {"list": listed, "get": one, "create": created}
+
+    def _start_granian(
+        self, body_dir: Path, sample: list[str]
+    ) -> dict[str, tuple[Server, dict[str, loadgen.Scenario]]]:
+        """The ceiling and the sandbox on Granian (a Rust HTTP server), when it is installed: what
+        the server, rather than the app, costs. Skipped with a note otherwise."""
+        if self.args.no_granian:
+            return {}
+        if importlib.util.find_spec("granian") is None:
+            self.note("Granian not measured: it is not installed (pip install granian)")
+            return {}
+        base, out = datafile.BASE_PATH, {}
+        for target, factory, probe in (
+            (G_CEILING, "ceiling", base + "/servers"),
+            (G_SANDBOX, "sandbox", SANDBOX_PROBE),
+        ):
+            # Granian hands requests to Python in bursts: 20 writes fell inside 1 ms (429s seen)
+            window = str(min(float(self.args.rate_window), 0.0001))
+            env = {"BENCH_BODIES": str(body_dir), "BENCH_RATE_WINDOW": window}
+            ids = sample
+            if factory == "sandbox":
+                data = self.tmp / "granian-sandbox.json"
+                ids = datafile.write_tinydb_file(data, 1000)
+                shutil.copyfile(data, data.with_suffix(".pristine"))
+                self.fresh[target] = data
+                env |= {"BENCH_DATA": str(data), "BENCH_SEED": str(self.token_seed)}
+            port = free_port()
+            cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+                   "--port", str(port), "--workers", "1", "--runtime-mode", "st", "--loop", "uvloop",
+                   "--no-ws", "--log-level", "warning", "--no-access-log",
+                   f"bench.granian_apps:{factory}"]  # fmt: skip
+            srv = Server(f"granian-{factory}", cmd, port, probe, self.tmp, env=env, cpus=self.server_cpus)
+            try:
+                srv.start()
+            except RuntimeError as exc:
+                self.note(f"{target} not measured: {str(exc)[:200]}")
+                continue
+            out[target] = (srv, self.scenarios(base, ids))
+            self.res["servers"][target] = cmd[1:]
+        return out
 
     def _start_prism(self, base: str, sample: list[str]) -> tuple[Server, dict[str, loadgen.Scenario]] | None:
         """Prism's static mock of the same spec, fetched by `npx` (skipped with a note when npx
@@ -352,7 +398,7 @@ class Bench:
         Each figure is the median over the rounds, so a burst of outside load moves one sample."""
         servers = self.start_side_by_side()
         targets = ("sandbox", PROXY, "sandbox, no rate limit", f"sandbox, {self.args.workers} workers",
-                   CEILING, HANDLER, PRISM, CONNEXION)  # fmt: skip
+                   CEILING, HANDLER, G_SANDBOX, G_CEILING, PRISM, CONNEXION)  # fmt: skip
         try:
             batches: list[list[tuple[str, str, int]]] = []
             for kinds in (("list", "get"), ("create",)):
@@ -490,6 +536,17 @@ class Bench:
                             "met": s["rps"] > b["rps"],
                         }
                     )
+        for name in ("list", "get", "create"):
+            s, top = self._find(G_SANDBOX, _label(name), 32), self._find(G_CEILING, _label(name), 32)
+            if s and top:
+                g.append(
+                    {
+                        "goal": f"on Granian: {_label(name)} req/s ÷ the ceiling on Granian (32 conns)",
+                        "measured": f"{s['rps'] / top['rps']:.2f}× ({s['rps']:,.0f} / {top['rps']:,.0f})",
+                        "target": "(no goal)",
+                        "met": None,
+                    }
+                )
         for name in ("list", "get"):
             direct, via = self._find("sandbox", _label(name), 1), self._find(PROXY, _label(name), 1)
             if direct and via:
