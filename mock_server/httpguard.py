@@ -82,6 +82,9 @@ def server_config(
         host=host,
         port=port,
         log_level=log_level,
+        # uvicorn formats each access line's arguments (address, quoted path) even when the
+        # level drops it: below `info` the access log is off instead
+        access_log=log_level in ("trace", "debug", "info"),
         timeout_keep_alive=keep_alive,
         **protocol_options(),
         **extra,
