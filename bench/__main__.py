@@ -368,10 +368,10 @@ class Bench:
         spec30 = self.tmp / "nurosentrix-openapi-3.0.yaml"
         add_bearer_info(write_openapi30(ROOT / "specs" / "nurosentrix.yaml", spec30))
         self.note(
-            "connexion 3 refuses OpenAPI 3.1 ('3.1.0' does not match '^3\\.0\\.\\d(-.+)?$'), so baseline B "
-            "serves a mechanical 3.0.3 copy of specs/nurosentrix.yaml (type lists → nullable, const → enum, "
-            "schema examples → example) with `x-bearerInfoFunc` accepting any bearer token: without one, "
-            "connexion answers 401 to every request"
+            "connexion 3 refuses OpenAPI 3.1 ('3.1.0' does not match '^3\\.0\\.\\d(-.+)?$'), so "
+            "the connexion peer serves a mechanical 3.0.3 copy of specs/nurosentrix.yaml (type lists → "
+            "nullable, const → enum, schema examples → example) with `x-bearerInfoFunc` accepting any "
+            "bearer token: without one, connexion answers 401 to every request"
         )
         port = free_port()
         cx_base = "/api/v1"  # connexion mounts the path of the spec's server URL

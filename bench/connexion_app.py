@@ -1,8 +1,7 @@
-"""Baseline B: connexion 3's own stateless mock (`--mock=all`), built exactly as
+"""The connexion peer: connexion 3's own stateless mock (`--mock=all`), built exactly as
 `connexion run SPEC --mock=all` builds it (`connexion.cli.create_app`: an `AsyncApp`, the
-`MockResolver(mock_all=True)`, request validation on), but served by the same
-`python -m uvicorn ... --log-level warning` command line as baseline A, so that no server pays
-for an access log the others do not write.
+`MockResolver(mock_all=True)`, request validation on), served by
+`python -m uvicorn ... --log-level warning`.
 
 `BENCH_CONNEXION_SPEC` names the spec (the OpenAPI 3.0.3 copy made by `connexion_spec.py`).
 Its `bearerAuth` scheme gets `x-bearerInfoFunc: bench.connexion_app.accept_bearer`: without an
