@@ -168,18 +168,16 @@ class ApiEngine:
         self, request: Request, heads: dict[bytes, bytes], op: Operation, path_params: dict[str, str]
     ) -> dict[str, Any]:
         """The operation's typed parameters. Validation is a pure function of the raw values of
-        the operation's parameters (path, query string, declared headers and cookies), so the
-        values of raw values seen before are reused: a client polling one URL sends the same
-        ones again and again. Refused values are not remembered (they are refused again, in full)."""
+        the operation's parameters (path, query string, declared headers and cookies), so what
+        it made of raw values seen before is reused: a client polling one URL sends the same ones
+        again and again. Refused values are not remembered (they are refused again, in full), nor
+        long ones (the memory stays bounded: at most SEEN_PARAMS short keys)."""
         qs = request.scope["query_string"]
         header_names, cookie_names = self._raw_params[op.operation_id]
-        key = (
-            op.operation_id,
-            qs,
-            *path_params.values(),
-            *(heads.get(h) for h in header_names),
-            *((request.cookies.get(c) for c in cookie_names) if cookie_names else ()),
-        )
+        extra: tuple[bytes | str | None, ...] = tuple(heads.get(h) for h in header_names)
+        if cookie_names:
+            extra += tuple(request.cookies.get(c) for c in cookie_names)
+        key = (op.operation_id, qs, *path_params.values(), *extra)
         known = self._seen_params.get(key)
         if known is not None:
             return dict(known)
@@ -187,7 +185,8 @@ class ApiEngine:
         params = validate_params(
             op, path_params, query, request.headers, request.cookies if cookie_names else {}
         )
-        if len(qs) <= 512:
+        short = len(qs) + len(request.scope.get("raw_path") or b"") <= 1024
+        if short and all(v is None or len(v) <= 256 for v in extra):
             if len(self._seen_params) >= SEEN_PARAMS:
                 self._seen_params.clear()
             self._seen_params[key] = params

@@ -86,3 +86,23 @@ TEMPLATES = st.recursive(
 )
 def test_a_compiled_template_fills_as_the_walk_did(template: Any, values: dict[str, Any]) -> None:
     assert compile_template(template)(values) == _render(template, values)
+
+
+def test_remembered_parameters_answer_as_validation_did(harness: Any) -> None:
+    """A URL's validated values are reused: the same answers, refusals refused again in full (never
+    remembered), long values not remembered."""
+    c = harness.api("nurosentrix")
+    engine = harness.sandbox.engines["nurosentrix"]
+    for _ in range(2):
+        ok = c.get("/servers?per_page=2")
+        assert ok.status_code == 200 and ok.json()["meta"]["per_page"] == 2
+        bad = c.get("/servers?per_page=0")
+        assert bad.status_code == 400 and "per_page" in bad.text
+    keys = [k for k in engine._seen_params if k[0] == "listServers"]
+    assert [k[1] for k in keys] == [b"per_page=2"]  # the refused one is not remembered
+    first = engine._seen_params[keys[0]]
+    assert c.get("/servers?per_page=2&page=1").status_code == 200
+    assert engine._seen_params[keys[0]] is first and first == {"per_page": 2, "page": 1}
+    long = c.get("/servers?per_page=3&other=" + "x" * 1100)
+    assert long.status_code == 200 and long.json()["meta"]["per_page"] == 3
+    assert all(len(k[1]) <= 1024 for k in engine._seen_params)
