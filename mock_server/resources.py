@@ -157,14 +157,8 @@ class Resources:
             return hit[1]
         return self._remember(name, record)[1]
 
-    def _encoded(self, name: str, record: Record) -> orjson.Fragment:
-        """`_shown(record)` as JSON, encoded once (a page is then joined, not encoded)."""
-        hit = self._views_cache.get(id(record))
-        if hit is None or hit[0] is not record:
-            hit = self._remember(name, record)
-        return hit[2]
-
     def _remember(self, name: str, record: Record) -> tuple[Record, Record, orjson.Fragment]:
+        """The record's view, and its JSON encoded once (a page then joins, not encodes)."""
         if len(self._views_cache) >= SHOWN_CACHE:
             self._views_cache.clear()
         view = self.public(name, record)
