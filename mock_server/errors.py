@@ -46,18 +46,18 @@ class StorageError(ApiError):
     told nothing was saved, and that is true. `507 INSUFFICIENT_STORAGE` when space ran out,
     `503 STORAGE_UNAVAILABLE` for any other failure; a retry succeeds once the cause is gone."""
 
-    def __init__(self, errno_: int | None, reason: str) -> None:
+    def __init__(
+        self,
+        errno_: int | None,
+        reason: str,
+        message: str = "The sandbox could not write its data: nothing was saved",
+    ) -> None:
         import errno
 
         if errno_ in (errno.ENOSPC, errno.EDQUOT):
             super().__init__(507, "INSUFFICIENT_STORAGE", "The sandbox's disk is full: nothing was saved")
         else:
-            super().__init__(
-                503,
-                "STORAGE_UNAVAILABLE",
-                "The sandbox could not write its data: nothing was saved",
-                headers={"Retry-After": "1"},
-            )
+            super().__init__(503, "STORAGE_UNAVAILABLE", message, headers={"Retry-After": "1"})
         self.errno = errno_
         self.reason = reason
 
@@ -72,12 +72,4 @@ class StoreUnavailable(StorageError):
     server is back."""
 
     def __init__(self, reason: str) -> None:
-        ApiError.__init__(
-            self,
-            503,
-            "STORAGE_UNAVAILABLE",
-            "The sandbox's store is unreachable; retry shortly",
-            headers={"Retry-After": "1"},
-        )
-        self.errno = None
-        self.reason = reason
+        super().__init__(None, reason, "The sandbox's store is unreachable; retry shortly")
