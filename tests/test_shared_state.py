@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from mock_server.clock import FrozenClock
 from mock_server.shared import SharedClock, SharedRateLimiter, SharedRequestLog, prepare_run_dir
 from mock_server.store_tinydb import TinyDBStore
+from tests.replicas import check_two_stores_are_one
 
 
 def _pair(path: Path) -> tuple[TinyDBStore, TinyDBStore]:
@@ -21,16 +22,7 @@ def _pair(path: Path) -> tuple[TinyDBStore, TinyDBStore]:
 
 
 def test_a_write_in_one_store_is_read_at_once_by_the_other(tmp_path: Path) -> None:
-    a, b = _pair(tmp_path / "s.json")
-    a.insert("servers", {"id": "srv_1", "name": "one", "_account": "x", "_mode": "test"})
-    assert b.get("servers", "srv_1") == {"id": "srv_1", "name": "one", "_account": "x", "_mode": "test"}
-    assert b.window("servers", 0, None, _account="x", _mode="test")[1] == 1
-    b.update("servers", "srv_1", {"name": "renamed"})
-    assert a.find("servers", name="renamed")[0]["id"] == "srv_1"
-    assert a.delete("servers", "srv_1")
-    assert b.get("servers", "srv_1") is None
-    a.drop("servers")
-    assert b.tables() == []
+    check_two_stores_are_one(*_pair(tmp_path / "s.json"))
 
 
 def test_a_transaction_holds_off_the_other_process(tmp_path: Path) -> None:

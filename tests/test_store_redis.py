@@ -19,8 +19,7 @@ from mock_server.shared_redis import RedisClock, RedisRateLimiter, RedisRequestL
 from mock_server.store_redis import RedisStore
 from tests.conftest import Harness
 from tests.redis_server import RedisServer, redis_server
-
-SERVER = {"id": "srv_1", "name": "one", "_account": "x", "_mode": "test"}
+from tests.replicas import check_two_stores_are_one
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +41,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def test_a_write_in_one_replica_is_read_at_once_by_the_other(url: str) -> None:
-    a, b = RedisStore(url), RedisStore(url)
-    a.insert("servers", dict(SERVER))
-    assert b.get("servers", "srv_1") == SERVER
-    a.insert("servers", {**SERVER, "id": "srv_2"})
-    with b.reading():  # as a request reads: the other replicas' writes applied first
-        assert b.window("servers", 0, None, _account="x", _mode="test")[1] == 2
-    b.update("servers", "srv_1", {"name": "renamed"})
-    assert a.find("servers", name="renamed")[0]["id"] == "srv_1"
-    assert a.delete("servers", "srv_1")
-    assert b.get("servers", "srv_1") is None
-    a.drop("servers")
-    assert b.tables() == []
+    check_two_stores_are_one(RedisStore(url), RedisStore(url))
 
 
 def test_a_late_replica_loads_the_tables_in_their_order(url: str) -> None:
