@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from . import datafile, loadgen, report
+from .baselines import capture
 from .connexion_spec import add_bearer_info, write_openapi30
-from .servers import ROOT, Server, free_port, http
+from .servers import ROOT, Server, free_port, http, split_cpus
 
 SANDBOX_PROBE = "/_mock/health"
 PROXY = "proxy → sandbox"
@@ -66,9 +67,8 @@ class Bench:
         self.kind, self.gen_version = loadgen.detect(args.generator)
         self.tmp = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
         cpus = sorted(os.sched_getaffinity(0))
-        self.pin = not args.no_pin and len(cpus) >= 2
-        self.server_cpus = {cpus[-1]} if self.pin else None
-        self.gen_cpus = set(cpus[:-1]) if self.pin else None
+        self.server_cpus, self.gen_cpus = split_cpus(not args.no_pin)
+        self.pin = self.server_cpus is not None
         if self.gen_cpus:
             os.sched_setaffinity(0, self.gen_cpus)
         self.t0 = time.perf_counter()
@@ -271,27 +271,18 @@ class Bench:
         srv.start()
 
     def _capture(self, srv: Server, ids: list[str]) -> dict[str, bytes]:
-        """The sandbox's own answers, which the baselines then serve: its first page, one server
-        and one create (after which it restarts on its pristine file)."""
-        base = datafile.BASE_PATH
-        status, headers, listed = http(srv.base + base + "/servers", headers=self.headers)
-        doc = json.loads(listed)
-        if status != 200 or doc.get("meta", {}).get("total") != 1000:
-            raise RuntimeError(f"sandbox list answered {status}: {listed[:300]!r}")
-        self.res["meta"]["sandbox_list_bytes"] = len(listed)
+        """The sandbox's own answers, which the baselines then serve (`baselines.capture`); the
+        sandbox then restarts on its pristine file."""
+        bodies, headers = capture(srv.base + datafile.BASE_PATH, ids[0], datafile.TOKEN)
+        if json.loads(bodies["list"]).get("meta", {}).get("total") != 1000:
+            raise RuntimeError(f"sandbox list: {bodies['list'][:300]!r}")
+        self.res["meta"]["sandbox_list_bytes"] = len(bodies["list"])
         rate = {k: v for k, v in headers.items() if k.lower().startswith(("ratelimit", "x-ratelimit"))}
         self.res["meta"]["sandbox_rate_headers"] = rate
         if not rate:
             self.note("the sandbox sent no RateLimit headers: rate limiting is not in the measured path")
-        _, _, one = http(srv.base + base + f"/servers/{ids[0]}", headers=self.headers)
-        hdrs = {**self.headers, "Content-Type": "application/json"}
-        status, _, created = http(
-            srv.base + base + "/servers", "POST", hdrs, json.dumps(datafile.CREATE_BODY).encode()
-        )
-        if status != 201:
-            raise RuntimeError(f"sandbox create answered {status}: {created[:300]!r}")
         self._restart_fresh("sandbox", srv)
-        return {"list": listed, "get": one, "create": created}
+        return bodies
 
     def _start_granian(
         self, body_dir: Path, sample: list[str]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 from pathlib import Path
 
@@ -33,6 +34,24 @@ from mock_server.logs import quiet_access_log
 
 KINDS = ("list", "get", "create")
 JSON = "application/json"
+
+
+def capture(api_url: str, first_id: str, token: str) -> tuple[dict[str, bytes], dict[str, str]]:
+    """A running sandbox's own answers, which the baselines then serve: its first page, one
+    server and one create (which adds a server); and the list's headers."""
+    from .datafile import CREATE_BODY
+    from .servers import http
+
+    auth = {"Authorization": f"Bearer {token}"}
+    status, headers, listed = http(api_url + "/servers", headers=auth)
+    if status != 200:
+        raise RuntimeError(f"sandbox list answered {status}: {listed[:300]!r}")
+    _, _, one = http(api_url + f"/servers/{first_id}", headers=auth)
+    body = json.dumps(CREATE_BODY).encode()
+    status, _, created = http(api_url + "/servers", "POST", {**auth, "Content-Type": JSON}, body)
+    if status != 201:
+        raise RuntimeError(f"sandbox create answered {status}: {created[:300]!r}")
+    return {"list": listed, "get": one, "create": created}, headers
 
 
 def ceiling(base: str, bodies: dict[str, bytes]) -> Starlette:

@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from . import datafile
-from .servers import ROOT, free_port
+from .baselines import capture
+from .servers import ROOT, Server, free_port
 
 TARGETS = ("ceiling", "handler", "sandbox")
 
@@ -103,8 +104,6 @@ def _capture(tmp: Path) -> list[str]:
     """The data file, the token seed and the sandbox's own answers (the baselines serve them)."""
     ids = datafile.write_tinydb_file(tmp / "data.json", 1000)
     datafile.write_token_seed(tmp / "seed.json")
-    from .servers import Server, http
-
     data = tmp / "capture.json"
     shutil.copy(tmp / "data.json", data)
     port = free_port()
@@ -113,15 +112,11 @@ def _capture(tmp: Path) -> list[str]:
     srv = Server("capture", cmd, port, "/_mock/health", tmp)
     srv.start()
     try:
-        auth = {"Authorization": f"Bearer {datafile.TOKEN}"}
-        base = srv.base + datafile.BASE_PATH
-        (tmp / "list.json").write_bytes(http(base + "/servers", headers=auth)[2])
-        (tmp / "get.json").write_bytes(http(base + f"/servers/{ids[0]}", headers=auth)[2])
-        body = json.dumps(datafile.CREATE_BODY).encode()
-        hdrs = {**auth, "Content-Type": "application/json"}
-        (tmp / "create.json").write_bytes(http(base + "/servers", "POST", hdrs, body)[2])
+        bodies, _ = capture(srv.base + datafile.BASE_PATH, ids[0], datafile.TOKEN)
     finally:
         srv.stop()
+    for kind, body in bodies.items():
+        (tmp / f"{kind}.json").write_bytes(body)
     return ids
 
 

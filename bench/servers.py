@@ -17,6 +17,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def split_cpus(pin: bool = True) -> tuple[set[int] | None, set[int] | None]:
+    """The server's CPU (the last one this process may use) and the load generator's (the
+    others); None for both when pinning is off or there is one CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return None, None
+    return {cpus[-1]}, set(cpus[:-1])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

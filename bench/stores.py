@@ -29,7 +29,7 @@ from typing import Any
 import redis
 
 from . import datafile, loadgen
-from .servers import ROOT, Server, free_port
+from .servers import ROOT, Server, free_port, split_cpus
 
 PREFIX = "sandbox:"
 REQUESTS = ("list", "get", "create")
@@ -84,9 +84,7 @@ class StoresBench:
         self.args = args
         self.kind, self.gen_version = loadgen.detect(args.generator)
         self.tmp = Path(tempfile.mkdtemp(prefix="sandbox-bench-stores-"))
-        cpus = sorted(os.sched_getaffinity(0))
-        self.server_cpus = {cpus[-1]} if len(cpus) >= 2 else None
-        self.gen_cpus = set(cpus[:-1]) if len(cpus) >= 2 else None
+        self.server_cpus, self.gen_cpus = split_cpus()
         self.headers = {"Authorization": f"Bearer {datafile.TOKEN}"}
         self.t0 = time.perf_counter()
 
