@@ -49,8 +49,9 @@ def prefer_help(contract: Contract, op: Operation) -> dict[str, Any]:
         "responses": documented_responses(op),
         "prefer": [f"Prefer: code={c}" for c in codes if c.isdigit()]
         + [f"Prefer: example={n}" for n in examples],
-        "how": "Send the header with the request (optionally `, delay=MS`): the sandbox answers with that "
-        "documented status or example without running the operation (nothing stored changes). A status "
+        "how": "Send the header with a test-mode token's request (optionally `, delay=MS`): the sandbox "
+        "answers with that documented status or example without running the operation (nothing stored "
+        "changes); authentication, scopes and rate limits still come first. A status "
         "or example the operation does not document is refused with a 400 naming what it documents. "
         "Fault rules (add_fault with `status`) accept only statuses every operation they match documents.",
     }
