@@ -97,6 +97,12 @@ def _serve(args: argparse.Namespace, url: str, admin_token: str | None) -> int:
     print(
         f"MCP server (Streamable HTTP): http://{args.host}:{args.http}/mcp -> sandbox {url}", file=sys.stderr
     )
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"WARNING: anyone who can reach {args.host}:{args.http} can mint tokens and reset the sandbox "
+            "through this MCP server (it has no authentication of its own)",
+            file=sys.stderr,
+        )
     with suppress(KeyboardInterrupt):
         server.run("streamable-http", host=args.host, port=args.http)
     return 0

@@ -103,9 +103,10 @@ def explain(contract: Contract | None, entry: dict[str, Any], token: dict[str, A
             out["retry_after_seconds"] = int(m.group("wait"))
             bucket = contract.buckets.get(m.group("name")) if contract else None
             if bucket is not None:
-                out["limit"] = {"requests": bucket.limit, "window_seconds": bucket.window}
+                # the spec's; a sandbox serving with --rate-window says its own window in `reason`
+                out["documented_limit"] = {"requests": bucket.limit, "window_seconds": bucket.window}
                 if bucket.provenance.inferred:
-                    out["limit"]["inferred"] = bucket.provenance.reason
+                    out["documented_limit"]["inferred"] = bucket.provenance.reason
         out["next_step"] = (
             "Wait Retry-After seconds (or advance_clock that much) and retry; keep under the bucket's limit."
         )

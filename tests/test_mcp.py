@@ -126,6 +126,18 @@ async def _session_of_an_agent(base: str) -> None:
         assert forced["forced_by"] == [{"field": "fault", "reason": f"{rule['id']} fired"}]
         assert (await call(s, "clear_faults"))["removed"] == 1
 
+        # a 400 names its fields; a 429 its bucket and wait, which the clock can pay
+        bad = api.post("/servers", json={}, headers=auth)
+        invalid = await call(s, "explain_request", request_id=bad.headers["x-request-id"])
+        assert bad.status_code == 400 and {"field": "name", "reason": "is required"} in invalid["problems"]
+        statuses = [api.post("/servers", json=SERVER, headers=auth).status_code for _ in range(20)]
+        assert statuses[-1] == 429, statuses
+        limited = await call(s, "explain_request")
+        assert limited["request"]["status"] == 429 and limited["bucket"] == "write"
+        assert limited["documented_limit"]["requests"] == 20 and limited["retry_after_seconds"] > 0
+        await call(s, "advance_clock", seconds=limited["retry_after_seconds"])
+        assert api.post("/servers", json=SERVER, headers=auth).status_code == 201
+
         # revoked: the next use is a 401 and the explanation says so; errors carry the sandbox's words
         await call(s, "revoke_token", token=reader)
         assert api.get("/servers", headers={"Authorization": f"Bearer {reader}"}).status_code == 401
