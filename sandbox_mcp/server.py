@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
@@ -385,6 +385,7 @@ def build(sandbox_url: str, admin_token: str | None, reports: Path) -> MCPServer
             str | None, Field(description="with base_url: one lacking a write scope")
         ] = None,
         other_token: Annotated[str | None, Field(description="with base_url: one of another account")] = None,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         """Check a backend (this sandbox by default, or a staging URL) against the API's contract:
         Schemathesis plus the domain checks (envelope, auth, scopes, tenancy, lifecycle, pagination,
@@ -410,6 +411,7 @@ def build(sandbox_url: str, admin_token: str | None, reports: Path) -> MCPServer
                 },
                 admin_token=admin_token,
                 reports=reports,
+                tick=_progress(ctx, f"conformance of {api}"),
             )
         )
 
@@ -436,6 +438,7 @@ def build(sandbox_url: str, admin_token: str | None, reports: Path) -> MCPServer
         max_requests: Annotated[int | None, Field(ge=1, description="a cap on requests")] = None,
         max_time: Annotated[float | None, Field(gt=0, description="a cap on the run, in seconds")] = None,
         profile: Profile = "documented",
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         """Verify the API's documented rate limits from the outside: never more accepted than
         documented in any window, each refusal a 429 in the API's envelope with an honest Retry-After,
@@ -458,6 +461,7 @@ def build(sandbox_url: str, admin_token: str | None, reports: Path) -> MCPServer
                 max_requests=max_requests,
                 max_time=max_time,
                 profile=profile,
+                tick=_progress(ctx, f"rate limits of {api}"),
             )
         )
 
@@ -490,6 +494,18 @@ def _docs_reader(control: Control, contract: Contract) -> Any:
         return docs_page(contract, control.url)
 
     return read
+
+
+def _progress(ctx: Context | None, what: str) -> suites.Tick | None:
+    """Progress notifications while a suite runs (a no-op unless the client asked for them)."""
+    if ctx is None:
+        return None
+    context = ctx
+
+    async def tick(elapsed: float, limit: float) -> None:
+        await context.report_progress(elapsed, limit, f"{what}: {elapsed:.0f} s (stopped at {limit:.0f} s)")
+
+    return tick
 
 
 async def _token_record(control: Control, token_id: str | None) -> dict[str, Any] | None:

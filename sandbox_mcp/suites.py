@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,30 @@ class Finished:
     stderr: str
 
 
-async def run(cmd: list[str], env: dict[str, str], limit: float) -> Finished:
-    """Run `cmd`, its output captured (never onto the MCP server's own stdout); killed after `limit` s."""
+Tick = Callable[[float, float], Awaitable[None]]  # (seconds elapsed, at most): a progress report
+PROGRESS_EVERY = 3.0  # seconds: clients that reset their timeout on progress keep waiting
+
+
+async def run(cmd: list[str], env: dict[str, str], limit: float, tick: Tick | None = None) -> Finished:
+    """Run `cmd`, its output captured (never onto the MCP server's own stdout), `tick` called every
+    few seconds while it runs; killed after `limit` s."""
     full = {**os.environ, **env}
+
+    async def ticking() -> None:
+        started = time.monotonic()
+        while tick is not None:
+            await anyio.sleep(PROGRESS_EVERY)
+            try:
+                await tick(time.monotonic() - started, limit)
+            except Exception:  # a client gone or refusing progress: the run goes on
+                return
+
     try:
         with anyio.fail_after(limit):
-            done = await anyio.run_process(cmd, env=full, check=False, stdin=subprocess.DEVNULL)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(ticking)
+                done = await anyio.run_process(cmd, env=full, check=False, stdin=subprocess.DEVNULL)
+                tasks.cancel_scope.cancel()
     except TimeoutError:
         raise SandboxError(f"{' '.join(cmd[2:4])} did not finish in {limit:.0f} s: stopped") from None
     return Finished(
@@ -73,6 +92,7 @@ async def conformance(
     tokens: dict[str, str | None],
     admin_token: str | None,
     reports: Path,
+    tick: Tick | None = None,
 ) -> dict[str, Any]:
     stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.monotonic_ns() % 10**6:06d}"
     reports.mkdir(parents=True, exist_ok=True)
@@ -87,7 +107,7 @@ async def conformance(
     env = {name: value for name, value in tokens.items() if value}
     if admin_token and not base_url:
         env["SANDBOX_ADMIN_TOKEN"] = admin_token
-    done = await run(cmd, env, _duration(max_time) + GRACE_SECONDS)
+    done = await run(cmd, env, _duration(max_time) + GRACE_SECONDS, tick)
     if done.code == 2:
         raise _usage_error("the conformance suite", done)
     outcome = {0: "no violation", 1: "violations found", 3: "incomplete (stopped by --max-time)"}
@@ -115,6 +135,7 @@ async def rate_limits(
     max_requests: int | None,
     max_time: float | None,
     profile: str,
+    tick: Tick | None = None,
 ) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "load", "ratelimit", "--api", api, "--base-url", base_url]
     cmd += ["--users", str(users), "--profile", profile]
@@ -125,7 +146,7 @@ async def rate_limits(
         cmd += ["--bucket", bucket]
     # a full run waits about six windows (6 min at a documented 60 s); ours stops it a little beyond
     limit = (max_time or 8 * (window or 60) + 60) + GRACE_SECONDS
-    done = await run(cmd, {token_env_vars(api)[0]: token}, limit)
+    done = await run(cmd, {token_env_vars(api)[0]: token}, limit, tick)
     if done.code == 2:
         raise _usage_error("the rate-limit verifier", done)
     verdict = next((ln for ln in reversed(done.stdout.splitlines()) if ln.startswith(("PASS", "FAIL"))), None)

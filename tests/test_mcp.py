@@ -44,8 +44,8 @@ async def session(*args: str, env: dict[str, str] | None = None) -> AsyncIterato
             yield s
 
 
-async def call(s: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await s.call_tool(tool, arguments, read_timeout_seconds=300)
+async def call(s: ClientSession, tool: str, _progress: Any = None, **arguments: Any) -> dict[str, Any]:
+    result = await s.call_tool(tool, arguments, read_timeout_seconds=300, progress_callback=_progress)
     assert not result.is_error, f"{tool}: {result.content}"
     assert result.structured_content is not None
     return result.structured_content
@@ -167,8 +167,15 @@ async def _suites(base: str, env: dict[str, str], reports: Path, admin: str) -> 
         report = Path(run["report"])
         assert report.parent == reports.resolve() and "Result: **PASS**" in report.read_text()
         assert Path(run["junit_xml"]).read_text().startswith("<?xml")
-        limits = await call(s, "verify_rate_limits", api="nurosentrix", window=1, buckets=["write"])
+        ticks: list[tuple[float, float | None, str | None]] = []
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            ticks.append((done, total, message))
+
+        # the verifier waits out windows of silence (>4 s at a 1 s window): progress is reported meanwhile
+        limits = await call(s, "verify_rate_limits", progress, api="nurosentrix", window=1, buckets=["write"])
         assert limits["exit_code"] == 0 and limits["verdict"].startswith("PASS"), limits["output"]
+        assert ticks and all(t[2] and t[2].startswith("rate limits of nurosentrix") for t in ticks), ticks
         bad = await refused(s, "run_conformance", api="cloudnexus-io", phases="nonsense", max_time="30s")
         assert "nonsense" in bad
         for shown in (run, limits):
