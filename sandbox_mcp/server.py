@@ -126,9 +126,13 @@ def build(sandbox_url: str, admin_token: str | None, reports: Path) -> MCPServer
         return {"revoked": TokenService.token_id(token)}
 
     @tool(annotations=READ)
-    async def list_tokens(api: OptionalApi = None) -> dict[str, Any]:
-        """Tokens the sandbox knows, masked (never their values), oldest first (up to 1,000)."""
-        return hide(await control.get("tokens", api=api, limit=1000))
+    async def list_tokens(
+        api: OptionalApi = None,
+        limit: Annotated[int, Field(ge=1, le=1000, description="tokens per page")] = 100,
+        offset: Annotated[int, Field(ge=0, description="tokens to skip (the last page's next_offset)")] = 0,
+    ) -> dict[str, Any]:
+        """Tokens the sandbox knows, masked (never their values), in minting order, a page at a time."""
+        return hide(await control.get("tokens", api=api, limit=limit, offset=offset))
 
     # -- the request log --------------------------------------------------------------------
     @tool(annotations=READ)
