@@ -139,7 +139,7 @@ def build(sandbox_url: str, admin_token: str | None, reports: Path) -> MCPServer
     async def list_requests(
         api: OptionalApi = None,
         status: Annotated[int | str | None, Field(description="a status (403) or a class (4xx)")] = None,
-        token: Annotated[str | None, Field(description="a masked token or a tok_ id")] = None,
+        token: Annotated[str | None, Field(description="a token (its value, masked form or tok_ id)")] = None,
         method: Annotated[str | None, Field(description="GET, POST, ...")] = None,
         path: Annotated[
             str | None, Field(description="a path prefix, e.g. /nurosentrix/api/v1/servers")
@@ -152,7 +152,7 @@ def build(sandbox_url: str, admin_token: str | None, reports: Path) -> MCPServer
             "requests",
             api=api,
             status=None if status is None else str(status),
-            token=token,
+            token=token if token is None or "…" in token else TokenService.token_id(token),
             method=method,
             path=path,
             limit=limit,

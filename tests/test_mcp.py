@@ -87,7 +87,7 @@ async def _session_of_an_agent(base: str) -> None:
         assert why["missing_scopes"] == ["servers:write"] and why["token_scopes"] == ["servers:read"]
         assert "servers:write" in why["reason"]
         # no tool but mint_token shows a token's value: the log and the explanation carry it masked
-        log = await call(s, "list_requests", api="nurosentrix", status="4xx")
+        log = await call(s, "list_requests", api="nurosentrix", status="4xx", token=reader)
         assert [q["status"] for q in log["requests"]] == [403]
         for shown in (why, log, await call(s, "list_tokens")):
             assert reader not in json.dumps(shown) and reader[-4:] in json.dumps(shown)
@@ -146,6 +146,12 @@ async def _session_of_an_agent(base: str) -> None:
         assert "api must be one of" in await refused(s, "mint_token", api="nowhere")
         text = (await s.read_resource("sandbox://docs/nurosentrix")).contents[0]
         assert f"{base}{NURO}" in getattr(text, "text", "")
+        spec = json.loads(
+            getattr((await s.read_resource("sandbox://specs/nurosentrix")).contents[0], "text", "")
+        )
+        assert spec["servers"][0]["url"] == f"{base}{NURO}"
+        overview = {o["operation"]: o for o in (await call(s, "prefer", api="nurosentrix"))["operations"]}
+        assert set(overview["getServer"]["statuses"]) == set(documented["responses"])
 
 
 @pytest.mark.slow
