@@ -95,7 +95,12 @@ async def conformance(
     tick: Tick | None = None,
 ) -> dict[str, Any]:
     stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.monotonic_ns() % 10**6:06d}"
-    reports.mkdir(parents=True, exist_ok=True)
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SandboxError(
+            f"cannot write reports to {reports}: {exc} (start it with --reports DIR)"
+        ) from None
     markdown, junit = reports / f"{api}-{stamp}.md", reports / f"{api}-{stamp}.xml"
     cmd = [sys.executable, "-m", "conformance", "run", "--api", api, "--quiet"]
     cmd += ["--profile", profile, "--max-time", max_time, "--max-examples", str(max_examples)]
