@@ -1,7 +1,7 @@
 """`mock-server proxy --api NAME --upstream URL [--port P] [--record FILE] [--report FILE]
 [--fail-on-violation]` (also `python -m proxy ...`). The `mock-server` command is this module's
-`main`: `proxy` is handled here, every other command by `mock_server.cli` (which, lower in the
-layers, cannot import the proxy)."""
+`main`: `proxy` is handled here, `mcp` by `sandbox_mcp.cli`, every other command by
+`mock_server.cli` (which, lower in the layers, cannot import either)."""
 
 from __future__ import annotations
 
@@ -124,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["proxy"]:
         return run(args[1:])
+    if args[:1] == ["mcp"]:  # the MCP server, on the top layer beside the proxy
+        from sandbox_mcp.cli import main as mcp_main
+
+        return mcp_main(args[1:])
     from mock_server.cli import main as sandbox_main
 
     return sandbox_main(args)
