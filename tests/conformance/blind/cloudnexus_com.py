@@ -51,6 +51,7 @@ Choices where the document is silent (deliberately not always the obvious):
   status "deleted"; afterwards the id is 404.
 * meta.request_id is always generated (an X-Request-ID header is ignored).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -59,7 +60,8 @@ import math
 import re
 import secrets
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -97,7 +99,12 @@ READ_ONLY = ("servers:read", "databases:read")
 PLANS = ("starter", "basic", "standard", "pro", "business", "enterprise")
 SERVER_STATUSES = ("active", "provisioning", "suspended")
 DB_STATUSES = ("provisioning", "active")
-ENGINES = {"postgresql": ("16.2", 5432), "mysql": ("8.0", 3306), "redis": ("7.2", 6379), "mongodb": ("7.0", 27017)}
+ENGINES = {
+    "postgresql": ("16.2", 5432),
+    "mysql": ("8.0", 3306),
+    "redis": ("7.2", 6379),
+    "mongodb": ("7.0", 27017),
+}
 RATE_LIMIT = 120
 MAX_BODY = 1 << 20
 
@@ -110,8 +117,9 @@ _ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, extra: dict | None = None,
-                 headers: dict | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, extra: dict | None = None, headers: dict | None = None
+    ):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.extra, self.headers = extra or {}, headers or {}
@@ -119,7 +127,7 @@ class ApiError(Exception):
 
 def _iso(ts: float) -> str:
     try:
-        return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (OverflowError, OSError, ValueError):
         return "1970-01-01T00:00:00Z"
 
@@ -133,7 +141,7 @@ def _public(rec: dict) -> dict:
 
 
 class TokenSet:
-    def __init__(self, backend: "Backend", **kw: Any):
+    def __init__(self, backend: Backend, **kw: Any):
         self._backend = backend
         self.__dict__.update(kw)
 
@@ -214,8 +222,12 @@ class Backend:
             retry = max(1, math.ceil(reset - now - 1e-9))
             if self.defect == "retry_after_short":
                 retry = max(1, retry // 2)
-            raise ApiError(429, "rate_limit_exceeded", "Rate limit exceeded. Back off and retry.",
-                           headers={**headers, "X-RateLimit-Remaining": "0", "Retry-After": str(retry)})
+            raise ApiError(
+                429,
+                "rate_limit_exceeded",
+                "Rate limit exceeded. Back off and retry.",
+                headers={**headers, "X-RateLimit-Remaining": "0", "Retry-After": str(retry)},
+            )
         c[1] += 1
         headers["X-RateLimit-Remaining"] = str(limit - c[1])
         return headers
@@ -223,7 +235,9 @@ class Backend:
     def require(self, p: dict, scope: str) -> None:
         if scope in p["scopes"] or (self.defect == "readonly_can_write" and scope.endswith(":write")):
             return
-        raise ApiError(403, "forbidden", "Insufficient permissions for this action.", {"required_scope": scope})
+        raise ApiError(
+            403, "forbidden", "Insufficient permissions for this action.", {"required_scope": scope}
+        )
 
     # ---- helpers ---------------------------------------------------------
     def bad(self, code: str, message: str, param: str | None = None) -> ApiError:
@@ -249,7 +263,7 @@ class Backend:
             data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
             json.dumps(data, ensure_ascii=False).encode("utf-8")  # rejects lone surrogates (\ud800)
         except (UnicodeError, ValueError, RecursionError):
-            raise self.bad("invalid_request", "Request body is not valid JSON.")
+            raise self.bad("invalid_request", "Request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise self.bad("invalid_request", "Request body must be a JSON object.")
         return data
@@ -300,11 +314,17 @@ class Backend:
 
     def paginate(self, request: Request, items: list, total_override: int | None = None):
         page = self.int_param(request, "page", 1)
-        per_page = self.int_param(request, "per_page", 10 if self.defect == "default_per_page_wrong" else 20, 100)
+        per_page = self.int_param(
+            request, "per_page", 10 if self.defect == "default_per_page_wrong" else 20, 100
+        )
         total = len(items) if total_override is None else total_override
         start = (page - 1) * per_page
-        return items[start:start + per_page], {"page": page, "per_page": per_page, "total": total,
-                                               "total_pages": max(1, math.ceil(total / per_page))}
+        return items[start : start + per_page], {
+            "page": page,
+            "per_page": per_page,
+            "total": total,
+            "total_pages": max(1, math.ceil(total / per_page)),
+        }
 
     def filter_value(self, request: Request, name: str, allowed) -> str | None:
         if name not in request.query_params:
@@ -334,7 +354,7 @@ class Backend:
         path = request.url.path
         if path != BASE and not path.startswith(BASE + "/"):
             raise ApiError(404, "not_found", "Resource not found.")
-        sub = path[len(BASE):].rstrip("/") or "/"
+        sub = path[len(BASE) :].rstrip("/") or "/"
         self.tick()
         p = self.authenticate(request)
         limit_headers = self.rate_limit(p["key"])
@@ -351,8 +371,12 @@ class Backend:
                 self.require(p, scope)
                 return await getattr(self, name)(request, p, **match.groupdict()), limit_headers
             if allowed:
-                raise ApiError(405, "method_not_allowed", "Method not allowed.",
-                               headers={"Allow": ", ".join(sorted(set(allowed)))})
+                raise ApiError(
+                    405,
+                    "method_not_allowed",
+                    "Method not allowed.",
+                    headers={"Allow": ", ".join(sorted(set(allowed)))},
+                )
             raise ApiError(404, "not_found", "Resource not found.")
         except ApiError as e:
             e.headers = {**limit_headers, **e.headers}
@@ -369,16 +393,29 @@ class Backend:
         keys = body.get("ssh_keys")
         if keys is None:
             keys = []
-        if (not isinstance(keys, list) or len(keys) > 20
-                or any(not isinstance(k, str) or not k or len(k) > 64 or _CTRL.search(k) for k in keys)):
+        if (
+            not isinstance(keys, list)
+            or len(keys) > 20
+            or any(not isinstance(k, str) or not k or len(k) > 64 or _CTRL.search(k) for k in keys)
+        ):
             raise self.invalid("ssh_keys", "must be an array of at most 20 SSH key IDs")
         self.seq += 1
         now = self.now()
-        rec = {"id": "srv_" + _rand(7), "name": name, "plan": plan, "region": region,
-               "status": "active" if self.defect == "created_active" else "provisioning",
-               "ipv4": f"192.168.{(self.seq >> 8) & 255}.{self.seq & 255}", "image": image,
-               "ssh_keys": list(keys), "created_at": _iso(now), "updated_at": _iso(now),
-               "_account": p["account"], "_seq": self.seq, "_due": []}
+        rec = {
+            "id": "srv_" + _rand(7),
+            "name": name,
+            "plan": plan,
+            "region": region,
+            "status": "active" if self.defect == "created_active" else "provisioning",
+            "ipv4": f"192.168.{(self.seq >> 8) & 255}.{self.seq & 255}",
+            "image": image,
+            "ssh_keys": list(keys),
+            "created_at": _iso(now),
+            "updated_at": _iso(now),
+            "_account": p["account"],
+            "_seq": self.seq,
+            "_due": [],
+        }
         if self.defect not in ("never_provisions", "created_active"):
             rec["_due"].append((now + self.delay, {"status": "active"}))
         self.servers[rec["id"]] = rec
@@ -388,15 +425,22 @@ class Backend:
         status = self.filter_value(request, "status", SERVER_STATUSES)
         if self.defect == "status_filter_ignored":
             status = None
-        recs = sorted((r for r in self.servers.values() if r["_account"] == p["account"]
-                       and (status is None or r["status"] == status)), key=lambda r: r["_seq"])
+        recs = sorted(
+            (
+                r
+                for r in self.servers.values()
+                if r["_account"] == p["account"] and (status is None or r["status"] == status)
+            ),
+            key=lambda r: r["_seq"],
+        )
         override = len(self.servers) if self.defect == "pagination_total_wrong" else None
         data, pag = self.paginate(request, recs, override)
         return self.ok([_public(r) for r in data], pagination=pag)
 
     async def get_server(self, request, p, id):
-        return self.ok(_public(self.find(self.servers, id, p, "Server",
-                                         foreign_ok=self.defect == "cross_account_read")))
+        return self.ok(
+            _public(self.find(self.servers, id, p, "Server", foreign_ok=self.defect == "cross_account_read"))
+        )
 
     async def delete_server(self, request, p, id):
         rec = self.find(self.servers, id, p, "Server")
@@ -411,8 +455,10 @@ class Backend:
         engine = body.get("engine")
         if engine is None:
             raise self.missing("engine")
-        if not isinstance(engine, str) or not (engine in ENGINES or (
-                self.defect == "engine_unchecked" and re.fullmatch(r"[a-z0-9]{1,32}", engine))):
+        if not isinstance(engine, str) or not (
+            engine in ENGINES
+            or (self.defect == "engine_unchecked" and re.fullmatch(r"[a-z0-9]{1,32}", engine))
+        ):
             raise self.invalid("engine", "must be one of " + ", ".join(ENGINES))
         version = self.pattern(body, "version", _VERSION, "15.4", required=False)
         plan = self.choice(body, "plan", PLANS)
@@ -422,20 +468,38 @@ class Backend:
         self.seq += 1
         now = self.now()
         rid = "db_" + _rand(8)
-        rec = {"id": rid, "name": name, "engine": engine, "version": version or default_version,
-               "plan": plan, "region": region, "status": "provisioning",
-               "host": f"{rid.replace('_', '-')}.{region}.db.cloudnexus.com", "port": port,
-               "created_at": _iso(now), "updated_at": _iso(now),
-               "_account": p["account"], "_seq": self.seq, "_due": [(now + self.delay, {"status": "active"})]}
+        rec = {
+            "id": rid,
+            "name": name,
+            "engine": engine,
+            "version": version or default_version,
+            "plan": plan,
+            "region": region,
+            "status": "provisioning",
+            "host": f"{rid.replace('_', '-')}.{region}.db.cloudnexus.com",
+            "port": port,
+            "created_at": _iso(now),
+            "updated_at": _iso(now),
+            "_account": p["account"],
+            "_seq": self.seq,
+            "_due": [(now + self.delay, {"status": "active"})],
+        }
         self.databases[rid] = rec
         return self.ok(_public(rec), 201)
 
     async def list_databases(self, request, p):
         status = self.filter_value(request, "status", DB_STATUSES)
         engine = self.filter_value(request, "engine", tuple(ENGINES))
-        recs = sorted((r for r in self.databases.values() if r["_account"] == p["account"]
-                       and (status is None or r["status"] == status)
-                       and (engine is None or r["engine"] == engine)), key=lambda r: r["_seq"])
+        recs = sorted(
+            (
+                r
+                for r in self.databases.values()
+                if r["_account"] == p["account"]
+                and (status is None or r["status"] == status)
+                and (engine is None or r["engine"] == engine)
+            ),
+            key=lambda r: r["_seq"],
+        )
         data, pag = self.paginate(request, recs)
         return self.ok([_public(r) for r in data], pagination=pag)
 
@@ -469,8 +533,12 @@ def _reject_constant(name: str):
     raise ValueError(f"invalid constant {name}")
 
 
-def make_app(window: float = 60.0, delay: float = 5.0, defect: str | None = None,
-             clock: Callable[[], float] = time.time) -> Starlette:
+def make_app(
+    window: float = 60.0,
+    delay: float = 5.0,
+    defect: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
     backend = Backend(window, delay, defect, clock)
 
     async def handle(request: Request) -> Response:

@@ -48,6 +48,7 @@ Choices made where the document is silent
 - A fixed-window rate limiter of 3000 requests per ``window`` per key (429
   ``RATE_LIMITED`` + Retry-After); every response carries X-Request-Id.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,9 +58,9 @@ import secrets
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -90,10 +91,22 @@ PLANS = {
     "enterprise": {"cpu": 16, "ram_gb": 64, "disk_gb": 800},
 }
 REGIONS = [
-    {"slug": "us-east-1", "name": "Virginia, US", "status": "healthy", "avg_latency_ms": 12, "capacity": True},
+    {
+        "slug": "us-east-1",
+        "name": "Virginia, US",
+        "status": "healthy",
+        "avg_latency_ms": 12,
+        "capacity": True,
+    },
     {"slug": "eu-west-2", "name": "London, UK", "status": "healthy", "avg_latency_ms": 45, "capacity": True},
     {"slug": "us-west-2", "name": "Oregon, US", "status": "healthy", "avg_latency_ms": 38, "capacity": True},
-    {"slug": "ap-southeast-1", "name": "Singapore", "status": "healthy", "avg_latency_ms": 120, "capacity": True},
+    {
+        "slug": "ap-southeast-1",
+        "name": "Singapore",
+        "status": "healthy",
+        "avg_latency_ms": 120,
+        "capacity": True,
+    },
 ]
 REGION_SLUGS = {r["slug"] for r in REGIONS}
 MAX_BODY = 1 << 20
@@ -108,7 +121,7 @@ class ApiError(Exception):
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Backend:
@@ -117,8 +130,8 @@ class Backend:
             raise ValueError(f"unknown defect {defect!r}")
         self.window, self.delay, self.defect, self.clock = float(window), float(delay), defect, clock
         self.lock = threading.RLock()
-        self.keys: dict[str, str] = {}          # api key -> org id
-        self.instances: dict[str, dict] = {}    # id -> record (with private "_org", "_seq", "_t")
+        self.keys: dict[str, str] = {}  # api key -> org id
+        self.instances: dict[str, dict] = {}  # id -> record (with private "_org", "_seq", "_t")
         self.seq = 0
         self.ip_seq = 0
         self.rate: dict[str, tuple[int, int]] = {}  # key -> (window index, count)
@@ -134,8 +147,9 @@ class Backend:
     def test_tokens(self):
         if self._tokens is None:
             full = self.mint_key("org_a")
-            self._tokens = SimpleNamespace(full=full, limited=full, other=self.mint_key("org_b"),
-                                           same_account=self.mint_key("org_a"))
+            self._tokens = SimpleNamespace(
+                full=full, limited=full, other=self.mint_key("org_b"), same_account=self.mint_key("org_a")
+            )
         return self._tokens
 
     # -- helpers ---------------------------------------------------------
@@ -162,10 +176,16 @@ class Backend:
             n = self.ip_seq
             inst["_ip"] = f"203.0.{113 + (n // 250) % 100}.{n % 250 + 2}"
         return {
-            "id": inst["id"], "name": inst["name"], "status": status, "region": inst["region"],
-            "plan": inst["plan"], "image": inst["image"], "ssh_keys": list(inst["ssh_keys"]),
+            "id": inst["id"],
+            "name": inst["name"],
+            "status": status,
+            "region": inst["region"],
+            "plan": inst["plan"],
+            "image": inst["image"],
+            "ssh_keys": list(inst["ssh_keys"]),
             "public_ip": inst["_ip"] if status == "running" else None,
-            "specs": dict(inst["specs"]), "created_at": _iso(inst["_t"]),
+            "specs": dict(inst["specs"]),
+            "created_at": _iso(inst["_t"]),
         }
 
     def authenticate(self, request: Request) -> str:
@@ -176,8 +196,12 @@ class Backend:
         if org is None:
             if self.on("no_auth_required") and not header:
                 return "org_a"
-            raise ApiError(401, "UNAUTHORIZED", "A valid API key is required: Authorization: Bearer <key>",
-                           headers={"WWW-Authenticate": 'Bearer realm="cloudnexus"'})
+            raise ApiError(
+                401,
+                "UNAUTHORIZED",
+                "A valid API key is required: Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": 'Bearer realm="cloudnexus"'},
+            )
         widx = int(self.clock() // self.window) if self.window > 0 else 0
         w, count = self.rate.get(key, (widx, 0))
         if w != widx:
@@ -198,8 +222,12 @@ def _int_param(request: Request, name: str):
         return None
     raw = raw.strip()
     if not re.fullmatch(r"[+-]?\d{1,400}", raw):
-        raise ApiError(422, "VALIDATION_ERROR", f"'{name}' must be an integer",
-                       [{"field": name, "issue": "must be an integer"}])
+        raise ApiError(
+            422,
+            "VALIDATION_ERROR",
+            f"'{name}' must be an integer",
+            [{"field": name, "issue": "must be an integer"}],
+        )
     return int(raw)
 
 
@@ -243,13 +271,14 @@ def _list_instances(b: Backend, request: Request, org: str):
     if b.on("pagination_ignored"):
         page = items
     elif b.on("offset_off_by_one"):
-        page = items[offset + 1: offset + 1 + limit]
+        page = items[offset + 1 : offset + 1 + limit]
     else:
-        page = items[offset: offset + limit]
+        page = items[offset : offset + limit]
     if b.on("meta_total_page"):
         total = len(page)
-    return JSONResponse({"data": [b.view(i) for i in page],
-                         "meta": {"total": total, "limit": limit, "offset": offset}})
+    return JSONResponse(
+        {"data": [b.view(i) for i in page], "meta": {"total": total, "limit": limit, "offset": offset}}
+    )
 
 
 async def _create_instance(b: Backend, request: Request, org: str):
@@ -283,17 +312,31 @@ async def _create_instance(b: Backend, request: Request, org: str):
     ssh_keys = body.get("ssh_keys")
     if ssh_keys is None:
         ssh_keys = []
-    elif not isinstance(ssh_keys, list) or not all(isinstance(k, str) and k for k in ssh_keys) \
-            or len(ssh_keys) > 100:
+    elif (
+        not isinstance(ssh_keys, list)
+        or not all(isinstance(k, str) and k for k in ssh_keys)
+        or len(ssh_keys) > 100
+    ):
         details.append({"field": "ssh_keys", "issue": "must be an array of SSH key ID strings"})
     if details:
         raise ApiError(422, "VALIDATION_ERROR", "The request body is invalid", details)
     if b.on("non_ascii_500") and not name.isascii():
         return Response("Internal Server Error", status_code=500, media_type="text/plain")
     b.seq += 1
-    inst = {"id": str(uuid.uuid4()), "name": name, "region": region, "plan": plan, "image": image,
-            "ssh_keys": list(ssh_keys), "specs": dict(PLANS.get(plan, PLANS["starter"])),
-            "_org": org, "_seq": b.seq, "_t": b.clock(), "_ip": None, "_terminated_at": None}
+    inst = {
+        "id": str(uuid.uuid4()),
+        "name": name,
+        "region": region,
+        "plan": plan,
+        "image": image,
+        "ssh_keys": list(ssh_keys),
+        "specs": dict(PLANS.get(plan, PLANS["starter"])),
+        "_org": org,
+        "_seq": b.seq,
+        "_t": b.clock(),
+        "_ip": None,
+        "_terminated_at": None,
+    }
     b.instances[inst["id"]] = inst
     return JSONResponse(b.view(inst), status_code=201, headers={"Location": f"/v1/instances/{inst['id']}"})
 
@@ -321,8 +364,12 @@ async def _dispatch(b: Backend, request: Request) -> Response:
             continue
         op = methods.get(method)
         if op is None:
-            raise ApiError(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on {path}",
-                           headers={"Allow": ", ".join(methods)})
+            raise ApiError(
+                405,
+                "METHOD_NOT_ALLOWED",
+                f"{request.method} is not allowed on {path}",
+                headers={"Allow": ", ".join(methods)},
+            )
         org = b.authenticate(request)
         with b.lock:
             if op == "list":
@@ -350,8 +397,12 @@ def _error_response(b: Backend, e: ApiError) -> Response:
     return JSONResponse(body, status_code=e.status, headers=e.headers)
 
 
-def make_app(window: float = 60.0, delay: float = 5.0, defect: str | None = None,
-             clock: Callable[[], float] = time.time) -> Starlette:
+def make_app(
+    window: float = 60.0,
+    delay: float = 5.0,
+    defect: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
     backend = Backend(window, delay, defect, clock)
 
     async def endpoint(request: Request) -> Response:
@@ -361,11 +412,18 @@ def make_app(window: float = 60.0, delay: float = 5.0, defect: str | None = None
         except ApiError as e:
             resp = _error_response(backend, e)
         except Exception:  # never a 500 for client input
-            resp = _error_response(backend, ApiError(400, "BAD_REQUEST", "The request could not be processed"))
+            resp = _error_response(
+                backend, ApiError(400, "BAD_REQUEST", "The request could not be processed")
+            )
         resp.headers["X-Request-Id"] = rid
         return resp
 
-    app = Starlette(routes=[Route("/{path:path}", endpoint,
-                                  methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])])
+    app = Starlette(
+        routes=[
+            Route(
+                "/{path:path}", endpoint, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+            )
+        ]
+    )
     app.state.backend = backend
     return app

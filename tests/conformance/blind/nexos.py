@@ -89,6 +89,7 @@ Choices made where the document is silent
 - No permission model in 004: the "limited" test token is the full one.
   No rate limit is documented, none is applied.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -99,9 +100,9 @@ import re
 import secrets
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Callable
 from urllib.parse import parse_qs, urlencode
 
 import bcrypt
@@ -120,7 +121,9 @@ DEFECTS: dict[str, str] = {
     "project_delete_keeps_envs": "DELETE /projects/:id keeps the project's environments",
     "quota_not_updated": "GET /quota usage is not updated after creating projects",
     "project_quota_unenforced": "projects can be created beyond limits.max_projects",
-    "cross_account_subresources": "another account can act on your project's env vars, environments, deployments",
+    "cross_account_subresources": (
+        "another account can act on your project's env vars, environments, deployments"
+    ),
     "cross_account_project": "another account's project is readable and deletable",
     "restart_alias_missing": "POST /environments/:id/restart is 404 (alias of rebuild missing)",
     "resume_rebuilds": "resume starts a new deployment (documented: no rebuild)",
@@ -152,7 +155,7 @@ class ApiError(Exception):
 def _iso(ts: float | None):
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _slug(name: str) -> str:
@@ -172,10 +175,10 @@ class Backend:
         self.jwt_secret = secrets.token_bytes(32)
         self.webhook_secret = "whsec_" + secrets.token_hex(16)
         self.users: dict[str, dict] = {}
-        self.github_codes: dict[str, str] = {}   # code -> github login
+        self.github_codes: dict[str, str] = {}  # code -> github login
         self.oauth_states: dict[str, float] = {}
-        self.keys: dict[str, dict] = {}          # key id -> record
-        self.key_cache: dict[str, str] = {}      # sha256(plaintext) -> key id, after a bcrypt check
+        self.keys: dict[str, dict] = {}  # key id -> record
+        self.key_cache: dict[str, str] = {}  # sha256(plaintext) -> key id, after a bcrypt check
         self.projects: dict[str, dict] = {}
         self.envs: dict[str, dict] = {}
         self.deps: dict[str, dict] = {}
@@ -183,7 +186,7 @@ class Backend:
         self.nodes: dict[str, dict] = {}
         self.join_tokens: dict[str, dict] = {}
         self.seq = 0
-        self._orphans: dict[str, str] = {}      # deleted project id -> owner
+        self._orphans: dict[str, str] = {}  # deleted project id -> owner
         self._tokens = None
 
     def on(self, name: str) -> bool:
@@ -199,9 +202,16 @@ class Backend:
             if u["github_login"] == login:
                 return u
         uid = _nid("usr")
-        u = {"id": uid, "github_login": login, "name": login.title(), "email": f"{login}@users.noreply.github.com",
-             "avatar_url": f"https://avatars.githubusercontent.com/{login}", "plan": "pro",
-             "created_at": _iso(self.clock()), "_build_minutes": 0}
+        u = {
+            "id": uid,
+            "github_login": login,
+            "name": login.title(),
+            "email": f"{login}@users.noreply.github.com",
+            "avatar_url": f"https://avatars.githubusercontent.com/{login}",
+            "plan": "pro",
+            "created_at": _iso(self.clock()),
+            "_build_minutes": 0,
+        }
         self.users[uid] = u
         return u
 
@@ -209,17 +219,29 @@ class Backend:
         secret = secrets.token_hex(24)
         plaintext = ("sk_" if self.on("key_no_prefix") else "nxs_") + secret
         kid = _nid("key")
-        rec = {"id": kid, "user_id": user_id, "name": name, "prefix": plaintext[:12],
-               "hash": bcrypt.hashpw(plaintext.encode(), bcrypt.gensalt(rounds=6)),
-               "created_at": self.clock(), "last_used_at": None, "revoked_at": None,
-               "_plain": plaintext if self.on("api_keys_list_unmasked") else None}
+        rec = {
+            "id": kid,
+            "user_id": user_id,
+            "name": name,
+            "prefix": plaintext[:12],
+            "hash": bcrypt.hashpw(plaintext.encode(), bcrypt.gensalt(rounds=6)),
+            "created_at": self.clock(),
+            "last_used_at": None,
+            "revoked_at": None,
+            "_plain": plaintext if self.on("api_keys_list_unmasked") else None,
+        }
         self.keys[kid] = rec
         return rec, plaintext
 
     def key_view(self, rec: dict) -> dict:
-        v = {"id": rec["id"], "name": rec["name"], "prefix": rec["prefix"],
-             "masked_key": rec["prefix"] + "*" * 24, "created_at": _iso(rec["created_at"]),
-             "last_used_at": _iso(rec["last_used_at"])}
+        v = {
+            "id": rec["id"],
+            "name": rec["name"],
+            "prefix": rec["prefix"],
+            "masked_key": rec["prefix"] + "*" * 24,
+            "created_at": _iso(rec["created_at"]),
+            "last_used_at": _iso(rec["last_used_at"]),
+        }
         if rec["_plain"]:
             v["key"] = rec["_plain"]
         return v
@@ -229,8 +251,12 @@ class Backend:
             a = self.user_for_login("alice")
             b = self.user_for_login("bob")
             full = self.mint_key(a["id"], "test full")[1]
-            self._tokens = SimpleNamespace(full=full, limited=full, other=self.mint_key(b["id"], "test other")[1],
-                                           same_account=self.mint_key(a["id"], "test second")[1])
+            self._tokens = SimpleNamespace(
+                full=full,
+                limited=full,
+                other=self.mint_key(b["id"], "test other")[1],
+                same_account=self.mint_key(a["id"], "test second")[1],
+            )
         return self._tokens
 
     def register_github_code(self, code: str, login: str) -> None:
@@ -238,7 +264,9 @@ class Backend:
 
     def session_cookie(self, user_id: str) -> str:
         now = int(self.clock())
-        return jwt.encode({"sub": user_id, "iat": now, "exp": now + 7 * 86400}, self.jwt_secret, algorithm="HS256")
+        return jwt.encode(
+            {"sub": user_id, "iat": now, "exp": now + 7 * 86400}, self.jwt_secret, algorithm="HS256"
+        )
 
     def authenticate(self, request: Request) -> tuple[dict, str]:
         header = request.headers.get("authorization")
@@ -247,19 +275,28 @@ class Backend:
             token = parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else ""
             rec = self.check_key(token)
             if rec is None:
-                raise ApiError(401, "unauthorized", "Invalid or revoked API key",
-                               headers={"WWW-Authenticate": "Bearer"})
+                raise ApiError(
+                    401, "unauthorized", "Invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+                )
             rec["last_used_at"] = self.clock()
             return self.users[rec["user_id"]], "api_key"
         cookie = request.cookies.get("nexos_token")
         if cookie:
             try:
-                claims = jwt.decode(cookie, self.jwt_secret, algorithms=["HS256"],
-                                    options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
+                claims = jwt.decode(
+                    cookie,
+                    self.jwt_secret,
+                    algorithms=["HS256"],
+                    options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+                )
             except Exception:
                 claims = None
-            if claims and isinstance(claims.get("exp"), (int, float)) and claims["exp"] > self.clock() \
-                    and claims.get("sub") in self.users:
+            if (
+                claims
+                and isinstance(claims.get("exp"), (int, float))
+                and claims["exp"] > self.clock()
+                and claims.get("sub") in self.users
+            ):
                 return self.users[claims["sub"]], "cookie"
         if self.on("no_auth_required"):
             return self.user_for_login("alice"), "none"
@@ -272,7 +309,9 @@ class Backend:
         kid = self.key_cache.get(digest)
         if kid is None:
             for rec in self.keys.values():
-                if rec["prefix"] == token[:12] and bcrypt.checkpw(token.encode("utf-8", "replace"), rec["hash"]):
+                if rec["prefix"] == token[:12] and bcrypt.checkpw(
+                    token.encode("utf-8", "replace"), rec["hash"]
+                ):
                     kid = rec["id"]
                     self.key_cache[digest] = kid
                     break
@@ -298,44 +337,72 @@ class Backend:
 
     def env_view(self, env: dict) -> dict:
         p = self.projects.get(env["project_id"])
-        return {"id": env["id"], "project_id": env["project_id"], "name": env["branch"], "branch": env["branch"],
-                "kind": "production" if p and env["branch"] == p["default_branch"] else "preview",
-                "status": self.env_status(env), "url": env["url"], "cpu": ENV_CPU, "memory_mb": ENV_MEM,
-                "commit_sha": env["commit_sha"], "latest_deployment_id": env["latest_deployment_id"],
-                "database": dict(env["database"]) if env["database"] else None,
-                "created_at": _iso(env["created_at"]), "updated_at": _iso(env["updated_at"])}
+        return {
+            "id": env["id"],
+            "project_id": env["project_id"],
+            "name": env["branch"],
+            "branch": env["branch"],
+            "kind": "production" if p and env["branch"] == p["default_branch"] else "preview",
+            "status": self.env_status(env),
+            "url": env["url"],
+            "cpu": ENV_CPU,
+            "memory_mb": ENV_MEM,
+            "commit_sha": env["commit_sha"],
+            "latest_deployment_id": env["latest_deployment_id"],
+            "database": dict(env["database"]) if env["database"] else None,
+            "created_at": _iso(env["created_at"]),
+            "updated_at": _iso(env["updated_at"]),
+        }
 
     def dep_view(self, dep: dict) -> dict:
         st = self.dep_status(dep)
-        return {"id": dep["id"], "environment_id": dep["environment_id"], "project_id": dep["project_id"],
-                "branch": dep["branch"], "commit_sha": dep["commit_sha"], "commit_message": dep["message"],
-                "trigger": dep["trigger"], "status": st, "created_at": _iso(dep["created_at"]),
-                "finished_at": _iso(dep["created_at"] + self.delay) if st == "succeeded" else None}
+        return {
+            "id": dep["id"],
+            "environment_id": dep["environment_id"],
+            "project_id": dep["project_id"],
+            "branch": dep["branch"],
+            "commit_sha": dep["commit_sha"],
+            "commit_message": dep["message"],
+            "trigger": dep["trigger"],
+            "status": st,
+            "created_at": _iso(dep["created_at"]),
+            "finished_at": _iso(dep["created_at"] + self.delay) if st == "succeeded" else None,
+        }
 
     def shared_services(self, p: dict) -> dict:
-        return {svc: (p["_shared"] if p["services"].get(svc) else "disabled") for svc in ("postgres", "redis")}
+        return {
+            svc: (p["_shared"] if p["services"].get(svc) else "disabled") for svc in ("postgres", "redis")
+        }
 
     def project_view(self, p: dict) -> dict:
-        return {"id": p["id"], "name": p["name"], "slug": p["slug"], "github_repo": p["github_repo"],
-                "dockerfile": p["dockerfile"], "build_context": p["build_context"],
-                "services": dict(p["services"]), "default_branch": p["default_branch"],
-                "shared_services": self.shared_services(p),
-                "created_at": _iso(p["created_at"]), "updated_at": _iso(p["updated_at"])}
+        return {
+            "id": p["id"],
+            "name": p["name"],
+            "slug": p["slug"],
+            "github_repo": p["github_repo"],
+            "dockerfile": p["dockerfile"],
+            "build_context": p["build_context"],
+            "services": dict(p["services"]),
+            "default_branch": p["default_branch"],
+            "shared_services": self.shared_services(p),
+            "created_at": _iso(p["created_at"]),
+            "updated_at": _iso(p["updated_at"]),
+        }
 
     def usage(self, user_id: str) -> dict:
         self.settle_minutes()
         projects = [p for p in self.projects.values() if p["user_id"] == user_id]
-        if self.on("quota_not_updated"):
-            nproj = 0
-        else:
-            nproj = len(projects)
+        nproj = 0 if self.on("quota_not_updated") else len(projects)
         pids = {p["id"] for p in projects}
         active = [e for e in self.envs.values() if e["project_id"] in pids and e["_state"] == "active"]
         if self.on("quota_not_updated"):
             active = []
-        return {"projects": nproj, "total_cpu": round(len(active) * ENV_CPU, 2),
-                "total_memory_mb": len(active) * ENV_MEM,
-                "build_minutes_used": self.users[user_id]["_build_minutes"]}
+        return {
+            "projects": nproj,
+            "total_cpu": round(len(active) * ENV_CPU, 2),
+            "total_memory_mb": len(active) * ENV_MEM,
+            "build_minutes_used": self.users[user_id]["_build_minutes"],
+        }
 
     def settle_minutes(self):
         per = max(1, math.ceil(self.delay / 60.0))
@@ -348,20 +415,35 @@ class Backend:
 
     def check_env_capacity(self, user_id: str, extra: int = 1):
         u = self.usage(user_id)
-        if u["total_cpu"] + extra * ENV_CPU > PLAN_LIMITS["max_cpu"] or \
-                u["total_memory_mb"] + extra * ENV_MEM > PLAN_LIMITS["max_memory_mb"]:
-            raise ApiError(403, "quota_exceeded", "CPU or memory quota exceeded",
-                           {"limits": dict(PLAN_LIMITS), "usage": u})
+        if (
+            u["total_cpu"] + extra * ENV_CPU > PLAN_LIMITS["max_cpu"]
+            or u["total_memory_mb"] + extra * ENV_MEM > PLAN_LIMITS["max_memory_mb"]
+        ):
+            raise ApiError(
+                403,
+                "quota_exceeded",
+                "CPU or memory quota exceeded",
+                {"limits": dict(PLAN_LIMITS), "usage": u},
+            )
 
     def deploy(self, env: dict, trigger: str, sha: str | None = None, message: str | None = None) -> dict:
         now = self.clock()
         p = self.projects[env["project_id"]]
         if sha:
             env["commit_sha"] = sha
-        dep = {"id": _nid("dep"), "environment_id": env["id"], "project_id": env["project_id"],
-               "user_id": p["user_id"], "branch": env["branch"], "commit_sha": env["commit_sha"],
-               "message": message, "trigger": trigger, "created_at": now, "_seq": self.next_seq(),
-               "_billed": False}
+        dep = {
+            "id": _nid("dep"),
+            "environment_id": env["id"],
+            "project_id": env["project_id"],
+            "user_id": p["user_id"],
+            "branch": env["branch"],
+            "commit_sha": env["commit_sha"],
+            "message": message,
+            "trigger": trigger,
+            "created_at": now,
+            "_seq": self.next_seq(),
+            "_billed": False,
+        }
         self.deps[dep["id"]] = dep
         env["latest_deployment_id"] = dep["id"]
         env["_state"] = "active"
@@ -369,15 +451,32 @@ class Backend:
         p["_shared"] = "running"
         return dep
 
-    def new_env(self, p: dict, branch: str, trigger: str, sha: str | None = None, message=None) -> tuple[dict, dict]:
+    def new_env(
+        self, p: dict, branch: str, trigger: str, sha: str | None = None, message=None
+    ) -> tuple[dict, dict]:
         now = self.clock()
-        env = {"id": _nid("env"), "project_id": p["id"], "branch": branch,
-               "url": f"https://{_slug(branch) or 'branch'}--{p['slug']}.nexos.app",
-               "commit_sha": sha or secrets.token_hex(20), "latest_deployment_id": None, "_state": "active",
-               "database": ({"engine": "postgres", "name": f"{p['slug']}_{_slug(branch)}".replace("-", "_"),
-                             "size_bytes": 8 * 1024 * 1024, "reset_at": None}
-                            if p["services"].get("postgres") else None),
-               "created_at": now, "updated_at": now, "_seq": self.next_seq()}
+        env = {
+            "id": _nid("env"),
+            "project_id": p["id"],
+            "branch": branch,
+            "url": f"https://{_slug(branch) or 'branch'}--{p['slug']}.nexos.app",
+            "commit_sha": sha or secrets.token_hex(20),
+            "latest_deployment_id": None,
+            "_state": "active",
+            "database": (
+                {
+                    "engine": "postgres",
+                    "name": f"{p['slug']}_{_slug(branch)}".replace("-", "_"),
+                    "size_bytes": 8 * 1024 * 1024,
+                    "reset_at": None,
+                }
+                if p["services"].get("postgres")
+                else None
+            ),
+            "created_at": now,
+            "updated_at": now,
+            "_seq": self.next_seq(),
+        }
         self.envs[env["id"]] = env
         return env, self.deploy(env, trigger, sha, message)
 
@@ -398,8 +497,11 @@ class Backend:
     # -- lookups ---------------------------------------------------------
     def project(self, user: dict, pid: str, sub: bool = False) -> dict:
         p = self.projects.get(pid)
-        if p is None or (p["user_id"] != user["id"] and not self.on("cross_account_project")
-                         and not (sub and self.on("cross_account_subresources"))):
+        if p is None or (
+            p["user_id"] != user["id"]
+            and not self.on("cross_account_project")
+            and not (sub and self.on("cross_account_subresources"))
+        ):
             raise ApiError(404, "not_found", "Project not found")
         return p
 
@@ -420,7 +522,11 @@ class Backend:
     def project_or_404(self, user: dict, pid: str, msg: str):
         p = self.projects.get(pid)
         owner = p["user_id"] if p else self._orphans.get(pid)
-        if owner != user["id"] and not self.on("cross_account_subresources") and not self.on("cross_account_project"):
+        if (
+            owner != user["id"]
+            and not self.on("cross_account_subresources")
+            and not self.on("cross_account_project")
+        ):
             raise ApiError(404, "not_found", msg)
 
 
@@ -448,7 +554,9 @@ def _parse_json(raw: bytes, allow_empty: bool = False) -> dict:
 
 def _validation(fields: dict):
     if fields:
-        raise ApiError(400, "validation_error", "Invalid request: " + ", ".join(sorted(fields)), {"fields": fields})
+        raise ApiError(
+            400, "validation_error", "Invalid request: " + ", ".join(sorted(fields)), {"fields": fields}
+        )
 
 
 def _check_project_fields(body: dict, partial: bool) -> dict:
@@ -494,8 +602,9 @@ async def h_github(b, request, m):
     state = secrets.token_urlsafe(16)
     b.oauth_states[state] = b.clock()
     cb = str(request.url.replace(path="/api/auth/github/callback", query=""))
-    q = urlencode({"client_id": "nexos-dev", "redirect_uri": cb, "scope": "read:user user:email repo",
-                   "state": state})
+    q = urlencode(
+        {"client_id": "nexos-dev", "redirect_uri": cb, "scope": "read:user user:email repo", "state": state}
+    )
     resp = RedirectResponse("https://github.com/login/oauth/authorize?" + q, status_code=302)
     resp.set_cookie("nexos_oauth_state", state, max_age=600, httponly=True, samesite="lax")
     return resp
@@ -509,7 +618,11 @@ async def h_callback(b, request, m):
     if not code or not state:
         raise ApiError(400, "validation_error", "code and state are required")
     issued = b.oauth_states.get(state)
-    if issued is None or b.clock() - issued > 600 or request.cookies.get("nexos_oauth_state") not in (None, state):
+    if (
+        issued is None
+        or b.clock() - issued > 600
+        or request.cookies.get("nexos_oauth_state") not in (None, state)
+    ):
         raise ApiError(400, "invalid_state", "Unknown or expired OAuth state")
     login = b.github_codes.pop(code, None)
     if login is None:
@@ -517,7 +630,9 @@ async def h_callback(b, request, m):
     b.oauth_states.pop(state, None)
     user = b.user_for_login(login)
     resp = RedirectResponse("/", status_code=302)
-    resp.set_cookie("nexos_token", b.session_cookie(user["id"]), max_age=7 * 86400, httponly=True, samesite="lax")
+    resp.set_cookie(
+        "nexos_token", b.session_cookie(user["id"]), max_age=7 * 86400, httponly=True, samesite="lax"
+    )
     resp.delete_cookie("nexos_oauth_state")
     return resp
 
@@ -567,16 +682,31 @@ async def h_projects_create(b, request, m, user, how):
     if any(p["slug"] == slug or p["name"] == body["name"] for p in mine):
         raise ApiError(409, "conflict", f"A project named '{body['name']}' already exists")
     if len(mine) >= PLAN_LIMITS["max_projects"] and not b.on("project_quota_unenforced"):
-        raise ApiError(403, "quota_exceeded", "Project quota reached",
-                       {"limit": PLAN_LIMITS["max_projects"], "used": len(mine)})
+        raise ApiError(
+            403,
+            "quota_exceeded",
+            "Project quota reached",
+            {"limit": PLAN_LIMITS["max_projects"], "used": len(mine)},
+        )
     b.check_env_capacity(user["id"])
     now = b.clock()
     services = {"postgres": False, "redis": False, "s3": False}
     services.update(body.get("services") or {})
-    p = {"id": _nid("proj"), "user_id": user["id"], "name": body["name"], "slug": slug,
-         "github_repo": body["github_repo"], "dockerfile": body.get("dockerfile", "Dockerfile"),
-         "build_context": body.get("build_context", "."), "services": services, "default_branch": "main",
-         "created_at": now, "updated_at": now, "_seq": b.next_seq(), "_shared": "running"}
+    p = {
+        "id": _nid("proj"),
+        "user_id": user["id"],
+        "name": body["name"],
+        "slug": slug,
+        "github_repo": body["github_repo"],
+        "dockerfile": body.get("dockerfile", "Dockerfile"),
+        "build_context": body.get("build_context", "."),
+        "services": services,
+        "default_branch": "main",
+        "created_at": now,
+        "updated_at": now,
+        "_seq": b.next_seq(),
+        "_shared": "running",
+    }
     b.projects[p["id"]] = p
     b.new_env(p, "main", "create")
     return JSONResponse(b.project_view(p), status_code=201, headers={"Location": f"/api/projects/{p['id']}"})
@@ -590,9 +720,12 @@ async def h_project_patch(b, request, m, user, how):
     p = b.project(user, m[0])
     body = _parse_json(await _raw_body(request))
     _validation(_check_project_fields(body, partial=True))
-    if "name" in body and any(q["id"] != p["id"] and q["user_id"] == p["user_id"] and
-                              (q["name"] == body["name"] or q["slug"] == _slug(body["name"]))
-                              for q in b.projects.values()):
+    if "name" in body and any(
+        q["id"] != p["id"]
+        and q["user_id"] == p["user_id"]
+        and (q["name"] == body["name"] or q["slug"] == _slug(body["name"]))
+        for q in b.projects.values()
+    ):
         raise ApiError(409, "conflict", f"A project named '{body['name']}' already exists")
     for k in ("name", "github_repo", "dockerfile", "build_context"):
         if k in body:
@@ -602,8 +735,12 @@ async def h_project_patch(b, request, m, user, how):
         for e in b.envs.values():
             if e["project_id"] == p["id"]:
                 if p["services"]["postgres"] and e["database"] is None:
-                    e["database"] = {"engine": "postgres", "name": f"{p['slug']}_{_slug(e['branch'])}".replace(
-                        "-", "_"), "size_bytes": 0, "reset_at": None}
+                    e["database"] = {
+                        "engine": "postgres",
+                        "name": f"{p['slug']}_{_slug(e['branch'])}".replace("-", "_"),
+                        "size_bytes": 0,
+                        "reset_at": None,
+                    }
                 elif not p["services"]["postgres"]:
                     e["database"] = None
     p["updated_at"] = b.clock()
@@ -692,20 +829,29 @@ async def h_dep_logs(b, request, m, user, how):
     d = b.dep(user, m[0])
     st = b.dep_status(d)
     t0 = d["created_at"]
-    steps = [(0.0, f"Cloning {d['branch']} at {d['commit_sha'][:7]}"),
-             (0.1, "Building image from Dockerfile"), (0.3, "Step 1/4 : FROM base"),
-             (0.5, "Step 2/4 : COPY . ."), (0.7, "Step 3/4 : RUN build"), (0.9, "Pushing image"),
-             (1.0, "Deployment succeeded")]
+    steps = [
+        (0.0, f"Cloning {d['branch']} at {d['commit_sha'][:7]}"),
+        (0.1, "Building image from Dockerfile"),
+        (0.3, "Step 1/4 : FROM base"),
+        (0.5, "Step 2/4 : COPY . ."),
+        (0.7, "Step 3/4 : RUN build"),
+        (0.9, "Pushing image"),
+        (1.0, "Deployment succeeded"),
+    ]
     now = b.clock()
-    lines = [{"ts": _iso(t0 + f * b.delay), "message": msg} for f, msg in steps
-             if now >= t0 + f * b.delay]
+    lines = [{"ts": _iso(t0 + f * b.delay), "message": msg} for f, msg in steps if now >= t0 + f * b.delay]
     return JSONResponse({"deployment_id": d["id"], "status": st, "lines": lines})
 
 
 def _var_view(b, v, clear=False):
-    return {"id": v["id"], "project_id": v["project_id"], "key": v["key"],
-            "value": v["value"] if clear else MASK, "created_at": _iso(v["created_at"]),
-            "updated_at": _iso(v["updated_at"])}
+    return {
+        "id": v["id"],
+        "project_id": v["project_id"],
+        "key": v["key"],
+        "value": v["value"] if clear else MASK,
+        "created_at": _iso(v["created_at"]),
+        "updated_at": _iso(v["updated_at"]),
+    }
 
 
 async def h_vars_list(b, request, m, user, how):
@@ -729,8 +875,14 @@ async def h_vars_put(b, request, m, user, how):
         if v["project_id"] == p["id"] and v["key"] == key:
             v["value"], v["updated_at"] = value, now
             return JSONResponse(_var_view(b, v))
-    v = {"id": _nid("var"), "project_id": p["id"], "key": key, "value": value, "created_at": now,
-         "updated_at": now}
+    v = {
+        "id": _nid("var"),
+        "project_id": p["id"],
+        "key": key,
+        "value": value,
+        "created_at": now,
+        "updated_at": now,
+    }
     b.vars[v["id"]] = v
     return JSONResponse(_var_view(b, v), status_code=201)
 
@@ -746,9 +898,16 @@ async def h_vars_delete(b, request, m, user, how):
 
 def _node_view(b, n):
     status = "online" if b.clock() - n["joined_at"] >= b.delay else "joining"
-    return {"id": n["id"], "hostname": n["hostname"], "status": status, "cpu_cores": n["cpu_cores"],
-            "memory_mb": n["memory_mb"], "ip_address": n["ip_address"], "joined_at": _iso(n["joined_at"]),
-            "last_heartbeat_at": _iso(b.clock()) if status == "online" else None}
+    return {
+        "id": n["id"],
+        "hostname": n["hostname"],
+        "status": status,
+        "cpu_cores": n["cpu_cores"],
+        "memory_mb": n["memory_mb"],
+        "ip_address": n["ip_address"],
+        "joined_at": _iso(n["joined_at"]),
+        "last_heartbeat_at": _iso(b.clock()) if status == "online" else None,
+    }
 
 
 async def h_nodes_list(b, request, m, user, how):
@@ -761,9 +920,14 @@ async def h_join_token(b, request, m, user, how):
     tok = "nxj_" + secrets.token_hex(20)
     exp = b.clock() + JOIN_TTL
     b.join_tokens[tok] = {"user_id": user["id"], "expires_at": exp}
-    return JSONResponse({"token": tok, "expires_at": _iso(exp),
-                         "command": f"curl -fsSL https://get.nexos.dev/agent | sh -s -- join --token {tok}"},
-                        status_code=201)
+    return JSONResponse(
+        {
+            "token": tok,
+            "expires_at": _iso(exp),
+            "command": f"curl -fsSL https://get.nexos.dev/agent | sh -s -- join --token {tok}",
+        },
+        status_code=201,
+    )
 
 
 async def h_node_join(b, request, m):
@@ -783,9 +947,16 @@ async def h_node_join(b, request, m):
         f["memory_mb"] = "integer 128..16777216"
     _validation(f)
     del b.join_tokens[tok]
-    n = {"id": _nid("node"), "user_id": rec["user_id"], "hostname": host, "cpu_cores": cpu, "memory_mb": mem,
-         "ip_address": request.client.host if request.client else None, "joined_at": b.clock(),
-         "_seq": b.next_seq()}
+    n = {
+        "id": _nid("node"),
+        "user_id": rec["user_id"],
+        "hostname": host,
+        "cpu_cores": cpu,
+        "memory_mb": mem,
+        "ip_address": request.client.host if request.client else None,
+        "joined_at": b.clock(),
+        "_seq": b.next_seq(),
+    }
     b.nodes[n["id"]] = n
     return JSONResponse(_node_view(b, n), status_code=201)
 
@@ -843,7 +1014,7 @@ async def h_webhook(b, request, m):
             _validation({"ref": "required"})
         if not ref.startswith("refs/heads/"):
             return JSONResponse({"event": event, "ignored": True})
-        branch = ref[len("refs/heads/"):]
+        branch = ref[len("refs/heads/") :]
         if not BRANCH_RE.match(branch):
             _validation({"ref": "invalid branch name"})
         if body.get("deleted") is True:
@@ -854,7 +1025,9 @@ async def h_webhook(b, request, m):
         msg = head.get("message") if isinstance(head, dict) and isinstance(head.get("message"), str) else None
         out = []
         for p in projects:
-            env = next((e for e in b.envs.values() if e["project_id"] == p["id"] and e["branch"] == branch), None)
+            env = next(
+                (e for e in b.envs.values() if e["project_id"] == p["id"] and e["branch"] == branch), None
+            )
             try:
                 if env is None or env["_state"] != "active":
                     b.check_env_capacity(p["user_id"])
@@ -891,7 +1064,11 @@ ROUTES = [  # (regex, {method: handler}, needs auth)
     (r"/api/auth/api-keys", {"GET": h_keys_list, "POST": h_keys_create}, True),
     (rf"/api/auth/api-keys/{ID}", {"DELETE": h_keys_delete}, True),
     (r"/api/projects", {"GET": h_projects_list, "POST": h_projects_create}, True),
-    (rf"/api/projects/{ID}", {"GET": h_project_get, "PATCH": h_project_patch, "DELETE": h_project_delete}, True),
+    (
+        rf"/api/projects/{ID}",
+        {"GET": h_project_get, "PATCH": h_project_patch, "DELETE": h_project_delete},
+        True,
+    ),
     (rf"/api/projects/{ID}/environments", {"GET": h_envs_list}, True),
     (rf"/api/projects/{ID}/env-vars", {"GET": h_vars_list, "PUT": h_vars_put}, True),
     (rf"/api/projects/{ID}/env-vars/{ID}", {"DELETE": h_vars_delete}, True),
@@ -925,11 +1102,17 @@ async def _dispatch(b: Backend, request: Request) -> Response:
             return await h(b, request, mm.groups(), user, how)
         return await h(b, request, mm.groups())
     allow = sorted({k for _, ms, _ in matches for k in ms})
-    raise ApiError(405, "method_not_allowed", f"{request.method} not allowed", headers={"Allow": ", ".join(allow)})
+    raise ApiError(
+        405, "method_not_allowed", f"{request.method} not allowed", headers={"Allow": ", ".join(allow)}
+    )
 
 
-def make_app(window: float = 60.0, delay: float = 5.0, defect: str | None = None,
-             clock: Callable[[], float] = time.time) -> Starlette:
+def make_app(
+    window: float = 60.0,
+    delay: float = 5.0,
+    defect: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
     backend = Backend(window, delay, defect, clock)
 
     async def endpoint(request: Request) -> Response:
@@ -942,10 +1125,16 @@ def make_app(window: float = 60.0, delay: float = 5.0, defect: str | None = None
                 body["details"] = e.details
             return JSONResponse(body, status_code=e.status, headers=e.headers)
         except Exception:  # never a 500 for client input
-            return JSONResponse({"error": "bad_request", "message": "The request could not be processed"},
-                                status_code=400)
+            return JSONResponse(
+                {"error": "bad_request", "message": "The request could not be processed"}, status_code=400
+            )
 
-    app = Starlette(routes=[Route("/{path:path}", endpoint,
-                                  methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])])
+    app = Starlette(
+        routes=[
+            Route(
+                "/{path:path}", endpoint, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+            )
+        ]
+    )
     app.state.backend = backend
     return app

@@ -71,6 +71,7 @@ Choices where the documents are silent (deliberately not always the obvious):
   permission; a wrong login is 401 INVALID_CREDENTIALS.
 * X-Request-ID is echoed in the response header (generated when absent).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -79,7 +80,8 @@ import math
 import re
 import secrets
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import bcrypt
 import jwt
@@ -92,7 +94,9 @@ BASE = "/api/v1"
 
 DEFECTS: dict[str, str] = {
     "cross_account_restore": "another account's token can POST /backups/{id}/restore on your backup",
-    "cross_account_subresources": "another account's token can run actions, clone and list/create backups on your instance",
+    "cross_account_subresources": (
+        "another account's token can run actions, clone and list/create backups on your instance"
+    ),
     "cross_account_read": "GET /servers/{id} returns another account's server",
     "revoked_token_works": "a revoked token is still accepted",
     "readonly_can_write": "write/delete/action permissions are not checked (read-only token can write)",
@@ -116,10 +120,16 @@ DEFECTS: dict[str, str] = {
 }
 
 PERMISSIONS = (
-    "servers:read", "servers:write",
-    "instances:read", "instances:write", "instances:actions",
-    "backups:read", "backups:write", "backups:restore",
-    "settings:read", "settings:write",
+    "servers:read",
+    "servers:write",
+    "instances:read",
+    "instances:write",
+    "instances:actions",
+    "backups:read",
+    "backups:write",
+    "backups:restore",
+    "settings:read",
+    "settings:write",
 )
 READ_ONLY = tuple(p for p in PERMISSIONS if p.endswith(":read"))
 PROVIDERS = ("digitalocean", "hetzner", "vultr", "linode", "aws", "gcp", "azure", "ovh")
@@ -143,16 +153,16 @@ _ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str,
-                 details: dict | None = None, headers: dict | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, details: dict | None = None, headers: dict | None = None
+    ):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details, self.headers = details, headers or {}
 
 
 def _invalid(field: str, reason: str) -> ApiError:
-    return ApiError(422, "VALIDATION_ERROR", "Invalid request parameters",
-                    {"field": field, "reason": reason})
+    return ApiError(422, "VALIDATION_ERROR", "Invalid request parameters", {"field": field, "reason": reason})
 
 
 def _rid(prefix: str) -> str:
@@ -161,7 +171,7 @@ def _rid(prefix: str) -> str:
 
 def _iso(ts: float) -> str:
     try:
-        return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (OverflowError, OSError, ValueError):
         return "1970-01-01T00:00:00Z"
 
@@ -173,7 +183,7 @@ def _public(rec: dict) -> dict:
 class TokenSet:
     """Tokens (and login credentials) the tests use."""
 
-    def __init__(self, backend: "Backend", **kw: Any):
+    def __init__(self, backend: Backend, **kw: Any):
         self._backend = backend
         self.__dict__.update(kw)
 
@@ -196,7 +206,9 @@ class Backend:
         self.counters: dict[tuple, list] = {}
         self.seq = 0
         self.ip_seq = 10
-        self._add_user("acc_alpha", "usr_alpha01", "alice@example.com", "Alice Example", "correct-horse-battery")
+        self._add_user(
+            "acc_alpha", "usr_alpha01", "alice@example.com", "Alice Example", "correct-horse-battery"
+        )
         self._add_user("acc_bravo", "usr_bravo01", "bob@example.com", "Bob Example", "staple-lamp-orbit")
         self._tokens = TokenSet(
             self,
@@ -205,8 +217,10 @@ class Backend:
             other=self.create_token("acc_bravo", PERMISSIONS),
             same_account=self.create_token("acc_alpha", PERMISSIONS),
             test=self.create_token("acc_alpha", PERMISSIONS, live=False),
-            email="alice@example.com", password="correct-horse-battery",
-            other_email="bob@example.com", other_password="staple-lamp-orbit",
+            email="alice@example.com",
+            password="correct-horse-battery",
+            other_email="bob@example.com",
+            other_password="staple-lamp-orbit",
         )
 
     # ---- harness helpers -------------------------------------------------
@@ -215,8 +229,12 @@ class Backend:
 
     def create_token(self, account: str, permissions=PERMISSIONS, live: bool = True) -> str:
         token = ("nsx_live_" if live else "nsx_test_") + secrets.token_hex(16)
-        self.tokens[token] = {"account": account, "perms": frozenset(permissions),
-                              "env": "live" if live else "test", "revoked": False}
+        self.tokens[token] = {
+            "account": account,
+            "perms": frozenset(permissions),
+            "env": "live" if live else "test",
+            "revoked": False,
+        }
         return token
 
     def revoke_token(self, token: str) -> None:
@@ -226,8 +244,13 @@ class Backend:
     revoke = revoke_token
 
     def _add_user(self, account, uid, email, name, password):
-        self.users[email] = {"id": uid, "account": account, "email": email, "name": name,
-                             "hash": bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4))}
+        self.users[email] = {
+            "id": uid,
+            "account": account,
+            "email": email,
+            "name": name,
+            "hash": bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)),
+        }
 
     # ---- time ------------------------------------------------------------
     def now(self) -> float:
@@ -268,11 +291,14 @@ class Backend:
             return {"account": info["account"], "perms": info["perms"], "env": env}
         if token.count(".") == 2 and len(token) < 4096:
             try:
-                claims = jwt.decode(token, self.jwt_key, algorithms=["HS256"],
-                                    options={"verify_exp": False, "verify_iat": False,
-                                             "verify_nbf": False})
+                claims = jwt.decode(
+                    token,
+                    self.jwt_key,
+                    algorithms=["HS256"],
+                    options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+                )
             except Exception:
-                raise self._unauthorized()
+                raise self._unauthorized() from None
             exp = claims.get("exp")
             if not isinstance(exp, (int, float)) or exp <= self.now() or claims.get("typ") != "session":
                 raise self._unauthorized()
@@ -284,7 +310,11 @@ class Backend:
             return
         if self.defect == "readonly_can_write" and not perm.endswith(":read"):
             return
-        msg = "Forbidden" if self.defect == "forbidden_wrong_body" else f"Token does not have permission: {perm}"
+        msg = (
+            "Forbidden"
+            if self.defect == "forbidden_wrong_body"
+            else f"Token does not have permission: {perm}"
+        )
         raise ApiError(403, "FORBIDDEN", msg)
 
     # ---- rate limit (fixed window, per account) --------------------------
@@ -306,9 +336,12 @@ class Backend:
                 retry = max(1, math.ceil(reset - now - 1e-9))
                 if self.defect == "retry_after_short":
                     retry = max(1, retry // 2)
-                raise ApiError(429, "RATE_LIMIT_EXCEEDED",
-                               f"Rate limit of {limit} requests per window exceeded",
-                               headers={"Retry-After": str(retry)})
+                raise ApiError(
+                    429,
+                    "RATE_LIMIT_EXCEEDED",
+                    f"Rate limit of {limit} requests per window exceeded",
+                    headers={"Retry-After": str(retry)},
+                )
         for name, _ in buckets:
             self.counters[(key, name)][1] += 1
 
@@ -330,7 +363,7 @@ class Backend:
             data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
             json.dumps(data, ensure_ascii=False).encode("utf-8")  # rejects lone surrogates (\ud800)
         except (UnicodeError, ValueError, RecursionError):
-            raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON")
+            raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON") from None
         if not isinstance(data, dict):
             raise _invalid("body", "Request body must be a JSON object")
         return data
@@ -342,7 +375,7 @@ class Backend:
         if per_page > 100 and self.defect != "per_page_uncapped":
             per_page = 100
         start = (page - 1) * per_page
-        data = items[start:start + per_page]
+        data = items[start : start + per_page]
         total = len(data) if self.defect == "pagination_total_wrong" else len(items)
         return data, {"page": page, "per_page": per_page, "total": total}
 
@@ -371,8 +404,14 @@ class Backend:
     def _new(self, prefix: str, p: dict, **fields) -> dict:
         self.seq += 1
         now = _iso(self.now())
-        rec = {"id": _rid(prefix), **fields, "created_at": now, "updated_at": now,
-               "_scope": self._scope(p), "_seq": self.seq}
+        rec = {
+            "id": _rid(prefix),
+            **fields,
+            "created_at": now,
+            "updated_at": now,
+            "_scope": self._scope(p),
+            "_seq": self.seq,
+        }
         return rec
 
     def _check_name(self, body: dict, field: str = "name", required: bool = True) -> str | None:
@@ -395,7 +434,7 @@ class Backend:
         path = request.url.path
         if path != BASE and not path.startswith(BASE + "/"):
             raise ApiError(404, "NOT_FOUND", "Resource not found")
-        sub = path[len(BASE):].rstrip("/") or "/"
+        sub = path[len(BASE) :].rstrip("/") or "/"
         method = request.method.upper()
         self.tick()
         if sub == "/auth/login":
@@ -417,8 +456,12 @@ class Backend:
             self.require(p, perm)
             return await getattr(self, name)(request, p, **match.groupdict())
         if allowed:
-            raise ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed",
-                           headers={"Allow": ", ".join(sorted(set(allowed)))})
+            raise ApiError(
+                405,
+                "METHOD_NOT_ALLOWED",
+                "Method not allowed",
+                headers={"Allow": ", ".join(sorted(set(allowed)))},
+            )
         raise ApiError(404, "NOT_FOUND", "Resource not found")
 
     # ---- auth endpoint ---------------------------------------------------
@@ -442,10 +485,25 @@ class Backend:
             raise ApiError(401, "INVALID_CREDENTIALS", "Invalid email or password")
         now = self.now()
         exp = int(now) + 86400
-        token = jwt.encode({"sub": user["id"], "acc": user["account"], "iat": int(now), "exp": exp,
-                            "jti": secrets.token_hex(8), "typ": "session"}, self.jwt_key, algorithm="HS256")
-        return _ok({"token": token, "expires_at": _iso(exp),
-                    "user": {"id": user["id"], "email": user["email"], "name": user["name"]}})
+        token = jwt.encode(
+            {
+                "sub": user["id"],
+                "acc": user["account"],
+                "iat": int(now),
+                "exp": exp,
+                "jti": secrets.token_hex(8),
+                "typ": "session",
+            },
+            self.jwt_key,
+            algorithm="HS256",
+        )
+        return _ok(
+            {
+                "token": token,
+                "expires_at": _iso(exp),
+                "user": {"id": user["id"], "email": user["email"], "name": user["name"]},
+            }
+        )
 
     # ---- servers ---------------------------------------------------------
     async def list_servers(self, request, p):
@@ -457,8 +515,9 @@ class Backend:
         return _ok([_public(r) for r in data], meta=meta)
 
     async def get_server(self, request, p, id):
-        return _ok(_public(self._find(self.servers, id, p, "Server",
-                                      foreign_ok=self.defect == "cross_account_read")))
+        return _ok(
+            _public(self._find(self.servers, id, p, "Server", foreign_ok=self.defect == "cross_account_read"))
+        )
 
     async def create_server(self, request, p):
         body = await self.body(request)
@@ -483,9 +542,18 @@ class Backend:
         if ssh is not None and (not isinstance(ssh, str) or not ssh or len(ssh) > 64 or _CTRL.search(ssh)):
             raise _invalid("ssh_key_id", "ssh_key_id must be a key id string")
         cpu, mem = int(m.group(1)), int(m.group(2))
-        rec = self._new("srv_", p, name=name or "server", ip_address=None, status="provisioning",
-                        provider=provider, region=region, size=size, ssh_key_id=ssh,
-                        specs={"cpu": cpu, "memory_gb": mem, "disk_gb": mem * 20})
+        rec = self._new(
+            "srv_",
+            p,
+            name=name or "server",
+            ip_address=None,
+            status="provisioning",
+            provider=provider,
+            region=region,
+            size=size,
+            ssh_key_id=ssh,
+            specs={"cpu": cpu, "memory_gb": mem, "disk_gb": mem * 20},
+        )
         self.servers[rec["id"]] = rec
         self.ip_seq += 1
         ip = f"10.{(self.ip_seq >> 16) & 255}.{(self.ip_seq >> 8) & 255}.{self.ip_seq & 255}"
@@ -504,8 +572,14 @@ class Backend:
     async def list_instances(self, request, p):
         status = self.status_filter(request, INSTANCE_STATUSES)
         server_id = request.query_params.get("server_id")
-        recs = self._list(self.instances, p, lambda r: (status is None or r["status"] == status)
-                          and (server_id is None or r["server_id"] == server_id))
+        recs = self._list(
+            self.instances,
+            p,
+            lambda r: (
+                (status is None or r["status"] == status)
+                and (server_id is None or r["server_id"] == server_id)
+            ),
+        )
         data, meta = self.paginate(request, recs)
         return _ok([_public(r) for r in data], meta=meta)
 
@@ -545,15 +619,27 @@ class Backend:
         edition = body.get("edition", "community")
         if edition not in EDITIONS or not isinstance(edition, str):
             raise _invalid("edition", "edition must be community or enterprise")
-        dbname = self._opt_str(body, "database_name", _DBNAME,
-                               "database_name must be lowercase letters, digits and _")
+        dbname = self._opt_str(
+            body, "database_name", _DBNAME, "database_name must be lowercase letters, digits and _"
+        )
         email = self._opt_str(body, "admin_email", _EMAIL, "admin_email must be an email address")
         domain = self._opt_str(body, "domain", _DOMAIN, "domain must be a host name", lower=True)
         pw, generated = self._password(body)
-        rec = self._new("ins_", p, name=name, server_id=server_id, odoo_version=version, edition=edition,
-                        database_name=dbname or _slug(name), admin_email=email, domain=domain,
-                        url=f"https://{domain}" if domain else None, status="provisioning",
-                        cloned_from=None, neutralized=False)
+        rec = self._new(
+            "ins_",
+            p,
+            name=name,
+            server_id=server_id,
+            odoo_version=version,
+            edition=edition,
+            database_name=dbname or _slug(name),
+            admin_email=email,
+            domain=domain,
+            url=f"https://{domain}" if domain else None,
+            status="provisioning",
+            cloned_from=None,
+            neutralized=False,
+        )
         self.instances[rec["id"]] = rec
         if self.defect != "provisioning_never_completes":
             self._schedule(rec, self.delay, {"status": "running"})
@@ -570,8 +656,9 @@ class Backend:
         return _ok({"id": id, "deleted": True})
 
     async def clone_instance(self, request, p, id):
-        src = self._find(self.instances, id, p, "Instance",
-                         foreign_ok=self.defect == "cross_account_subresources")
+        src = self._find(
+            self.instances, id, p, "Instance", foreign_ok=self.defect == "cross_account_subresources"
+        )
         body = await self.body(request)
         name = self._check_name(body)
         backup_id = body.get("backup_id")
@@ -590,12 +677,23 @@ class Backend:
         pw, generated = self._password(body)
         if backup["status"] != "completed" and self.defect != "clone_incomplete_backup":
             raise ApiError(409, "BACKUP_NOT_COMPLETED", "The backup is not completed")
-        rec = self._new("ins_", p, name=name, server_id=src["server_id"], odoo_version=src["odoo_version"],
-                        edition=src["edition"], database_name=_slug(name), admin_email=src["admin_email"],
-                        domain=domain, url=f"https://{domain}" if domain else None, status="provisioning",
-                        cloned_from={"instance_id": id, "backup_id": backup_id},
-                        neutralized=flags["neutralize"], restore_database=flags["restore_database"],
-                        restore_filestore=flags["restore_filestore"])
+        rec = self._new(
+            "ins_",
+            p,
+            name=name,
+            server_id=src["server_id"],
+            odoo_version=src["odoo_version"],
+            edition=src["edition"],
+            database_name=_slug(name),
+            admin_email=src["admin_email"],
+            domain=domain,
+            url=f"https://{domain}" if domain else None,
+            status="provisioning",
+            cloned_from={"instance_id": id, "backup_id": backup_id},
+            neutralized=flags["neutralize"],
+            restore_database=flags["restore_database"],
+            restore_filestore=flags["restore_filestore"],
+        )
         self.instances[rec["id"]] = rec
         if self.defect != "provisioning_never_completes":
             self._schedule(rec, self.delay, {"status": "running"})
@@ -605,8 +703,9 @@ class Backend:
         return _ok(out, 201)
 
     async def instance_action(self, request, p, id):
-        inst = self._find(self.instances, id, p, "Instance",
-                          foreign_ok=self.defect == "cross_account_subresources")
+        inst = self._find(
+            self.instances, id, p, "Instance", foreign_ok=self.defect == "cross_account_subresources"
+        )
         body = await self.body(request)
         action = body.get("action")
         if action is None:
@@ -642,28 +741,49 @@ class Backend:
         label = body.get("label")
         if label is not None and (not isinstance(label, str) or len(label) > 128 or _CTRL.search(label)):
             raise _invalid("label", "label must be a string of at most 128 characters")
-        rec = self._new("bkp_", p, instance_id=inst["id"], label=label, status="in_progress",
-                        size_mb=None, completed_at=None)
+        rec = self._new(
+            "bkp_",
+            p,
+            instance_id=inst["id"],
+            label=label,
+            status="in_progress",
+            size_mb=None,
+            completed_at=None,
+        )
         rec["_scope"] = inst["_scope"]
         self.backups[rec["id"]] = rec
         if self.defect != "backup_never_completes":
-            self._schedule(rec, self.delay, {"status": "completed", "size_mb": 128 + (self.seq * 37) % 900,
-                                             "completed_at": _iso(self.now() + self.delay)})
+            self._schedule(
+                rec,
+                self.delay,
+                {
+                    "status": "completed",
+                    "size_mb": 128 + (self.seq * 37) % 900,
+                    "completed_at": _iso(self.now() + self.delay),
+                },
+            )
         return rec
 
     async def list_backups(self, request, p, id):
-        inst = self._find(self.instances, id, p, "Instance",
-                          foreign_ok=self.defect == "cross_account_subresources")
+        inst = self._find(
+            self.instances, id, p, "Instance", foreign_ok=self.defect == "cross_account_subresources"
+        )
         status = self.status_filter(request, BACKUP_STATUSES)
-        recs = [r for r in self.backups.values() if r["instance_id"] == id and r["_scope"] == inst["_scope"]
-                and (status is None or r["status"] == status)]
+        recs = [
+            r
+            for r in self.backups.values()
+            if r["instance_id"] == id
+            and r["_scope"] == inst["_scope"]
+            and (status is None or r["status"] == status)
+        ]
         recs.sort(key=lambda r: r["_seq"], reverse=True)
         data, meta = self.paginate(request, recs)
         return _ok([_public(r) for r in data], meta=meta)
 
     async def create_backup(self, request, p, id):
-        inst = self._find(self.instances, id, p, "Instance",
-                          foreign_ok=self.defect == "cross_account_subresources")
+        inst = self._find(
+            self.instances, id, p, "Instance", foreign_ok=self.defect == "cross_account_subresources"
+        )
         body = await self.body(request, required=False)
         return _ok(_public(self._make_backup(inst, p, body)), 201)
 
@@ -676,8 +796,7 @@ class Backend:
         return _ok({"id": id, "deleted": True})
 
     async def restore_backup(self, request, p, id):
-        backup = self._find(self.backups, id, p, "Backup",
-                            foreign_ok=self.defect == "cross_account_restore")
+        backup = self._find(self.backups, id, p, "Backup", foreign_ok=self.defect == "cross_account_restore")
         await self.body(request, required=False)
         if backup["status"] != "completed":
             raise ApiError(409, "BACKUP_NOT_COMPLETED", "The backup is not completed")
@@ -689,15 +808,21 @@ class Backend:
         inst["status"] = "restoring"
         inst["updated_at"] = _iso(self.now())
         self._schedule(inst, self.delay, {"status": "running"})
-        return _ok({"backup_id": id, "instance_id": inst["id"], "status": "restoring",
-                    "instance": _public(inst)}, 202)
+        return _ok(
+            {"backup_id": id, "instance_id": inst["id"], "status": "restoring", "instance": _public(inst)},
+            202,
+        )
 
     # ---- settings --------------------------------------------------------
     def _settings(self, p: dict) -> dict:
         key = self._scope(p)
         if key not in self.settings:
-            self.settings[key] = {"account_id": p["account"], "environment": p["env"],
-                                  "timezone": "UTC", "notification_email": None}
+            self.settings[key] = {
+                "account_id": p["account"],
+                "environment": p["env"],
+                "timezone": "UTC",
+                "notification_email": None,
+            }
         return self.settings[key]
 
     async def get_settings(self, request, p):
@@ -765,8 +890,12 @@ def _ok(data: Any, status: int = 200, meta: dict | None = None) -> JSONResponse:
     return JSONResponse(body, status)
 
 
-def make_app(window: float = 60.0, delay: float = 5.0, defect: str | None = None,
-             clock: Callable[[], float] = time.time) -> Starlette:
+def make_app(
+    window: float = 60.0,
+    delay: float = 5.0,
+    defect: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
     backend = Backend(window, delay, defect, clock)
 
     async def handle(request: Request) -> Response:
@@ -784,8 +913,10 @@ def make_app(window: float = 60.0, delay: float = 5.0, defect: str | None = None
                 body = {"error": err}
             resp = JSONResponse(body, e.status, headers=e.headers)
         except Exception:  # safety net; honest code paths never get here
-            resp = JSONResponse({"success": False, "error": {"code": "INTERNAL_ERROR",
-                                                             "message": "Internal server error"}}, 500)
+            resp = JSONResponse(
+                {"success": False, "error": {"code": "INTERNAL_ERROR", "message": "Internal server error"}},
+                500,
+            )
         resp.headers["X-Request-ID"] = rid
         return resp
 

@@ -1,5 +1,6 @@
 """Tests of the blind CloudNexus (.com, v1.4.2) backend: every documented
 behaviour holds on the honest app, and every planted defect breaks its probe."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -9,16 +10,28 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-_spec = importlib.util.spec_from_file_location("blind_cloudnexus_com",
-                                               pathlib.Path(__file__).with_name("cloudnexus_com.py"))
+_spec = importlib.util.spec_from_file_location(
+    "blind_cloudnexus_com", pathlib.Path(__file__).with_name("cloudnexus_com.py")
+)
 cn = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cn)
 
 B = "/v1"
 T0 = 1_700_000_040.0  # a multiple of 2 and of 60
-SERVER = {"name": "production-web-01", "plan": "pro", "region": "us-east-1", "image": "ubuntu-22.04",
-          "ssh_keys": ["key_8f3k29", "key_9d2m41"]}
-DB = {"engine": "postgresql", "version": "15.4", "plan": "standard", "name": "app-db-prod", "region": "us-east-1"}
+SERVER = {
+    "name": "production-web-01",
+    "plan": "pro",
+    "region": "us-east-1",
+    "image": "ubuntu-22.04",
+    "ssh_keys": ["key_8f3k29", "key_9d2m41"],
+}
+DB = {
+    "engine": "postgresql",
+    "version": "15.4",
+    "plan": "standard",
+    "name": "app-db-prod",
+    "region": "us-east-1",
+}
 
 
 class Env:
@@ -73,6 +86,7 @@ def success(r, status=200):
 
 # ---- probes ----------------------------------------------------------------
 
+
 def p_cross_account_read(e):
     s = e.server()
     err(e.get(f"/servers/{s['id']}", e.tok.other), 404, "not_found")
@@ -92,7 +106,9 @@ def p_cross_account_delete(e):
 def p_readonly_can_write(e):
     success(e.get("/servers", e.tok.limited))
     success(e.get("/databases", e.tok.limited))
-    assert err(e.post("/servers", SERVER, e.tok.limited), 403, "forbidden")["required_scope"] == "servers:write"
+    assert (
+        err(e.post("/servers", SERVER, e.tok.limited), 403, "forbidden")["required_scope"] == "servers:write"
+    )
     err(e.post("/databases", DB, e.tok.limited), 403, "forbidden")
     s = e.server()
     err(e.delete(f"/servers/{s['id']}", e.tok.limited), 403, "forbidden")
@@ -100,8 +116,12 @@ def p_readonly_can_write(e):
 
 
 def p_unknown_key_accepted(e):
-    for h in ({}, {"Authorization": "Bearer cn_live_sk_4f29"}, {"Authorization": "Token " + e.tok.full},
-              {"Authorization": "Bearer " + e.tok.full + "x"}):
+    for h in (
+        {},
+        {"Authorization": "Bearer cn_live_sk_4f29"},
+        {"Authorization": "Token " + e.tok.full},
+        {"Authorization": "Bearer " + e.tok.full + "x"},
+    ):
         err(e.c.get(B + "/servers", headers=h), 401, "unauthorized")
 
 
@@ -236,7 +256,9 @@ def p_engine_unchecked(e):
     for engine in ("postgresql", "mysql", "redis", "mongodb"):
         d = e.database(engine=engine, version=None)
         assert d["engine"] == engine and d["status"] == "provisioning" and d["version"]
-    assert err(e.post("/databases", {**DB, "engine": "oracle"}), 400, "invalid_parameter")["param"] == "engine"
+    assert (
+        err(e.post("/databases", {**DB, "engine": "oracle"}), 400, "invalid_parameter")["param"] == "engine"
+    )
 
 
 def p_non_ascii_500(e):
@@ -249,6 +271,7 @@ PROBES = {name[2:]: fn for name, fn in globals().items() if name.startswith("p_"
 
 
 # ---- honest-only behaviour --------------------------------------------------
+
 
 def h_database_lifecycle_and_filters(e):
     d = success(e.post("/databases", DB), 201)["data"]
@@ -265,12 +288,23 @@ def h_database_lifecycle_and_filters(e):
 
 def h_hostile_input(e):
     H = {**e.h(), "Content-Type": "application/json"}
-    for raw in (b"\xff\xfe", b"[" * 50000, b"{", b'{"name": Infinity}', b"[]", b"1" * 5000, b"",
-                b'{"name": "\\udfff", "plan": "pro", "region": "us-east-1"}'):
+    for raw in (
+        b"\xff\xfe",
+        b"[" * 50000,
+        b"{",
+        b'{"name": Infinity}',
+        b"[]",
+        b"1" * 5000,
+        b"",
+        b'{"name": "\\udfff", "plan": "pro", "region": "us-east-1"}',
+    ):
         err(e.c.post(B + "/servers", content=raw, headers=H), 400, "invalid_request")
-    err(e.c.post(B + "/servers", content=b"name=x", headers={**e.h(), "Content-Type": "text/plain"}),
-        400, "invalid_request")
-    err(e.post("/servers", {"name": {"a": 1}, "plan": ["pro"], "region": 10 ** 400}), 400, "invalid_parameter")
+    err(
+        e.c.post(B + "/servers", content=b"name=x", headers={**e.h(), "Content-Type": "text/plain"}),
+        400,
+        "invalid_request",
+    )
+    err(e.post("/servers", {"name": {"a": 1}, "plan": ["pro"], "region": 10**400}), 400, "invalid_parameter")
     err(e.post("/servers", {**SERVER, "name": "x" * 101}), 400, "invalid_parameter")
     for q in ("page=abc", "per_page=-5", "page=" + "9" * 500, "page=%FF"):
         err(e.get("/servers?" + q), 400, "invalid_parameter")

@@ -1,5 +1,6 @@
 """Tests of the blind CloudNexus (.io) backend: the honest app follows document 003,
 and every planted defect visibly changes what it targets."""
+
 from __future__ import annotations
 
 import pytest
@@ -50,8 +51,11 @@ def create(client, token, **kw):
 # ---------------------------------------------------------------- honest app
 def test_auth_required_and_error_shape():
     c, tok, _ = build()
-    for r in (c.get("/v1/instances"), c.get("/v1/instances", headers=H("nope")),
-              c.get("/v1/regions", headers={"Authorization": "Basic abc"})):
+    for r in (
+        c.get("/v1/instances"),
+        c.get("/v1/instances", headers=H("nope")),
+        c.get("/v1/regions", headers={"Authorization": "Basic abc"}),
+    ):
         assert r.status_code == 401
         err = r.json()["error"]
         assert err["code"] == "UNAUTHORIZED" and isinstance(err["message"], str) and "details" in err
@@ -105,8 +109,15 @@ def test_validation_values():
 
 def test_hostile_input_never_500():
     c, tok, _ = build()
-    bad = [b"\xff\xfe\x00garbage", b"[" * 100000, b"{\"name\": 1e99999}", b"[1,2]", b"",
-           b'{"name": ' + b"9" * 10000 + b"}", b"null"]
+    bad = [
+        b"\xff\xfe\x00garbage",
+        b"[" * 100000,
+        b'{"name": 1e99999}',
+        b"[1,2]",
+        b"",
+        b'{"name": ' + b"9" * 10000 + b"}",
+        b"null",
+    ]
     for raw in bad:
         r = c.post("/v1/instances", content=raw, headers={**H(tok.full), "Content-Type": "application/json"})
         assert 400 <= r.status_code < 500, (raw[:20], r.status_code)
@@ -123,7 +134,9 @@ def test_pagination_and_filter():
     ids = []
     for i in range(25):
         clock.t += 1
-        ids.append(create(c, tok.full, name=f"n{i}", region="us-east-1" if i % 2 else "eu-west-2").json()["id"])
+        ids.append(
+            create(c, tok.full, name=f"n{i}", region="us-east-1" if i % 2 else "eu-west-2").json()["id"]
+        )
     r = c.get("/v1/instances", headers=H(tok.full)).json()
     assert len(r["data"]) == 20 and r["meta"] == {"total": 25, "limit": 20, "offset": 0}
     p1 = c.get("/v1/instances?limit=10&offset=0", headers=H(tok.full)).json()
@@ -180,7 +193,7 @@ def _seed(c, tok, clock, n=25):
 
 def probe(defect):
     """A behaviour fingerprint; a defect must change it."""
-    c, tok, clock = build(defect)
+    c, tok, _clock = build(defect)
     out = {}
     out["noauth"] = c.get("/v1/instances").status_code
     r = create(c, tok.full, plan=...)

@@ -1,5 +1,6 @@
 """Tests of the blind Nexos backend: the honest app follows document 004,
 and every planted defect visibly changes what it targets."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,13 @@ def H(token):
 
 
 def mkproj(c, token, name="my-app", **kw):
-    body = {"name": name, "github_repo": "octocat/my-app", "dockerfile": "Dockerfile", "build_context": ".",
-            "services": {"postgres": True, "redis": True, "s3": False}}
+    body = {
+        "name": name,
+        "github_repo": "octocat/my-app",
+        "dockerfile": "Dockerfile",
+        "build_context": ".",
+        "services": {"postgres": True, "redis": True, "s3": False},
+    }
     body.update(kw)
     return c.post("/api/projects", json=body, headers=H(token))
 
@@ -54,8 +60,11 @@ def mkproj(c, token, name="my-app", **kw):
 def hook(c, event, payload, secret):
     raw = json.dumps(payload).encode()
     sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    return c.post("/api/webhooks/github", content=raw,
-                  headers={"X-GitHub-Event": event, "X-Hub-Signature-256": sig, "Content-Type": "application/json"})
+    return c.post(
+        "/api/webhooks/github",
+        content=raw,
+        headers={"X-GitHub-Event": event, "X-Hub-Signature-256": sig, "Content-Type": "application/json"},
+    )
 
 
 # ---------------------------------------------------------------- honest app
@@ -75,7 +84,7 @@ def test_auth_and_api_keys():
     listed = c.get("/api/auth/api-keys", headers=H(tok.full)).json()
     text = json.dumps(listed)
     assert new["key"] not in text and tok.full not in text
-    ours = [k for k in listed if k["id"] == new["id"]][0]
+    ours = next(k for k in listed if k["id"] == new["id"])
     assert ours["masked_key"].startswith("nxs_") and "*" in ours["masked_key"]
     assert c.get("/api/auth/me", headers=H(new["key"])).status_code == 200
     # bcrypt at rest
@@ -92,12 +101,16 @@ def test_auth_and_api_keys():
 def test_github_oauth_offline_and_cookie():
     c, tok, clock = build()
     r = c.get("/api/auth/github", follow_redirects=False)
-    assert r.status_code == 302 and r.headers["location"].startswith("https://github.com/login/oauth/authorize")
+    assert r.status_code == 302 and r.headers["location"].startswith(
+        "https://github.com/login/oauth/authorize"
+    )
     state = parse_qs(urlparse(r.headers["location"]).query)["state"][0]
     assert c.get("/api/auth/github/callback?code=x&state=bad", follow_redirects=False).status_code == 400
     assert c.get(f"/api/auth/github/callback?state={state}", follow_redirects=False).status_code == 400
-    assert c.get(f"/api/auth/github/callback?code=unknown&state={state}",
-                 follow_redirects=False).status_code == 502
+    assert (
+        c.get(f"/api/auth/github/callback?code=unknown&state={state}", follow_redirects=False).status_code
+        == 502
+    )
     c.app.state.backend.register_github_code("good", "alice")
     r = c.get(f"/api/auth/github/callback?code=good&state={state}", follow_redirects=False)
     assert r.status_code == 302
@@ -124,11 +137,16 @@ def test_projects_crud_and_validation():
     assert mkproj(c, tok.full, name="z", github_repo="not a repo").status_code == 400
     assert mkproj(c, tok.full, name="z", services={"mongo": True}).status_code == 400
     assert mkproj(c, tok.full, name="z", dockerfile=None).status_code == 400
-    d = c.post("/api/projects", json={"name": "Dëfault App", "github_repo": "o/r"}, headers=H(tok.full)).json()
+    d = c.post(
+        "/api/projects", json={"name": "Dëfault App", "github_repo": "o/r"}, headers=H(tok.full)
+    ).json()
     assert d["dockerfile"] == "Dockerfile" and d["build_context"] == "." and d["slug"] == "d-fault-app"
     assert [x["id"] for x in c.get("/api/projects", headers=H(tok.full)).json()] == [d["id"], p["id"]]
-    u = c.patch(f"/api/projects/{p['id']}", json={"dockerfile": "docker/Dockerfile", "services": {"s3": True}},
-                headers=H(tok.full))
+    u = c.patch(
+        f"/api/projects/{p['id']}",
+        json={"dockerfile": "docker/Dockerfile", "services": {"s3": True}},
+        headers=H(tok.full),
+    )
     assert u.status_code == 200 and u.json()["dockerfile"] == "docker/Dockerfile"
     assert u.json()["services"] == {"postgres": True, "redis": True, "s3": True}
     assert c.patch(f"/api/projects/{p['id']}", json={"slug": "x"}, headers=H(tok.full)).status_code == 400
@@ -168,22 +186,39 @@ def test_environments_lifecycle_and_cascade():
     assert c.post(f"/api/environments/{eid}/pause", headers=H(tok.full)).status_code == 409
     before = c.get(f"/api/environments/{eid}", headers=H(tok.full)).json()["latest_deployment_id"]
     r = c.post(f"/api/environments/{eid}/resume", headers=H(tok.full))
-    assert r.status_code == 200 and r.json()["status"] == "running" and r.json()["latest_deployment_id"] == before
+    assert (
+        r.status_code == 200
+        and r.json()["status"] == "running"
+        and r.json()["latest_deployment_id"] == before
+    )
     assert c.post(f"/api/environments/{eid}/resume", headers=H(tok.full)).status_code == 409
-    assert c.get(f"/api/projects/{p['id']}", headers=H(tok.full)).json()["shared_services"]["postgres"] == "running"
+    assert (
+        c.get(f"/api/projects/{p['id']}", headers=H(tok.full)).json()["shared_services"]["postgres"]
+        == "running"
+    )
     # reset
     r = c.post(f"/api/environments/{eid}/reset", headers=H(tok.full)).json()
     assert r["database"]["size_bytes"] == 0 and r["database"]["reset_at"]
     # second env via webhook: pausing one of two leaves shared services running
     secret = c.app.state.backend.webhook_secret
-    r = hook(c, "push", {"ref": "refs/heads/feature-x", "after": "a" * 40,
-                         "repository": {"full_name": "octocat/my-app"}}, secret)
+    r = hook(
+        c,
+        "push",
+        {"ref": "refs/heads/feature-x", "after": "a" * 40, "repository": {"full_name": "octocat/my-app"}},
+        secret,
+    )
     assert r.status_code == 202 and len(r.json()["deployments"]) == 1
     clock.t += 5
     c.post(f"/api/environments/{eid}/pause", headers=H(tok.full))
-    assert c.get(f"/api/projects/{p['id']}", headers=H(tok.full)).json()["shared_services"]["redis"] == "running"
+    assert (
+        c.get(f"/api/projects/{p['id']}", headers=H(tok.full)).json()["shared_services"]["redis"] == "running"
+    )
     # other account sees nothing
-    for url in (f"/api/environments/{eid}", f"/api/deployments/{dep_id}", f"/api/projects/{p['id']}/environments"):
+    for url in (
+        f"/api/environments/{eid}",
+        f"/api/deployments/{dep_id}",
+        f"/api/projects/{p['id']}/environments",
+    ):
         assert c.get(url, headers=H(tok.other)).status_code == 404
     assert c.post(f"/api/environments/{eid}/resume", headers=H(tok.other)).status_code == 404
     # destroy
@@ -200,28 +235,45 @@ def test_environments_lifecycle_and_cascade():
 
 
 def test_webhooks():
-    c, tok, clock = build()
+    c, tok, _clock = build()
     p = mkproj(c, tok.full).json()
     secret = c.app.state.backend.webhook_secret
     payload = {"ref": "refs/heads/dev", "after": "b" * 40, "repository": {"full_name": "octocat/my-app"}}
     raw = json.dumps(payload).encode()
     assert c.post("/api/webhooks/github", content=raw, headers={"X-GitHub-Event": "push"}).status_code == 401
-    assert c.post("/api/webhooks/github", content=raw, headers={
-        "X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64}).status_code == 401
+    assert (
+        c.post(
+            "/api/webhooks/github",
+            content=raw,
+            headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64},
+        ).status_code
+        == 401
+    )
     assert hook(c, "ping", {"zen": "hi"}, secret).status_code == 200
     assert hook(c, "push", payload, secret).status_code == 202
     envs = c.get(f"/api/projects/{p['id']}/environments", headers=H(tok.full)).json()
-    dev = [e for e in envs if e["branch"] == "dev"][0]
+    dev = next(e for e in envs if e["branch"] == "dev")
     assert dev["commit_sha"] == "b" * 40
     r = c.post(f"/api/environments/{dev['id']}/rebuild", headers=H(tok.full)).json()
     assert r["deployment"]["commit_sha"] == "b" * 40
-    r = hook(c, "delete", {"ref": "dev", "ref_type": "branch", "repository": {"full_name": "octocat/my-app"}}, secret)
+    r = hook(
+        c,
+        "delete",
+        {"ref": "dev", "ref_type": "branch", "repository": {"full_name": "octocat/my-app"}},
+        secret,
+    )
     assert r.status_code == 202 and r.json()["destroyed"] == [dev["id"]]
     assert c.get(f"/api/environments/{dev['id']}", headers=H(tok.full)).status_code == 404
     bad = b"\xff\xfe"
     sig = "sha256=" + hmac.new(secret.encode(), bad, hashlib.sha256).hexdigest()
-    assert c.post("/api/webhooks/github", content=bad,
-                  headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sig}).status_code == 400
+    assert (
+        c.post(
+            "/api/webhooks/github",
+            content=bad,
+            headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sig},
+        ).status_code
+        == 400
+    )
 
 
 def test_env_vars():
@@ -231,7 +283,10 @@ def test_env_vars():
     r = c.put(url, json={"key": "DATABASE_URL", "value": "postgres://secret"}, headers=H(tok.full))
     assert r.status_code == 201 and "secret" not in r.text
     vid = r.json()["id"]
-    assert c.put(url, json={"key": "DATABASE_URL", "value": "postgres://s2"}, headers=H(tok.full)).status_code == 200
+    assert (
+        c.put(url, json={"key": "DATABASE_URL", "value": "postgres://s2"}, headers=H(tok.full)).status_code
+        == 200
+    )
     listed = c.get(url, headers=H(tok.full)).json()
     assert len(listed) == 1 and listed[0]["value"] == "********" and "postgres" not in json.dumps(listed)
     assert c.put(url, json={"key": "1BAD", "value": "x"}, headers=H(tok.full)).status_code == 400
@@ -264,13 +319,17 @@ def test_nodes():
 
 
 def test_quota_accounting():
-    c, tok, clock = build()
+    c, tok, _clock = build()
     q = c.get("/api/quota", headers=H(tok.full)).json()
     assert q["plan"] == "pro" and q["usage"]["projects"] == 0
     assert set(q["limits"]) == {"max_projects", "max_cpu", "max_memory_mb", "build_minutes"}
     ids = [mkproj(c, tok.full, name=f"p{i}").json()["id"] for i in range(25)]
     q = c.get("/api/quota", headers=H(tok.full)).json()
-    assert q["usage"]["projects"] == 25 and q["usage"]["total_cpu"] == 12.5 and q["usage"]["total_memory_mb"] == 12800
+    assert (
+        q["usage"]["projects"] == 25
+        and q["usage"]["total_cpu"] == 12.5
+        and q["usage"]["total_memory_mb"] == 12800
+    )
     r = mkproj(c, tok.full, name="one-too-many")
     assert r.status_code == 403 and r.json()["error"] == "quota_exceeded"
     assert c.get("/api/quota", headers=H(tok.other)).json()["usage"]["projects"] == 0
@@ -288,7 +347,12 @@ def test_hostile_input():
     assert c.get("/api/projects/%ff%fe", headers=H(tok.full)).status_code in (404,)
     assert c.put("/api/projects", headers=H(tok.full)).status_code == 405
     assert c.get("/api/nope", headers=H(tok.full)).status_code == 404
-    assert c.get("/api/projects", headers={"Authorization": "Bearer nxs_\u00e9\u00e9".encode("utf-8")}).status_code == 401
+    assert (
+        c.get(
+            "/api/projects", headers={"Authorization": "Bearer nxs_\u00e9\u00e9".encode("utf-8")}
+        ).status_code
+        == 401
+    )
 
 
 # ---------------------------------------------------------------- defects
@@ -312,22 +376,34 @@ def probe(defect):
     clock.t += 5
     out["restart"] = c.post(f"/api/environments/{eid}/restart", headers=H(tok.full)).status_code
     clock.t += 5
-    hook(c, "push", {"ref": "refs/heads/dev", "repository": {"full_name": "octocat/my-app"}}, b.webhook_secret)
+    hook(
+        c, "push", {"ref": "refs/heads/dev", "repository": {"full_name": "octocat/my-app"}}, b.webhook_secret
+    )
     clock.t += 5
     c.post(f"/api/environments/{eid}/pause", headers=H(tok.full))
     out["shared_after_first_pause"] = c.get(f"/api/projects/{p['id']}", headers=H(tok.full)).json()[
-        "shared_services"]["postgres"]
-    dev = [e for e in c.get(f"/api/projects/{p['id']}/environments", headers=H(tok.full)).json()
-           if e["branch"] == "dev"][0]["id"]
+        "shared_services"
+    ]["postgres"]
+    dev = next(
+        e
+        for e in c.get(f"/api/projects/{p['id']}/environments", headers=H(tok.full)).json()
+        if e["branch"] == "dev"
+    )["id"]
     c.post(f"/api/environments/{dev}/pause", headers=H(tok.full))
     out["shared_after_last_pause"] = c.get(f"/api/projects/{p['id']}", headers=H(tok.full)).json()[
-        "shared_services"]["postgres"]
+        "shared_services"
+    ]["postgres"]
     before = c.get(f"/api/environments/{eid}", headers=H(tok.full)).json()["latest_deployment_id"]
     after = c.post(f"/api/environments/{eid}/resume", headers=H(tok.full)).json()["latest_deployment_id"]
     out["resume_new_dep"] = before != after
-    out["reset_size"] = c.post(f"/api/environments/{eid}/reset", headers=H(tok.full)).json()["database"]["size_bytes"]
-    out["unsigned_hook"] = c.post("/api/webhooks/github", json={"ref": "refs/heads/x", "repository": {
-        "full_name": "octocat/my-app"}}, headers={"X-GitHub-Event": "push"}).status_code
+    out["reset_size"] = c.post(f"/api/environments/{eid}/reset", headers=H(tok.full)).json()["database"][
+        "size_bytes"
+    ]
+    out["unsigned_hook"] = c.post(
+        "/api/webhooks/github",
+        json={"ref": "refs/heads/x", "repository": {"full_name": "octocat/my-app"}},
+        headers={"X-GitHub-Event": "push"},
+    ).status_code
     t = c.post("/api/nodes/join-token", headers=H(tok.full)).json()["token"]
     nid = c.post("/api/nodes/join", json={"token": t, "hostname": "n1"}).json()["id"]
     c.delete(f"/api/nodes/{nid}", headers=H(tok.full))

@@ -1,5 +1,6 @@
 """Tests of the blind Nurosentrix backend: every documented behaviour holds on
 the honest app, and every planted defect breaks the probe of its behaviour."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -8,14 +9,18 @@ import pathlib
 import pytest
 from starlette.testclient import TestClient
 
-_spec = importlib.util.spec_from_file_location("blind_nurosentrix", pathlib.Path(__file__).with_name("nurosentrix.py"))
+_spec = importlib.util.spec_from_file_location(
+    "blind_nurosentrix", pathlib.Path(__file__).with_name("nurosentrix.py")
+)
 nsx = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(nsx)
 
 B = "/api/v1"
 T0 = 1_700_000_000.0  # a multiple of the 2 s window
-UNAUTH = {"success": False, "error": {"code": "UNAUTHORIZED",
-                                      "message": "Invalid or missing authentication token"}}
+UNAUTH = {
+    "success": False,
+    "error": {"code": "UNAUTHORIZED", "message": "Invalid or missing authentication token"},
+}
 
 
 class Env:
@@ -45,17 +50,36 @@ class Env:
         self.backend.counters.clear()
 
     def server(self, name="web-1", tok=None):
-        r = self.post("/servers", {"name": name, "provider": "digitalocean", "region": "nyc1",
-                                   "size": "s-4vcpu-8gb", "ssh_key_id": "key_xyz789"}, tok)
+        r = self.post(
+            "/servers",
+            {
+                "name": name,
+                "provider": "digitalocean",
+                "region": "nyc1",
+                "size": "s-4vcpu-8gb",
+                "ssh_key_id": "key_xyz789",
+            },
+            tok,
+        )
         assert r.status_code == 201, r.text
         return r.json()["data"]
 
     def instance(self, tok=None):
         s = self.server(tok=tok)
         self.advance(5)
-        r = self.post("/instances", {"name": "production-crm", "server_id": s["id"], "odoo_version": "17.0",
-                                     "edition": "community", "database_name": "production_crm",
-                                     "admin_email": "admin@example.com", "domain": "crm.example.com"}, tok)
+        r = self.post(
+            "/instances",
+            {
+                "name": "production-crm",
+                "server_id": s["id"],
+                "odoo_version": "17.0",
+                "edition": "community",
+                "database_name": "production_crm",
+                "admin_email": "admin@example.com",
+                "domain": "crm.example.com",
+            },
+            tok,
+        )
         assert r.status_code == 201, r.text
         self.advance(5)
         return r.json()["data"]
@@ -76,6 +100,7 @@ def err(r, status, code):
 
 
 # ---- probes: each asserts a documented behaviour (or a stated choice) -------
+
 
 def p_cross_account_restore(e):
     i, b = e.backup()
@@ -120,8 +145,12 @@ def p_readonly_can_write(e):
     assert e.get("/servers", ro).status_code == 200
     assert e.get(f"/instances/{i['id']}/backups", ro).status_code == 200
     for r, perm in (
-        (e.post("/servers", {"name": "x", "provider": "hetzner", "region": "fsn1", "size": "s-1vcpu-2gb"}, ro),
-         "servers:write"),
+        (
+            e.post(
+                "/servers", {"name": "x", "provider": "hetzner", "region": "fsn1", "size": "s-1vcpu-2gb"}, ro
+            ),
+            "servers:write",
+        ),
         (e.delete(f"/instances/{i['id']}", ro), "instances:write"),
         (e.post(f"/instances/{i['id']}/actions", {"action": "stop"}, ro), "instances:actions"),
         (e.post(f"/instances/{i['id']}/backups", {}, ro), "backups:write"),
@@ -134,12 +163,19 @@ def p_readonly_can_write(e):
 def p_forbidden_wrong_body(e):
     r = e.post("/servers", {}, e.tok.limited)
     assert r.status_code == 403 and r.json() == {
-        "success": False, "error": {"code": "FORBIDDEN", "message": "Token does not have permission: servers:write"}}
+        "success": False,
+        "error": {"code": "FORBIDDEN", "message": "Token does not have permission: servers:write"},
+    }
 
 
 def p_unauthorized_wrong_body(e):
-    for headers in ({}, {"Authorization": "Bearer nsx_live_nope"}, {"Authorization": "Basic abc"},
-                    {"Authorization": "Bearer " + e.tok.full[9:]}, {"Authorization": "Bearer a.b.c"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer nsx_live_nope"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer " + e.tok.full[9:]},
+        {"Authorization": "Bearer a.b.c"},
+    ):
         r = e.c.get(B + "/servers", headers=headers)
         assert r.status_code == 401 and r.json() == UNAUTH, (headers, r.text)
 
@@ -241,8 +277,11 @@ def p_rate_limit_10pct_over(e):
 def p_create_limit_missing(e):
     for k in range(20):
         e.server(f"s{k}")
-    err(e.post("/servers", {"name": "x", "provider": "vultr", "region": "ewr", "size": "s-1vcpu-1gb"}),
-        429, "RATE_LIMIT_EXCEEDED")
+    err(
+        e.post("/servers", {"name": "x", "provider": "vultr", "region": "ewr", "size": "s-1vcpu-1gb"}),
+        429,
+        "RATE_LIMIT_EXCEEDED",
+    )
     assert e.get("/servers").status_code == 200  # reads still allowed
     e.advance(2)
     e.server("after")
@@ -262,14 +301,26 @@ def p_retry_after_short(e):
 
 def p_clone_password_missing(e):
     i, b = e.backup()
-    r = e.post(f"/instances/{i['id']}/clone", {"name": "staging-crm", "domain": "staging-crm.example.com",
-                                               "backup_id": b["id"], "neutralize": True,
-                                               "restore_database": True, "restore_filestore": True})
+    r = e.post(
+        f"/instances/{i['id']}/clone",
+        {
+            "name": "staging-crm",
+            "domain": "staging-crm.example.com",
+            "backup_id": b["id"],
+            "neutralize": True,
+            "restore_database": True,
+            "restore_filestore": True,
+        },
+    )
     assert r.status_code == 201, r.text
     d = r.json()["data"]
     assert isinstance(d.get("admin_password"), str) and len(d["admin_password"]) >= 12
-    assert d["cloned_from"] == {"instance_id": i["id"], "backup_id": b["id"]} and d["status"] == "provisioning"
-    r = e.post(f"/instances/{i['id']}/clone", {"name": "s2", "backup_id": b["id"], "admin_password": "s3cret-pass"})
+    assert (
+        d["cloned_from"] == {"instance_id": i["id"], "backup_id": b["id"]} and d["status"] == "provisioning"
+    )
+    r = e.post(
+        f"/instances/{i['id']}/clone", {"name": "s2", "backup_id": b["id"], "admin_password": "s3cret-pass"}
+    )
     assert "admin_password" not in r.json()["data"]
     e.advance(5)
     assert e.get(f"/instances/{d['id']}").json()["data"]["status"] == "running"
@@ -278,7 +329,11 @@ def p_clone_password_missing(e):
 def p_clone_incomplete_backup(e):
     i = e.instance()
     b = e.post(f"/instances/{i['id']}/backups").json()["data"]
-    err(e.post(f"/instances/{i['id']}/clone", {"name": "s", "backup_id": b["id"]}), 409, "BACKUP_NOT_COMPLETED")
+    err(
+        e.post(f"/instances/{i['id']}/clone", {"name": "s", "backup_id": b["id"]}),
+        409,
+        "BACKUP_NOT_COMPLETED",
+    )
     err(e.post(f"/backups/{b['id']}/restore"), 409, "BACKUP_NOT_COMPLETED")
 
 
@@ -295,14 +350,21 @@ def p_non_ascii_500(e):
 def p_error_envelope_wrong(e):
     r = e.post("/servers", {"name": "x", "provider": "digitalocean", "region": "nyc1", "size": "huge"})
     assert r.status_code == 422
-    assert r.json() == {"success": False, "error": {"code": "VALIDATION_ERROR", "message": "Invalid request parameters",
-                                                    "details": {"field": "size", "reason": "Size must look like s-4vcpu-8gb"}}}
+    assert r.json() == {
+        "success": False,
+        "error": {
+            "code": "VALIDATION_ERROR",
+            "message": "Invalid request parameters",
+            "details": {"field": "size", "reason": "Size must look like s-4vcpu-8gb"},
+        },
+    }
 
 
 PROBES = {name[2:]: fn for name, fn in globals().items() if name.startswith("p_")}
 
 
 # ---- honest-only behaviour --------------------------------------------------
+
 
 def h_envelope_and_server_fields(e):
     s = e.server()
@@ -330,16 +392,26 @@ def h_actions_lifecycle(e):
 
 def h_validation_and_hostile_input(e):
     H = {**e.h(), "Content-Type": "application/json"}
-    for raw, status in ((b"\xff\xfe\x00", 400), (b"[" * 50000 + b"]" * 50000, 400), (b"{bad", 400),
-                        (b'{"name": NaN}', 400), (b"[1,2]", 422), (b"9" * 5000, 400),
-                        (b'{"name": "\\ud800", "provider": "aws", "region": "nyc1", "size": "s-1vcpu-1gb"}', 400)):
+    for raw, status in (
+        (b"\xff\xfe\x00", 400),
+        (b"[" * 50000 + b"]" * 50000, 400),
+        (b"{bad", 400),
+        (b'{"name": NaN}', 400),
+        (b"[1,2]", 422),
+        (b"9" * 5000, 400),
+        (b'{"name": "\\ud800", "provider": "aws", "region": "nyc1", "size": "s-1vcpu-1gb"}', 400),
+    ):
         r = e.c.post(B + "/servers", content=raw, headers=H)
         assert r.status_code == status and r.json()["success"] is False, (raw[:10], r.text)
     r = e.c.post(B + "/servers", content=b'{"name":"x"}', headers={**e.h(), "Content-Type": "text/plain"})
     err(r, 415, "UNSUPPORTED_MEDIA_TYPE")
     big = {"name": "x", "provider": "digitalocean", "region": "nyc1", "size": "s-" + "9" * 4000 + "vcpu-8gb"}
     err(e.post("/servers", big), 422, "VALIDATION_ERROR")
-    err(e.post("/servers", {"name": ["x"], "provider": {}, "region": 1, "size": None}), 422, "VALIDATION_ERROR")
+    err(
+        e.post("/servers", {"name": ["x"], "provider": {}, "region": 1, "size": None}),
+        422,
+        "VALIDATION_ERROR",
+    )
     for q in ("page=0", "page=-1", "per_page=abc", "page=" + "9" * 400, "per_page=1.5"):
         err(e.get("/servers?" + q), 422, "VALIDATION_ERROR")
     assert e.get("/servers?page=%FF%FE").status_code == 422
@@ -366,14 +438,22 @@ def h_request_id_and_instances(e):
 
 def h_settings(e):
     assert e.get("/settings", e.tok.limited).json()["data"]["timezone"] == "UTC"
-    err(e.c.put(B + "/settings", json={"timezone": "Europe/Paris"}, headers=e.h(e.tok.limited)), 403, "FORBIDDEN")
+    err(
+        e.c.put(B + "/settings", json={"timezone": "Europe/Paris"}, headers=e.h(e.tok.limited)),
+        403,
+        "FORBIDDEN",
+    )
     r = e.c.put(B + "/settings", json={"timezone": "Europe/Paris"}, headers=e.h())
     assert r.status_code == 200 and r.json()["data"]["timezone"] == "Europe/Paris"
 
 
 def h_login_validation(e):
     err(e.c.post(B + "/auth/login", json={"email": e.tok.email}), 422, "VALIDATION_ERROR")
-    err(e.c.post(B + "/auth/login", json={"email": "nobody@example.com", "password": "x"}), 401, "INVALID_CREDENTIALS")
+    err(
+        e.c.post(B + "/auth/login", json={"email": "nobody@example.com", "password": "x"}),
+        401,
+        "INVALID_CREDENTIALS",
+    )
     r = e.c.post(B + "/auth/login", json={"email": e.tok.other_email, "password": e.tok.other_password})
     assert e.get("/servers", r.json()["data"]["token"]).status_code == 200
 
