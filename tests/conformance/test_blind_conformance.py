@@ -43,6 +43,15 @@ CAUGHT: dict[str, tuple[str, tuple[str, ...]]] = {
     "cloudnexus_com:meta_missing": ("envelope", ()),
     "cloudnexus_com:status_filter_ignored": ("filters", ()),
     "cloudnexus_com:non_ascii_500": ("not_a_server_error", ()),
+    "cloudnexus_io:pagination_ignored": ("pagination", ()),
+    "cloudnexus_io:offset_off_by_one": ("pagination", ()),
+    "cloudnexus_io:default_limit_wrong": ("pagination", ()),
+    "cloudnexus_io:meta_total_page": ("pagination", ()),
+    "cloudnexus_io:cross_account_visible": ("tenancy", ()),
+    "cloudnexus_io:non_ascii_500": ("not_a_server_error", ()),
+    "cloudnexus_io:no_auth_required": ("auth", ()),
+    "cloudnexus_io:error_shape_flat": ("envelope", ()),
+    "nexos:no_auth_required": ("auth", ()),
 }
 
 
