@@ -15,6 +15,8 @@ from types import ModuleType
 
 import pytest
 
+pytestmark = pytest.mark.timeout(900)  # four full runs at once on a shared machine
+
 from tests.conformance.backends import serve
 from tests.conformance.blind import cloudnexus_com, cloudnexus_io, nexos, nurosentrix
 from tests.conformance.conftest import Outcome, run_suite, run_suites
