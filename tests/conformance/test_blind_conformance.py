@@ -26,15 +26,16 @@ BACKENDS: dict[str, tuple[ModuleType, str, str]] = {
     "cloudnexus_io": (cloudnexus_io, "cloudnexus-io", "/v1"),
     "nexos": (nexos, "nexos", "/api"),
 }
-# Nurosentrix' documented 100/min is served over the tests' 2 s window, which the backend does not
-# announce (no RateLimit headers, as the document names none): a burst that crosses its window is
-# accepted. The rate-limit family is left out of defect runs that are not about limits.
-_NO_RATELIMIT = (
-    "--phases",
-    "none",
+# Nurosentrix' documented 100/min is served here over the tests' 2 s window, which the backend does
+# not announce (no RateLimit headers: the document names none), so the suite reads 60 s and a burst
+# that crosses a 2 s window is all accepted: the rate-limit family is left out of its runs (the
+# load/ verifier judges the limiter; a defect about limits is listed in MISSED).
+_NO_RATELIMIT_CHECKS = (
     "--checks",
     "envelope,auth,scopes,tenancy,lifecycle,defaults,pagination,filters,inputs",
 )
+_NO_RATELIMIT = ("--phases", "none", *_NO_RATELIMIT_CHECKS)
+DEFAULT_RUN: dict[str, tuple[str, ...]] = {"nurosentrix": _NO_RATELIMIT_CHECKS}
 _DOMAIN = ("--phases", "none")
 _SCHEMATHESIS = ("--phases", "examples,coverage", "--checks", "none")
 # "backend:defect" -> (the check that must fail, the options of its run)
@@ -168,7 +169,7 @@ def blind_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
         for name in BACKENDS:
             app = _app(name)
             url = stack.enter_context(serve(app))
-            runs[name] = _args(name, url, app)
+            runs[name] = (*_args(name, url, app), *DEFAULT_RUN.get(name, ()))
         return run_suites(tmp_path_factory.mktemp("blind"), runs, timeout=900)
 
 
