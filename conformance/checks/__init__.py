@@ -85,12 +85,23 @@ def family(
 
 def load_all() -> dict[str, Family]:
     """Import every family module (registration happens at import)."""
-    from . import auth, envelope, filters, inputs, lifecycle, pagination, ratelimit, scopes, tenancy  # noqa: F401
+    from . import auth, defaults, envelope, filters, inputs, lifecycle, pagination, ratelimit, scopes, tenancy  # noqa: F401
 
     return FAMILIES
 
 
-ORDER = ("envelope", "auth", "scopes", "tenancy", "lifecycle", "pagination", "filters", "inputs", "ratelimit")
+ORDER = (
+    "envelope",
+    "auth",
+    "scopes",
+    "tenancy",
+    "lifecycle",
+    "defaults",
+    "pagination",
+    "filters",
+    "inputs",
+    "ratelimit",
+)
 
 
 def created_records(ctx: Context, check: str) -> Iterator[tuple[Resource, Created]]:
