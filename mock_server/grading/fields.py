@@ -1,0 +1,62 @@
+"""The few facts the client rules need that the request log did not hold, taken cheaply after
+the response (`Sandbox.record`): what the sandbox told the client to wait, a digest of the body
+it sent, and where a listing's page started. Never a body, a token or a query string itself."""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from contract import Operation
+
+BODY = "sandbox.body"  # the request scope key the engine keeps the raw body under
+
+
+def told(response: Response) -> tuple[int | None, str | None]:
+    """Seconds the response told the client to wait and the bucket it named: `Retry-After`, or a
+    `RateLimit` saying `r=0` (no request left until `t`)."""
+    wait: int | None = None
+    bucket: str | None = None
+    for name, value in getattr(response, "raw_headers", ()):
+        if name == b"retry-after":
+            if value.isdigit():
+                wait = int(value)
+        elif name == b"ratelimit" and b";r=0;" in value:
+            quoted, _, rest = value.partition(b";r=0;t=")
+            bucket = quoted.strip(b'" ').decode("latin-1")
+            if wait is None and rest.split(b",", 1)[0].strip().isdigit():
+                wait = int(rest.split(b",", 1)[0])
+    return wait, bucket
+
+
+def body_digest(request: Request) -> str | None:
+    raw: bytes | None = request.scope.get(BODY)
+    return f"{zlib.crc32(raw):08x}" if raw else None
+
+
+def page(request: Request, op: Operation | None, size_param: str | None) -> dict[str, Any] | None:
+    """A list operation's paging: `{"at": page or offset, "size": per_page or limit, "query": the
+    other parameters' digest}` (the listing a page belongs to); None elsewhere."""
+    if op is None or op.resource is None or op.resource.get("op") != "list":
+        return None
+    qs: bytes = request.scope["query_string"]
+    at: str | None = None
+    size: str | None = None
+    rest = []
+    for k, v in parse_qsl(qs.decode("latin-1")) if qs else ():
+        if k in ("page", "offset"):
+            at = v
+        elif k == size_param:
+            size = v
+        else:
+            rest.append(f"{k}={v}")
+    return {
+        "at": int(at) if at and at.isdigit() and len(at) < 10 else at,
+        "size": int(size) if size and size.isdigit() and len(size) < 10 else size,
+        "query": f"{zlib.crc32(chr(0).join(sorted(rest)).encode()):08x}" if rest else None,
+    }
