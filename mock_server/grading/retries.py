@@ -10,13 +10,10 @@ TRANSIENT = frozenset({500, 502, 503, 504})
 FINAL = frozenset({400, 401, 403, 404, 405, 409, 413, 415, 422})
 
 
-def _keys(ctx: Context, row: Row) -> list[tuple[str, str]]:
-    """What a request counts against: its operation's buckets, and the operation itself."""
-    op = ctx.op(row)
-    keys = [("o", str(row.get("operation")))]
-    if op is not None:
-        keys += [("b", b) for b in op.rate_buckets]
-    return keys
+def _keys(ctx: Context, row: Row) -> list[tuple[str, str | None]]:
+    """What a request counts against: its operation itself, and its operation's buckets."""
+    name = row.get("operation")
+    return ctx.counts_in.get(name) or [("o", name)]
 
 
 @rule("retry-after", "after a 429 (or a 503 with Retry-After), waits the time it was told")
@@ -25,7 +22,7 @@ def retry_after(ctx: Context) -> Verdict:
     told = honoured = 0
     bad: list[str] = []
     for rows in ctx.by_token.values():
-        waiting: dict[tuple[str, str], tuple[float, Row]] = {}
+        waiting: dict[tuple[str, str | None], tuple[float, Row]] = {}
         for r in rows:
             if waiting:
                 for key in _keys(ctx, r):
@@ -38,7 +35,7 @@ def retry_after(ctx: Context) -> Verdict:
                         honoured += 1
             if r["status"] in (429, 503) and r.get("wait") is not None:
                 told += 1
-                key = ("b", r["bucket"]) if r.get("bucket") else ("o", str(r.get("operation")))
+                key = ("b", r["bucket"]) if r.get("bucket") else ("o", r.get("operation"))
                 waiting[key] = (r["at"] + r["wait"], r)
     if bad:
         n = len(bad) // 2
@@ -58,10 +55,10 @@ def back_off(ctx: Context) -> Verdict:
     retried = 0
     bad: list[str] = []
     for rows in ctx.by_token.values():
-        last: dict[str, tuple[Row, float | None]] = {}  # operation -> its last failure, the gap before it
+        last: dict[str | None, tuple[Row, float | None]] = {}  # operation -> its last failure, the gap before
         for r in rows:
-            name = str(r.get("operation"))
-            before = last.pop(name, None)
+            name = r.get("operation")
+            before = last.pop(name, None) if last else None
             if before is not None:
                 retried += 1
                 gap = r["at"] - before[0]["at"]
@@ -86,14 +83,20 @@ def no_futile_repeat(ctx: Context) -> Verdict:
     bad: list[str] = []
     for rows in ctx.by_token.values():
         refused: dict[tuple[object, ...], Row] = {}
+        paths: set[str] = set()  # the paths of `refused`: most requests need no key built
         for r in rows:
-            key = (r["method"], r["path"], r.get("body"), str(r.get("page")))
+            final = r["status"] in FINAL
+            if not final and r["path"] not in paths:
+                continue
+            page = r.get("page")
+            key = (r["method"], r["path"], r.get("body"), tuple(page.values()) if page else None)
             first = refused.pop(key, None)
             if first is not None and r["status"] == first["status"]:
                 bad += [first["request_id"], r["request_id"]]
-            if r["status"] in FINAL and not _forced(r):
+            if final and not _forced(r):
                 seen += 1
                 refused[key] = r
+                paths.add(r["path"])
     if bad:
         return failed("sent the same request again after a final 4xx, and got it again", bad, basis)
     if not seen:

@@ -72,6 +72,17 @@ class Context:
         self.rows = rows
         self.tokens = tokens  # token_id -> {"scopes": [...], "mode": ...} where still known
         self._ops = {o.operation_id: o for o in spec.operations}
+        # per operation id, what the rules ask of it (looked up once per row, not recomputed)
+        self.scopes_of: dict[str | None, tuple[str, ...]] = {
+            o.operation_id: o.scopes for o in spec.operations
+        }
+        self.counts_in: dict[str | None, list[tuple[str, str | None]]] = {
+            o.operation_id: [("o", o.operation_id)] + [("b", b) for b in o.rate_buckets]
+            for o in spec.operations
+        }
+        self.kind_of: dict[str | None, str | None] = {
+            o.operation_id: (o.resource or {}).get("op") for o in spec.operations
+        }
 
     def op(self, row: Row) -> Operation | None:
         name = row.get("operation")

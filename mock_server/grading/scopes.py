@@ -21,10 +21,8 @@ def least_privilege(ctx: Context) -> Verdict:
             continue
         judged += 1
         used: set[str] = set()
-        for r in rows:
-            op = ctx.op(r)
-            if op is not None:
-                used.update(op.scopes)
+        for name in {r.get("operation") for r in rows}:
+            used.update(ctx.scopes_of.get(name, ()))
         unused = set(record.get("scopes") or ()) - used
         if unused:
             spare |= unused
@@ -41,9 +39,9 @@ def scopes_sufficient(ctx: Context) -> Verdict:
     basis = "each operation's x-scopes"
     calls = 0
     bad: list[str] = []
+    needs = ctx.scopes_of
     for r in ctx.rows:
-        op = ctx.op(r)
-        if op is None or not op.scopes or not r.get("token_id"):
+        if not needs.get(r.get("operation")) or not r.get("token_id"):
             continue
         calls += 1
         if r["status"] == 403 and str(r.get("reason") or "").startswith("the token lacks"):
