@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 from . import documented, lifecycle, pagination, retries, scopes, writes  # noqa: F401  (they register)
 from .rules import FAIL, RULES, Context, Row
 
+FAMILIES = ("retries", "pagination", "lifecycle", "writes", "scopes", "documented")
+RULES.sort(key=lambda r: FAMILIES.index(r.check.__module__.rsplit(".", 1)[-1]))  # stable: in-module order
+
 if TYPE_CHECKING:
     from contract import Contract
 

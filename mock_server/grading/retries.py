@@ -3,7 +3,7 @@ cannot succeed, and stop when the rate-limit headers say nothing is left."""
 
 from __future__ import annotations
 
-from .rules import Context, Row, Verdict, failed, passed, rule, unseen
+from .rules import Context, Row, Verdict, failed, limits_inferred, passed, rule, unseen
 
 TRANSIENT = frozenset({500, 502, 503, 504})
 # 4xx answers a repeat of the same request gets again: nothing about it changes by itself
@@ -18,6 +18,12 @@ def _keys(ctx: Context, row: Row) -> list[tuple[str, str | None]]:
 
 @rule("retry-after", "after a 429 (or a 503 with Retry-After), waits the time it was told")
 def retry_after(ctx: Context) -> Verdict:
+    verdict = _retry_after(ctx)
+    verdict.inferred = limits_inferred(ctx.spec)
+    return verdict
+
+
+def _retry_after(ctx: Context) -> Verdict:
     basis = "Retry-After of the refusal (RFC 9110 §10.2.3) and the buckets of x-sandbox.rate-limits"
     told = honoured = 0
     bad: list[str] = []
@@ -111,13 +117,19 @@ def _forced(r: Row) -> bool:
 
 @rule("rate-limit-headers", "stops when RateLimit says none is left (r=0), until the time it gives")
 def rate_limit_headers(ctx: Context) -> Verdict:
+    verdict = _rate_limit_headers(ctx)
+    verdict.inferred = limits_inferred(ctx.spec)
+    return verdict
+
+
+def _rate_limit_headers(ctx: Context) -> Verdict:
     basis = (
         "RateLimit / X-RateLimit-Remaining of the answers (IETF draft -11), buckets of x-sandbox.rate-limits"
     )
     told = 0
     bad: list[str] = []
     for rows in ctx.by_token.values():
-        empty: dict[str, tuple[float, Row]] = {}  # bucket -> when it frees, the answer that said so
+        empty: dict[str | None, tuple[float, Row]] = {}  # bucket -> when it frees, the answer saying so
         for r in rows:
             if empty:
                 for kind, name in _keys(ctx, r):

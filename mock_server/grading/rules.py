@@ -64,6 +64,17 @@ def unseen(message: str, basis: str = "") -> Verdict:
     return Verdict(UNSEEN, message, [], basis)
 
 
+def limits_inferred(spec: Contract) -> str | None:
+    """Why the API's rate limits are the sandbox's, when one of them is."""
+    reasons = [f"{b.name}: {b.provenance.reason}" for b in spec.buckets.values() if b.provenance.inferred]
+    return f"{spec.name}'s limits are the sandbox's ({'; '.join(reasons)})" if reasons else None
+
+
+def scopes_inferred(spec: Contract) -> str | None:
+    p = spec.scopes_provenance
+    return f"{spec.name}'s scope names are the sandbox's ({p.reason})" if p.inferred else None
+
+
 class Context:
     """The requests being graded (one API; one token or all; since a time) and what judges them."""
 
@@ -77,7 +88,7 @@ class Context:
             o.operation_id: o.scopes for o in spec.operations
         }
         self.counts_in: dict[str | None, list[tuple[str, str | None]]] = {
-            o.operation_id: [("o", o.operation_id)] + [("b", b) for b in o.rate_buckets]
+            o.operation_id: [("o", o.operation_id), *(("b", b) for b in o.rate_buckets)]
             for o in spec.operations
         }
         self.kind_of: dict[str | None, str | None] = {

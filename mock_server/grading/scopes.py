@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .rules import Context, Verdict, failed, passed, rule, unseen
+from .rules import Context, Verdict, failed, passed, rule, scopes_inferred, unseen
 
 
 @rule(
@@ -36,6 +36,12 @@ def least_privilege(ctx: Context) -> Verdict:
 
 @rule("scopes-sufficient", "calls only operations its token has the scopes for")
 def scopes_sufficient(ctx: Context) -> Verdict:
+    verdict = _scopes_sufficient(ctx)
+    verdict.inferred = scopes_inferred(ctx.spec)
+    return verdict
+
+
+def _scopes_sufficient(ctx: Context) -> Verdict:
     basis = "each operation's x-scopes"
     calls = 0
     bad: list[str] = []
