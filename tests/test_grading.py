@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from contract import load_all
 from mock_server.cli import main
@@ -162,6 +164,19 @@ def test_grade_refuses_a_bad_query_clearly(
 ) -> None:
     r = httpx.get(f"{sandbox.url}/_mock/grade", params=query)
     assert r.status_code == 400 and message in r.json()["error"]["message"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    since=st.one_of(
+        st.text(max_size=30), st.sampled_from(["nan", "inf", "-1e300", "1e20", "9999-12-31T23:59:59Z"])
+    )
+)
+def test_grade_never_fails_on_what_it_is_given(sandbox: SandboxServer, since: str) -> None:
+    r = httpx.get(f"{sandbox.url}/_mock/grade", params={"api": API, "since": since, "token": since})
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 400:
+        assert r.json()["error"]["message"] == "since must be an RFC 3339 time or epoch seconds"
 
 
 def test_the_cli_exits_1_on_a_failed_rule_0_when_none_2_when_it_cannot_ask(

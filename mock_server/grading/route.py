@@ -23,12 +23,16 @@ def _bad(message: str) -> Response:
 
 
 def _since(raw: str | None) -> float | None:
+    """Epoch seconds or RFC 3339, between years 1 and 9999 (ValueError otherwise)."""
     if raw is None:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    if not -62_000_000_000 < value < 253_000_000_000:  # also NaN and infinities
+        raise ValueError(raw)
+    return value
 
 
 def handle(sb: Sandbox, request: Request) -> Response:
@@ -38,7 +42,7 @@ def handle(sb: Sandbox, request: Request) -> Response:
         return _bad(f"api must be one of {', '.join(sb.specs)}")
     try:
         since = _since(q.get("since"))
-    except ValueError:
+    except (ValueError, OverflowError):
         return _bad("since must be an RFC 3339 time or epoch seconds")
     tid = None
     if token:
