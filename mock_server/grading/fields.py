@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import zlib
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -41,22 +40,31 @@ def body_digest(request: Request) -> str | None:
 
 def page(request: Request, op: Operation | None, size_param: str | None) -> dict[str, Any] | None:
     """A list operation's paging: `{"at": page or offset, "size": per_page or limit, "query": the
-    other parameters' digest}` (the listing a page belongs to); None elsewhere."""
+    other parameters' digest}` (the listing a page belongs to, as sent: not decoded); None elsewhere."""
     if op is None or op.resource is None or op.resource.get("op") != "list":
         return None
     qs: bytes = request.scope["query_string"]
-    at: str | None = None
-    size: str | None = None
+    if not qs:
+        return {"at": None, "size": None, "query": None}
+    size_key = size_param.encode() if size_param else b"\0"
+    at = size = None
     rest = []
-    for k, v in parse_qsl(qs.decode("latin-1")) if qs else ():
-        if k in ("page", "offset"):
-            at = v
-        elif k == size_param:
-            size = v
-        else:
-            rest.append(f"{k}={v}")
+    for part in qs.split(b"&"):
+        key, _, value = part.partition(b"=")
+        if key in (b"page", b"offset"):
+            at = value
+        elif key == size_key:
+            size = value
+        elif part:
+            rest.append(part)
     return {
-        "at": int(at) if at and at.isdigit() and len(at) < 10 else at,
-        "size": int(size) if size and size.isdigit() and len(size) < 10 else size,
-        "query": f"{zlib.crc32(chr(0).join(sorted(rest)).encode()):08x}" if rest else None,
+        "at": _number(at),
+        "size": _number(size),
+        "query": f"{zlib.crc32(b'&'.join(sorted(rest))):08x}" if rest else None,
     }
+
+
+def _number(raw: bytes | None) -> int | str | None:
+    if raw is None:
+        return None
+    return int(raw) if raw.isdigit() and len(raw) < 10 else raw.decode("latin-1")[:32]
