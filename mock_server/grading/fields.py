@@ -14,14 +14,19 @@ if TYPE_CHECKING:
     from contract import Operation
 
 BODY = "sandbox.body"  # the request scope key the engine keeps the raw body under
+_NONE_LEFT = (b"x-ratelimit-remaining", b"0")  # a success's headers saying the bucket is empty
+_FIRST: dict[str, Any] = {"at": None, "size": None, "query": None}  # a listing without parameters
 
 
 def told(response: Response) -> tuple[int | None, str | None]:
     """Seconds the response told the client to wait and the bucket it named: `Retry-After`, or a
     `RateLimit` saying `r=0` (no request left until `t`)."""
+    raw = getattr(response, "raw_headers", ())
+    if response.status_code < 400 and _NONE_LEFT not in raw:  # the common case, one C-level scan
+        return None, None
     wait: int | None = None
     bucket: str | None = None
-    for name, value in getattr(response, "raw_headers", ()):
+    for name, value in raw:
         if name == b"retry-after":
             if value.isdigit():
                 wait = int(value)
@@ -45,7 +50,7 @@ def page(request: Request, op: Operation | None, size_param: str | None) -> dict
         return None
     qs: bytes = request.scope["query_string"]
     if not qs:
-        return {"at": None, "size": None, "query": None}
+        return _FIRST  # shared: log entries are never changed
     size_key = size_param.encode() if size_param else b"\0"
     at = size = None
     rest = []
