@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .grading import cli as grading_cli
 from .httpguard import HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = tsub.add_parser("revoke", help="revoke a token (by value or tok_ id)")
     revoke.add_argument("token")
     lst.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    grading_cli.add_parser(sub, DEFAULT_URL)
     for p in (create, lst, revoke):
         p.add_argument(
             "--url",
@@ -419,4 +421,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "grade":
+        return grading_cli.run(args)
     return token_command(args)

@@ -17,6 +17,7 @@ from . import webui
 from .clock import iso
 from .errors import ApiError, StorageError
 from .faults import FaultError
+from .grading import route as grading
 from .sandbox import Sandbox
 from .tokens import MODES
 from .users import save_user
@@ -130,6 +131,8 @@ class ControlApi:
             if not sb.faults.delete(path.removeprefix("faults/")):
                 raise ControlError(404, "no such fault rule")
             return Response(status_code=204)
+        if path == "grade" and method == "GET":
+            return grading.handle(sb, request)
         if path == "requests" and method == "GET":
             keep = _request_filter(request.query_params)
             rows = [r for r in sb.requests if keep(r)]

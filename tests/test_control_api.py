@@ -156,6 +156,7 @@ def test_control_api_spec_is_valid_and_covers_every_route() -> None:
         "/users",
         "/reset",
         "/requests",
+        "/grade",
         "/clock",
         "/clock/advance",
         "/specs/{api}",
