@@ -22,13 +22,18 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.retry import Retry
 
 from .errors import StoreUnavailable
@@ -47,22 +52,28 @@ local function older(a, b)  -- stream id a comes before b
 end
 """
 
-# ARGV: prefix, epoch, last applied id, lease token ('' to read only), lease ms, max entries
-CATCH_UP = (
+# The catch-up, as a Lua function other scripts call too (`shared_redis.ADMIT`): p the prefix,
+# then the epoch and last applied id this process holds, a lease token ('' to read only), the
+# lease's ms, the most entries to return.
+CATCH_UP_FN = (
     _OLDER
     + """
-local p = ARGV[1]
-if ARGV[4] ~= '' and redis.call('GET', p .. 'lease') ~= ARGV[4] then
-  if not redis.call('SET', p .. 'lease', ARGV[4], 'NX', 'PX', ARGV[5]) then return {'busy'} end
+local function catch_up(p, epoch, last, token, lease_ms, count)
+  if token ~= '' and redis.call('GET', p .. 'lease') ~= token then
+    if not redis.call('SET', p .. 'lease', token, 'NX', 'PX', lease_ms) then return {'busy'} end
+  end
+  local offset = redis.call('GET', p .. 'clock') or '0'
+  if redis.call('GET', p .. 'epoch') ~= epoch then return {'reload', offset} end
+  local trimmed = redis.call('GET', p .. 'trimmed')
+  if trimmed and older(last, trimmed) then return {'reload', offset} end
+  if (redis.call('GET', p .. 'head') or '0-0') == last then return {'ok', offset, {}} end
+  return {'ok', offset, redis.call('XRANGE', p .. 'journal', '(' .. last, '+', 'COUNT', count)}
 end
-local offset = redis.call('GET', p .. 'clock') or '0'
-if redis.call('GET', p .. 'epoch') ~= ARGV[2] then return {'reload', offset} end
-local trimmed = redis.call('GET', p .. 'trimmed')
-if trimmed and older(ARGV[3], trimmed) then return {'reload', offset} end
-if (redis.call('GET', p .. 'head') or '0-0') == ARGV[3] then return {'ok', offset, {}} end
-return {'ok', offset, redis.call('XRANGE', p .. 'journal', '(' .. ARGV[3], '+', 'COUNT', ARGV[6])}
 """
 )
+
+# ARGV: prefix, epoch, last applied id, lease token ('' to read only), lease ms, max entries
+CATCH_UP = CATCH_UP_FN + "return catch_up(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
 
 # ARGV: prefix, a new epoch (kept if there is one already)
 SNAPSHOT = """
@@ -77,12 +88,15 @@ end
 return out
 """
 
-# ARGV: prefix, lease token, expected head, transaction id, journal entry, journal length,
-# then (op, table, id, value) for each write
+# ARGV: prefix, lease token ('' for the writes of a read: refused while anyone holds the lease),
+# expected head, transaction id, journal entry, journal length, then (op, table, id, value) for
+# each write
 COMMIT = """
 local p = ARGV[1]
 if redis.call('GET', p .. 'committed') == ARGV[4] then return {'ok', redis.call('GET', p .. 'head')} end
-if redis.call('GET', p .. 'lease') ~= ARGV[2] then return {'lost'} end
+if ARGV[2] == '' then
+  if redis.call('EXISTS', p .. 'lease') == 1 then return {'lost'} end
+elseif redis.call('GET', p .. 'lease') ~= ARGV[2] then return {'lost'} end
 if (redis.call('GET', p .. 'head') or '0-0') ~= ARGV[3] then return {'moved'} end
 for i = 7, #ARGV, 4 do
   local op, t = ARGV[i], p .. 't:' .. ARGV[i + 1]
@@ -104,7 +118,7 @@ while redis.call('XLEN', p .. 'journal') > tonumber(ARGV[6]) do
   redis.call('XDEL', p .. 'journal', first)
   redis.call('SET', p .. 'trimmed', first)
 end
-redis.call('DEL', p .. 'lease')
+if ARGV[2] ~= '' then redis.call('DEL', p .. 'lease') end
 return {'ok', id}
 """
 
@@ -125,6 +139,34 @@ def connect(url: str) -> redis.Redis:
     )
 
 
+def aconnect(url: str) -> redis.asyncio.Redis:
+    """`connect` for an event loop: the same timeouts and retry, awaited instead of blocking."""
+    return redis.asyncio.Redis.from_url(
+        url,
+        socket_connect_timeout=1.0,
+        socket_timeout=2.0,
+        retry=AsyncRetry(NoBackoff(), 1, (redis.ConnectionError,)),
+    )
+
+
+@dataclass(slots=True)
+class Standing:
+    """One request's standing with the store, from `open` to `settle` (a context variable, so
+    it follows the request into `asyncio.to_thread`)."""
+
+    writer: bool
+    token: str = ""  # the store's lease, held from `open` to `settle` by a writer
+    upsets: int = 0  # `RedisStore._upsets` when the request was caught up
+
+
+_standing: ContextVar[Standing | None] = ContextVar("redis_standing", default=None)
+
+
+def _sid(entry: str) -> tuple[int, int]:
+    ms, _, seq = entry.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -143,6 +185,7 @@ class RedisStore(Store):
     WAIT = 3.5  # seconds to wait for another replica's lease (it expires after LEASE_MS)
     JOURNAL = 10_000  # journal entries kept; a process further behind reloads the hashes
     follows = True  # other replicas write: `version()` catches up too
+    remote = True
     BATCH = 1000  # journal entries read at once
 
     def __init__(self, url: str, prefix: str = "sandbox:") -> None:
@@ -163,6 +206,17 @@ class RedisStore(Store):
         self._order: dict[str, dict[str, int]] = {}  # table -> id -> place in the listing order
         self._next: dict[str, int] = {}
         self._pending: list[list[Any]] = []  # the transaction's writes: [op, table, ...]
+        self._pending_base = ""  # the journal head the pending writes of reads were made on
+        # requests on an event loop (`open`/`settle`): an asyncio client of their loop, one
+        # writer at a time in this process, and a count of the events that undid writes
+        # requests may have read (a refused commit, a reload over pending writes)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._aredis: redis.asyncio.Redis | None = None
+        self._ascripts: dict[str, AsyncScript] = {}
+        self._writer = asyncio.Lock()
+        self._writing: asyncio.Future[None] | None = None  # resolved when the writer settles
+        self._committing = False
+        self._upsets = 0
         with self.lock:
             self.call(self._reload)
 
@@ -181,7 +235,9 @@ class RedisStore(Store):
     # -- catching up ----------------------------------------------------------------------
     def _reload(self) -> None:
         """Load every table from the hashes, with the journal position they stand at."""
-        out = self._snapshot(args=[self.prefix, os.urandom(8).hex()])
+        self._install(self._snapshot(args=[self.prefix, os.urandom(8).hex()]))
+
+    def _install(self, out: list[Any]) -> None:
         for table in list(self._tables):
             super()._dropped(table)
         self._order.clear()
@@ -244,8 +300,8 @@ class RedisStore(Store):
     def _refresh(self) -> None:
         """Once per request (asyncio task), and always outside one: what any replica
         acknowledged before the request began is seen by it."""
-        if self._depth:
-            return  # a transaction caught up under its lease
+        if self._depth or _standing.get() is not None:
+            return  # a transaction caught up under its lease; a request caught up in `open`
         task = _current_task()
         if task is not None and task is self._fresh_for and not self._stale:
             return
@@ -257,6 +313,11 @@ class RedisStore(Store):
     def transaction(self) -> Iterator[None]:
         """Writes inside are applied in memory at once and committed to Redis together when the
         outermost transaction ends: all of them or none (the cache is then reloaded)."""
+        standing = _standing.get()
+        if standing is not None:  # a request on an event loop: committed in `settle`
+            with self._deferred(standing):
+                yield
+            return
         with self.lock:
             if self._depth:
                 self._depth += 1
@@ -289,14 +350,7 @@ class RedisStore(Store):
         if not pending:
             self.call(lambda: self._release(keys=[self.key("lease")], args=[token]))
             return
-        args: list[Any] = [self.prefix, token, self._last, os.urandom(12).hex(), dumps(pending), self.JOURNAL]
-        for op in pending:
-            if op[0] == "put":
-                args += ["put", op[1], op[3]["id"], dumps([op[2], op[3]])]
-            elif op[0] == "del":
-                args += ["del", op[1], op[2], ""]
-            else:
-                args += ["drop", op[1], "", ""]
+        args = self._commit_args(pending, token, self._last)
         self._depth = 1  # a failure here leaves the cache stale (see `call`)
         try:
             out = self.call(lambda: self._commit(args=args))
@@ -307,6 +361,205 @@ class RedisStore(Store):
             self.call(lambda: self._release(keys=[self.key("lease")], args=[token]))
             raise StoreUnavailable(f"commit refused ({_text(out[0])}): the lease expired")
         self._last = _text(out[1])
+
+    @contextmanager
+    def _deferred(self, standing: Standing) -> Iterator[None]:
+        """A transaction of a request: a writer holds the lease since `open`, so its writes are
+        applied in memory and sent by `settle`. A read may write too (a settled status, a key's
+        last use): such writes are sent by its `settle` as well, refused (and the cache reloaded)
+        should anyone have written meanwhile; while a writer of this process is under way they
+        are refused at once, before anything is applied."""
+        with self.lock:
+            if not standing.writer and not self._depth:
+                if self._writer.locked():
+                    raise StoreUnavailable("a write is under way in this process; the read's own write waits")
+                if not self._pending:
+                    self._pending_base = self._last
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+
+    # -- requests on an event loop ----------------------------------------------------------
+    def ascript(self, text: str) -> AsyncScript:
+        """`text` registered with this loop's asyncio client (reloaded by redis-py on NOSCRIPT)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a first request, or a new loop (tests): its own connections
+            self._loop, self._aredis, self._ascripts = loop, aconnect(self.url), {}
+            self._writer, self._writing = asyncio.Lock(), None
+        script = self._ascripts.get(text)
+        if script is None:
+            assert self._aredis is not None
+            script = self._ascripts[text] = self._aredis.register_script(text)
+        return script
+
+    async def acall(self, pending: Awaitable[T]) -> T:
+        """`call` on the event loop: awaited, never blocking it."""
+        try:
+            return await pending
+        except redis.RedisError as exc:
+            log.warning("redis at %s: %s", self.url, exc)
+            raise StoreUnavailable(f"redis: {exc}") from None
+
+    async def open(
+        self, write: bool, script: str = CATCH_UP, keys: Sequence[str] = (), args: Sequence[Any] = ()
+    ) -> Any:
+        """Begin a request: bring the cache up to date in one round trip (for a writer, under
+        the lease, after this process's previous writer), running in the same script the
+        caller's part (`script` calls `catch_up` with ARGV[1..6], then its own with `keys` and
+        the rest of ARGV; it returns {catch-up, its verdict}). Returns the verdict, or None
+        when `script` is the bare catch-up. `settle` ends the request, whatever happens."""
+        standing = Standing(write)
+        _standing.set(standing)
+        self.ascript(script)  # the loop's client and lock
+        if write:
+            await self._writer.acquire()
+            self._writing = asyncio.get_running_loop().create_future()
+            standing.token = os.urandom(12).hex()
+            if self._pending:  # writes of reads made on what the writer may now move: dropped
+                self._pending.clear()
+                self._stale = True
+                self._upsets += 1
+        deadline = time.monotonic() + self.WAIT
+        pause, verdict, first = 0.0005, None, True
+        try:
+            while True:
+                call = self.ascript(script)(
+                    keys=keys if first else [],
+                    args=[*self._catch_args(standing.token), *(args if first else ())],
+                )
+                out = await self.acall(call)
+                caught = out if script is CATCH_UP else out[0]
+                if first and script is not CATCH_UP:
+                    verdict = out[1]
+                    if standing.token and verdict and not verdict[0]:  # refused: no lease was taken
+                        standing.token = ""
+                        self._release_writer()
+                first = False
+                if caught[0] == b"busy":
+                    if time.monotonic() > deadline:
+                        raise StoreUnavailable("another replica held the store's lease too long")
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 0.02)
+                    continue
+                if caught[0] == b"reload" or self._stale:
+                    await self._areload()
+                elif not self._take(caught[1], caught[2]):
+                    continue  # a full batch: read on
+                break
+        except BaseException:  # the lease, if taken, expires by itself: no round trip to a failing Redis
+            _standing.set(None)
+            self._release_writer()
+            raise
+        standing.upsets = self._upsets
+        return verdict
+
+    def _take(self, offset: bytes, entries: list[Any]) -> bool:
+        """Apply a catch-up's entries newer than the cache (answers of concurrent requests may
+        overlap); False when a full batch came (there may be more)."""
+        with self.lock:
+            self.clock_offset = float(offset)
+            last = _sid(self._last)
+            for entry_id, fields in entries:
+                entry = _text(entry_id)
+                if _sid(entry) <= last:
+                    continue
+                for op in orjson.loads(fields[1]):
+                    self._apply(op)
+                self._last, last = entry, _sid(entry)
+        return len(entries) < self.BATCH
+
+    async def _areload(self) -> None:
+        out = await self.acall(self.ascript(SNAPSHOT)(args=[self.prefix, os.urandom(8).hex()]))
+        with self.lock:
+            if self._pending:  # writes not yet sent, made on what is now replaced
+                self._pending.clear()
+                self._upsets += 1
+            self._install(out)
+
+    async def settle(self) -> None:
+        """End the request `open` began: send its writes (one round trip), or give back the lease
+        it took for none; wait for a commit of this process it may have read the writes of.
+        StoreUnavailable (503) if its writes, or writes it may have read, were not committed."""
+        standing = _standing.get()
+        if standing is None:
+            return
+        _standing.set(None)
+        if standing.writer and standing.token:
+            try:
+                await self._settle_writer(standing.token)
+            finally:
+                self._release_writer()
+        elif self._writer.locked():  # the writer's changes, if any, may have been read: wait for them
+            if (self._pending or self._committing) and self._writing is not None:
+                await asyncio.shield(self._writing)
+        elif self._pending:
+            await self._settle_reader()
+        if self._upsets != standing.upsets:
+            raise StoreUnavailable("a write this request may have read was not committed")
+
+    def _release_writer(self) -> None:
+        if self._writing is not None and not self._writing.done():
+            self._writing.set_result(None)
+        if self._writer.locked():
+            self._writer.release()
+
+    async def _settle_writer(self, token: str) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            await self.acall(self.ascript(RELEASE)(keys=[self.key("lease")], args=[token]))
+            return
+        self._committing = True
+        try:
+            out = await self._send(pending, token, self._last)
+        finally:
+            self._committing = False
+        if out[0] != b"ok":
+            self._stale = True
+            self._upsets += 1
+            await self.acall(self.ascript(RELEASE)(keys=[self.key("lease")], args=[token]))
+            raise StoreUnavailable(f"commit refused ({_text(out[0])}): the lease expired")
+        self._advance(_text(out[1]))
+
+    def _advance(self, entry: str) -> None:
+        """The cache now stands at our own commit `entry` (unless a catch-up got past it)."""
+        if _sid(entry) > _sid(self._last):
+            self._last = entry
+
+    async def _settle_reader(self) -> None:
+        """The writes of reads: sent if nobody wrote since they were made, else dropped (the
+        cache reloads); the read that made them is answered either way."""
+        pending, self._pending = self._pending, []
+        try:
+            out = await self._send(pending, "", self._pending_base)
+        except StoreUnavailable:
+            out = [b"failed"]
+        if out[0] != b"ok":
+            self._stale = True
+            log.info("the writes of a read were not committed (%s); reloading", _text(out[0]))
+            return
+        self._advance(_text(out[1]))  # Redis took it at the base: the cache is at it or past it
+
+    async def _send(self, pending: list[list[Any]], token: str, head: str) -> Any:
+        args = self._commit_args(pending, token, head)
+        try:
+            return await self.acall(self.ascript(COMMIT)(args=args))
+        except StoreUnavailable:  # committed or not, we cannot tell: the cache reloads
+            self._stale = True
+            self._upsets += 1
+            raise
+
+    def _commit_args(self, pending: list[list[Any]], token: str, head: str) -> list[Any]:
+        args: list[Any] = [self.prefix, token, head, os.urandom(12).hex(), dumps(pending), self.JOURNAL]
+        for op in pending:
+            if op[0] == "put":
+                args += ["put", op[1], op[3]["id"], dumps([op[2], op[3]])]
+            elif op[0] == "del":
+                args += ["del", op[1], op[2], ""]
+            else:
+                args += ["drop", op[1], "", ""]
+        return args
 
     # -- hooks ----------------------------------------------------------------------------
     def _put(self, table: str, record: Record) -> None:
