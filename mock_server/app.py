@@ -99,8 +99,11 @@ class SandboxApp:
         if not store.remote or subpath.strip("/") == "health" or webui.is_page(subpath):
             return await self.control.handle(request, subpath)
         await request.body()  # read on the loop (kept by the request): the thread has no receive
+        write = request.method not in ("GET", "HEAD")
         try:
-            await store.open(request.method not in ("GET", "HEAD"))
+            await store.open(write)
+            if write:
+                await store.ready()
         except StorageError as err:
             return self._refusal(None, err)
         return await asyncio.to_thread(asyncio.run, self.control.handle(request, subpath))

@@ -149,6 +149,7 @@ class ApiEngine:
             if request.method in ("GET", "HEAD"):
                 reply = run(call)
             else:  # every write of the request saved together, or none (StorageError: 507/503)
+                await self.sandbox.store.ready()  # Redis: this process's turn to write
                 with self.sandbox.store.transaction():
                     reply = run(call)
         except ApiError as err:

@@ -74,19 +74,16 @@ end
 
 HIT = LIMIT_FN + "return limit(KEYS, 1)\n"
 
-# A request's one round trip: the rate-limit decision (when KEYS name buckets), then the store's
-# catch-up (under the lease for a writer; none is taken for a refused request). ARGV: the
-# catch-up's six (`store_redis.CATCH_UP_FN`), then the limiter's. Returns {catch-up, decision}.
+# A request's one round trip: the rate-limit decision (when KEYS name buckets) and the store's
+# catch-up. ARGV: the catch-up's six (`store_redis.CATCH_UP_FN`), then the limiter's from the
+# 7th. Returns {catch-up, decision}.
 ADMIT = (
     CATCH_UP_FN
     + LIMIT_FN
     + """
-local verdict, token = false, ARGV[4]
-if #KEYS > 0 then
-  verdict = limit(KEYS, 7)
-  if verdict[1] == 0 then token = '' end
-end
-return {catch_up(ARGV[1], ARGV[2], ARGV[3], token, ARGV[5], ARGV[6]), verdict}
+local verdict = false
+if #KEYS > 0 then verdict = limit(KEYS, 7) end
+return {catch_up(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]), verdict}
 """
 )
 

@@ -337,6 +337,9 @@ class Store:
     async def open(self, write: bool) -> None:
         """Begin a request on a remote store (see `RedisStore.open`); nothing to do here."""
 
+    async def ready(self) -> None:
+        """Before a writing handler on a remote store (see `RedisStore.ready`); nothing here."""
+
     async def settle(self) -> None:
         """End the request `open` began (see `RedisStore.settle`); nothing to do here."""
 

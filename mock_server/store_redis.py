@@ -60,7 +60,14 @@ CATCH_UP_FN = (
     + """
 local function catch_up(p, epoch, last, token, lease_ms, count)
   if token ~= '' and redis.call('GET', p .. 'lease') ~= token then
-    if not redis.call('SET', p .. 'lease', token, 'NX', 'PX', lease_ms) then return {'busy'} end
+    -- one waiting replica is next: others wait while it does (a holder gives the lease back
+    -- at its next commit when someone waits)
+    local wants = redis.call('GET', p .. 'wants')
+    if (wants and wants ~= token) or not redis.call('SET', p .. 'lease', token, 'NX', 'PX', lease_ms) then
+      if not wants then redis.call('SET', p .. 'wants', token, 'PX', 250) end
+      return {'busy'}
+    end
+    if wants then redis.call('DEL', p .. 'wants') end
   end
   local offset = redis.call('GET', p .. 'clock') or '0'
   if redis.call('GET', p .. 'epoch') ~= epoch then return {'reload', offset} end
@@ -89,8 +96,9 @@ return out
 """
 
 # ARGV: prefix, lease token ('' for the writes of a read: refused while anyone holds the lease),
-# expected head, transaction id, journal entry, journal length, then (op, table, id, value) for
-# each write
+# expected head, transaction id, journal entry, journal length, the lease's new ms to keep it
+# (0: give it back), then (op, table, id, value) for each write. Returns {'ok', entry id, whether
+# another replica waits for the lease}.
 COMMIT = """
 local p = ARGV[1]
 if redis.call('GET', p .. 'committed') == ARGV[4] then return {'ok', redis.call('GET', p .. 'head')} end
@@ -98,7 +106,7 @@ if ARGV[2] == '' then
   if redis.call('EXISTS', p .. 'lease') == 1 then return {'lost'} end
 elseif redis.call('GET', p .. 'lease') ~= ARGV[2] then return {'lost'} end
 if (redis.call('GET', p .. 'head') or '0-0') ~= ARGV[3] then return {'moved'} end
-for i = 7, #ARGV, 4 do
+for i = 8, #ARGV, 4 do
   local op, t = ARGV[i], p .. 't:' .. ARGV[i + 1]
   if op == 'put' then
     redis.call('HSET', t, ARGV[i + 2], ARGV[i + 3])
@@ -118,8 +126,10 @@ while redis.call('XLEN', p .. 'journal') > tonumber(ARGV[6]) do
   redis.call('XDEL', p .. 'journal', first)
   redis.call('SET', p .. 'trimmed', first)
 end
-if ARGV[2] ~= '' then redis.call('DEL', p .. 'lease') end
-return {'ok', id}
+if ARGV[2] ~= '' then
+  if ARGV[7] == '0' then redis.call('DEL', p .. 'lease') else redis.call('PEXPIRE', p .. 'lease', ARGV[7]) end
+end
+return {'ok', id, redis.call('EXISTS', p .. 'wants')}
 """
 
 RELEASE = """
@@ -155,7 +165,7 @@ class Standing:
     it follows the request into `asyncio.to_thread`)."""
 
     writer: bool
-    token: str = ""  # the store's lease, held from `open` to `settle` by a writer
+    locked: bool = False  # a writer's turn (`ready`), held until `settle`
     upsets: int = 0  # `RedisStore._upsets` when the request was caught up
 
 
@@ -187,6 +197,7 @@ class RedisStore(Store):
     follows = True  # other replicas write: `version()` catches up too
     remote = True
     BATCH = 1000  # journal entries read at once
+    RESEND = 2.0  # seconds a commit whose connection broke is sent again (a timeout is not)
 
     def __init__(self, url: str, prefix: str = "sandbox:") -> None:
         super().__init__()
@@ -214,8 +225,13 @@ class RedisStore(Store):
         self._aredis: redis.asyncio.Redis | None = None
         self._ascripts: dict[str, AsyncScript] = {}
         self._writer = asyncio.Lock()
-        self._writing: asyncio.Future[None] | None = None  # resolved when the writer settles
-        self._committing = False
+        self._writers = 0  # writers between `ready` and `settle` (waiting for their turn, or in it)
+        self._held = ""  # the lease this process keeps across its writers' commit rounds
+        self._yield = False  # another replica asked for the lease: give it back at the next round
+        self._loose = False  # the pending writes are a read's, made without the lease
+        self._next_round: asyncio.Future[None] | None = None
+        self._inflight: asyncio.Future[None] | None = None
+        self._committer: asyncio.Future[None] | None = None
         self._upsets = 0
         with self.lock:
             self.call(self._reload)
@@ -364,17 +380,19 @@ class RedisStore(Store):
 
     @contextmanager
     def _deferred(self, standing: Standing) -> Iterator[None]:
-        """A transaction of a request: a writer holds the lease since `open`, so its writes are
-        applied in memory and sent by `settle`. A read may write too (a settled status, a key's
-        last use): such writes are sent by its `settle` as well, refused (and the cache reloaded)
-        should anyone have written meanwhile; while a writer of this process is under way they
-        are refused at once, before anything is applied."""
+        """A transaction of a request on an event loop: its writes are applied in memory at
+        once and sent to Redis after it (`settle`). A writer's (after `ready`), and any made while
+        this process holds the lease, go with the next commit round. A read may write too (a
+        settled status, a key's last use): with no writer under way here, such writes are sent
+        by its `settle` without the lease, refused should anyone have written meanwhile; while a
+        writer is under way they are refused at once, before anything is applied."""
         with self.lock:
-            if not standing.writer and not self._depth:
-                if self._writer.locked():
+            if not self._depth and not (standing.locked or self._held):
+                if self._writer.locked() or self._inflight is not None:
                     raise StoreUnavailable("a write is under way in this process; the read's own write waits")
                 if not self._pending:
                     self._pending_base = self._last
+                self._loose = True
             self._depth += 1
             try:
                 yield
@@ -387,7 +405,8 @@ class RedisStore(Store):
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a first request, or a new loop (tests): its own connections
             self._loop, self._aredis, self._ascripts = loop, aconnect(self.url), {}
-            self._writer, self._writing = asyncio.Lock(), None
+            self._writer, self._writers, self._held, self._yield = asyncio.Lock(), 0, "", False
+            self._next_round, self._inflight, self._committer = loop.create_future(), None, None
         script = self._ascripts.get(text)
         if script is None:
             assert self._aredis is not None
@@ -405,55 +424,78 @@ class RedisStore(Store):
     async def open(
         self, write: bool, script: str = CATCH_UP, keys: Sequence[str] = (), args: Sequence[Any] = ()
     ) -> Any:
-        """Begin a request: bring the cache up to date in one round trip (for a writer, under
-        the lease, after this process's previous writer), running in the same script the
-        caller's part (`script` calls `catch_up` with ARGV[1..6], then its own with `keys` and
-        the rest of ARGV; it returns {catch-up, its verdict}). Returns the verdict, or None
-        when `script` is the bare catch-up. `settle` ends the request, whatever happens."""
+        """Begin a request: bring the cache up to date in one round trip, running in the same
+        script the caller's part (`script` calls `catch_up` with ARGV[1..6], then its own with
+        `keys` and the rest of ARGV, and returns {catch-up, its verdict}). Returns the verdict
+        (None for the bare catch-up). A writer then awaits `ready` before its handler; `settle`
+        ends the request, whatever happened."""
         standing = Standing(write)
         _standing.set(standing)
-        self.ascript(script)  # the loop's client and lock
-        if write:
-            await self._writer.acquire()
-            self._writing = asyncio.get_running_loop().create_future()
-            standing.token = os.urandom(12).hex()
-            if self._pending:  # writes of reads made on what the writer may now move: dropped
-                self._pending.clear()
-                self._stale = True
-                self._upsets += 1
-        deadline = time.monotonic() + self.WAIT
-        pause, verdict, first = 0.0005, None, True
         try:
-            while True:
-                call = self.ascript(script)(
-                    keys=keys if first else [],
-                    args=[*self._catch_args(standing.token), *(args if first else ())],
-                )
-                out = await self.acall(call)
-                caught = out if script is CATCH_UP else out[0]
-                if first and script is not CATCH_UP:
-                    verdict = out[1]
-                    if standing.token and verdict and not verdict[0]:  # refused: no lease was taken
-                        standing.token = ""
-                        self._release_writer()
-                first = False
-                if caught[0] == b"busy":
-                    if time.monotonic() > deadline:
-                        raise StoreUnavailable("another replica held the store's lease too long")
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, 0.02)
-                    continue
-                if caught[0] == b"reload" or self._stale:
-                    await self._areload()
-                elif not self._take(caught[1], caught[2]):
-                    continue  # a full batch: read on
-                break
-        except BaseException:  # the lease, if taken, expires by itself: no round trip to a failing Redis
+            out = await self.acall(self.ascript(script)(keys=keys, args=[*self._catch_args(""), *args]))
+            caught, verdict = (out, None) if script is CATCH_UP else (out[0], out[1])
+            await self._caught_up(caught)
+        except BaseException:
             _standing.set(None)
-            self._release_writer()
             raise
         standing.upsets = self._upsets
         return verdict
+
+    async def ready(self) -> None:
+        """Before a writer's handler: this process's turn to write (one writer's handler at a
+        time), under the store's lease. The lease stays with the process while its writers
+        follow one another (their commits go in rounds, see `_commit_rounds`), so only the
+        first of a run pays a round trip here."""
+        standing = _standing.get()
+        if standing is None or not standing.writer or standing.locked:
+            return
+        self._writers += 1
+        try:
+            await self._writer.acquire()
+        except BaseException:
+            self._writers -= 1
+            raise
+        standing.locked = True
+        try:
+            if not self._held:
+                await self._lease()
+        except BaseException:
+            standing.locked = False
+            self._writers -= 1
+            self._writer.release()
+            raise
+        standing.upsets = self._upsets
+
+    async def _lease(self) -> None:
+        token = os.urandom(12).hex()
+        deadline = time.monotonic() + self.WAIT
+        pause = 0.0005
+        while True:
+            caught = await self.acall(self.ascript(CATCH_UP)(args=self._catch_args(token)))
+            if caught[0] != b"busy":
+                break
+            if time.monotonic() > deadline:
+                raise StoreUnavailable("another replica held the store's lease too long")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        with self.lock:
+            if self._pending:  # writes of reads, made without the lease on what may now move
+                self._pending.clear()
+                self._upsets += 1
+                self._stale = True
+            self._loose = False
+            self._held = token
+        await self._caught_up(caught)
+
+    async def _caught_up(self, caught: list[Any]) -> None:
+        """Apply a catch-up's answer; read on while batches come full; reload when told."""
+        while True:
+            if caught[0] == b"reload" or self._stale:
+                await self._areload()
+                return
+            if self._take(caught[1], caught[2]):
+                return
+            caught = await self.acall(self.ascript(CATCH_UP)(args=self._catch_args("")))
 
     def _take(self, offset: bytes, entries: list[Any]) -> bool:
         """Apply a catch-up's entries newer than the cache (answers of concurrent requests may
@@ -474,53 +516,91 @@ class RedisStore(Store):
         out = await self.acall(self.ascript(SNAPSHOT)(args=[self.prefix, os.urandom(8).hex()]))
         with self.lock:
             if self._pending:  # writes not yet sent, made on what is now replaced
-                self._pending.clear()
-                self._upsets += 1
+                self._drop(StoreUnavailable("the store reloaded before these writes were sent"))
             self._install(out)
 
     async def settle(self) -> None:
-        """End the request `open` began: send its writes (one round trip), or give back the lease
-        it took for none; wait for a commit of this process it may have read the writes of.
-        StoreUnavailable (503) if its writes, or writes it may have read, were not committed."""
+        """End the request `open` began: its writes committed (StoreUnavailable, a 503, if not),
+        and any it may have read of this process's other writers too; a writer gives back its
+        turn at once (the next one's handler runs while this one's commit is under way)."""
         standing = _standing.get()
         if standing is None:
             return
         _standing.set(None)
-        if standing.writer and standing.token:
-            try:
-                await self._settle_writer(standing.token)
-            finally:
-                self._release_writer()
-        elif self._writer.locked():  # the writer's changes, if any, may have been read: wait for them
-            if (self._pending or self._committing) and self._writing is not None:
-                await asyncio.shield(self._writing)
-        elif self._pending:
+        if standing.locked:
+            self._writers -= 1
+            self._writer.release()
+        if self._pending and self._loose:
             await self._settle_reader()
-        if self._upsets != standing.upsets:
+        elif self._pending or self._inflight is not None:  # its writes, or writes it may have read
+            await asyncio.shield(self._round() if self._pending else self._inflight)  # type: ignore[arg-type]
+            return  # that round decides: committed, or StoreUnavailable
+        elif standing.locked and self._held and not self._writers:
+            self._round()  # the last writer of a run wrote nothing: the round gives the lease back
+        if self._upsets != standing.upsets:  # writes it may have read were dropped meanwhile
             raise StoreUnavailable("a write this request may have read was not committed")
 
-    def _release_writer(self) -> None:
-        if self._writing is not None and not self._writing.done():
-            self._writing.set_result(None)
-        if self._writer.locked():
-            self._writer.release()
+    def _round(self) -> asyncio.Future[None]:
+        """The commit round that will carry the pending writes (a round is under way, or starts)."""
+        assert self._next_round is not None
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.ensure_future(self._commit_rounds())
+        return self._next_round
 
-    async def _settle_writer(self, token: str) -> None:
-        pending, self._pending = self._pending, []
-        if not pending:
-            await self.acall(self.ascript(RELEASE)(keys=[self.key("lease")], args=[token]))
-            return
-        self._committing = True
-        try:
-            out = await self._send(pending, token, self._last)
-        finally:
-            self._committing = False
-        if out[0] != b"ok":
-            self._stale = True
-            self._upsets += 1
-            await self.acall(self.ascript(RELEASE)(keys=[self.key("lease")], args=[token]))
-            raise StoreUnavailable(f"commit refused ({_text(out[0])}): the lease expired")
-        self._advance(_text(out[1]))
+    async def _commit_rounds(self) -> None:
+        """Commit what writers left pending, one round (one script, one journal entry) at a
+        time: writes made while a round is under way go in the next. The lease is kept across
+        rounds while writers of this process follow, given back with the last round (or when
+        another replica asked for it)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            give_back = self._yield or not self._writers
+            if not self._pending and not (self._held and give_back):
+                return
+            with self.lock:
+                batch, self._pending = self._pending, []
+                round_, self._next_round = self._next_round, loop.create_future()
+            assert round_ is not None
+            token = self._held
+            if give_back:
+                self._held, self._yield = "", False
+            self._inflight = round_
+            out: list[Any]
+            try:
+                if not batch:
+                    await self.acall(self.ascript(RELEASE)(keys=[self.key("lease")], args=[token]))
+                    out = [b"ok", self._last.encode(), 0]
+                else:
+                    out = await self._send(batch, token, self._last, give_back)
+                if out[0] != b"ok":
+                    raise StoreUnavailable(f"commit refused ({_text(out[0])}): the lease expired")
+            except StoreUnavailable as exc:
+                with self.lock:  # what was made on top of the lost writes goes too
+                    self._stale = True
+                    self._held = ""
+                    self._fail(round_, exc)
+                    self._drop(exc)
+                self._inflight = None
+                return
+            self._advance(_text(out[1]))
+            if len(out) > 2 and out[2]:
+                self._yield = True  # another replica waits for the lease
+            round_.set_result(None)
+            self._inflight = None
+
+    def _drop(self, exc: StoreUnavailable) -> None:
+        """Forget the pending writes (made on what is lost): the writers waiting for them fail."""
+        self._pending.clear()
+        self._upsets += 1
+        if self._next_round is not None and self._loop is not None:
+            self._fail(self._next_round, exc)
+            self._next_round = self._loop.create_future()
+
+    @staticmethod
+    def _fail(round_: asyncio.Future[None], exc: StoreUnavailable) -> None:
+        if not round_.done():
+            round_.set_exception(exc)
+            round_.exception()  # retrieved: awaited or not
 
     def _advance(self, entry: str) -> None:
         """The cache now stands at our own commit `entry` (unless a catch-up got past it)."""
@@ -530,28 +610,44 @@ class RedisStore(Store):
     async def _settle_reader(self) -> None:
         """The writes of reads: sent if nobody wrote since they were made, else dropped (the
         cache reloads); the read that made them is answered either way."""
-        pending, self._pending = self._pending, []
+        with self.lock:
+            pending, self._pending, self._loose = self._pending, [], False
         try:
-            out = await self._send(pending, "", self._pending_base)
+            out = await self._send(pending, "", self._pending_base, True)
         except StoreUnavailable:
-            out = [b"failed"]
+            return
         if out[0] != b"ok":
             self._stale = True
             log.info("the writes of a read were not committed (%s); reloading", _text(out[0]))
             return
         self._advance(_text(out[1]))  # Redis took it at the base: the cache is at it or past it
 
-    async def _send(self, pending: list[list[Any]], token: str, head: str) -> Any:
-        args = self._commit_args(pending, token, head)
+    async def _send(self, pending: list[list[Any]], token: str, head: str, give_back: bool) -> Any:
+        """One commit. A connection lost on the way leaves it unknown whether Redis applied it (a
+        Redis killed after its fsync, before its answer): the same commit is sent again for up
+        to `RESEND` seconds, which Redis, back on its AOF, answers as done or does now (its
+        transaction id is remembered; the lease, restored with the AOF, is still ours)."""
+        args = self._commit_args(pending, token, head, give_back)
+        until = time.monotonic() + self.RESEND
         try:
-            return await self.acall(self.ascript(COMMIT)(args=args))
-        except StoreUnavailable:  # committed or not, we cannot tell: the cache reloads
+            while True:
+                try:
+                    return await self.ascript(COMMIT)(args=args)
+                except redis.ConnectionError:
+                    if not token or time.monotonic() > until:
+                        raise
+                    await asyncio.sleep(0.1)
+        except redis.RedisError as exc:  # committed or not, we cannot tell: the cache reloads
+            log.warning("redis at %s: %s", self.url, exc)
             self._stale = True
             self._upsets += 1
-            raise
+            raise StoreUnavailable(f"redis: {exc}") from None
 
-    def _commit_args(self, pending: list[list[Any]], token: str, head: str) -> list[Any]:
+    def _commit_args(
+        self, pending: list[list[Any]], token: str, head: str, give_back: bool = True
+    ) -> list[Any]:
         args: list[Any] = [self.prefix, token, head, os.urandom(12).hex(), dumps(pending), self.JOURNAL]
+        args.append(self.LEASE_MS if token and not give_back else 0)
         for op in pending:
             if op[0] == "put":
                 args += ["put", op[1], op[3]["id"], dumps([op[2], op[3]])]
