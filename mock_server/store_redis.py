@@ -561,7 +561,7 @@ class RedisStore(Store):
                 batch, self._pending = self._pending, []
                 round_, self._next_round = self._next_round, loop.create_future()
             assert round_ is not None
-            token = self._held
+            token, base = self._held, self._last
             if give_back:
                 self._held, self._yield = "", False
             self._inflight = round_
@@ -571,7 +571,7 @@ class RedisStore(Store):
                     await self.acall(self.ascript(RELEASE)(keys=[self.key("lease")], args=[token]))
                     out = [b"ok", self._last.encode(), 0]
                 else:
-                    out = await self._send(batch, token, self._last, give_back)
+                    out = await self._send(batch, token, base, give_back)
                 if out[0] != b"ok":
                     raise StoreUnavailable(f"commit refused ({_text(out[0])}): the lease expired")
             except StoreUnavailable as exc:
@@ -582,7 +582,7 @@ class RedisStore(Store):
                     self._drop(exc)
                 self._inflight = None
                 return
-            self._advance(_text(out[1]))
+            self._advance(_text(out[1]), base)
             if len(out) > 2 and out[2]:
                 self._yield = True  # another replica waits for the lease
             round_.set_result(None)
@@ -602,25 +602,31 @@ class RedisStore(Store):
             round_.set_exception(exc)
             round_.exception()  # retrieved: awaited or not
 
-    def _advance(self, entry: str) -> None:
-        """The cache now stands at our own commit `entry` (unless a catch-up got past it)."""
+    def _advance(self, entry: str, base: str) -> None:
+        """Our own commit `entry`, made on `base`, is in the cache: it stands at `entry` now,
+        unless a catch-up got past it; a cache reloaded meanwhile from an older snapshot lacks
+        it, and reloads again."""
         if _sid(entry) > _sid(self._last):
-            self._last = entry
+            if self._last == base:
+                self._last = entry
+            else:
+                self._stale = True
 
     async def _settle_reader(self) -> None:
         """The writes of reads: sent if nobody wrote since they were made, else dropped (the
         cache reloads); the read that made them is answered either way."""
         with self.lock:
             pending, self._pending, self._loose = self._pending, [], False
+            base = self._pending_base
         try:
-            out = await self._send(pending, "", self._pending_base, True)
+            out = await self._send(pending, "", base, True)
         except StoreUnavailable:
             return
         if out[0] != b"ok":
             self._stale = True
             log.info("the writes of a read were not committed (%s); reloading", _text(out[0]))
             return
-        self._advance(_text(out[1]))  # Redis took it at the base: the cache is at it or past it
+        self._advance(_text(out[1]), base)
 
     async def _send(self, pending: list[list[Any]], token: str, head: str, give_back: bool) -> Any:
         """One commit. A connection lost on the way leaves it unknown whether Redis applied it (a

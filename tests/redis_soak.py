@@ -247,7 +247,8 @@ def analyse(opt: Options, out: Path, base: str, accounts: list[str], events: lis
         json.loads(line) for f in sorted(out.glob("*.jsonl")) for line in f.read_text().splitlines() if line
     ]
     statuses = Counter(r["status"] for r in rows)
-    spans = max(r["answered"] for r in rows) - min(r["sent"] for r in rows)
+    first = min(r["sent"] for r in rows)
+    spans = max(r["answered"] for r in rows) - first
     most: dict[str, int] = {"all": 0, "write": 0}
     offered = Counter(r["token"] for r in rows)
     for k in range(opt.tokens):
@@ -279,6 +280,9 @@ def analyse(opt: Options, out: Path, base: str, accounts: list[str], events: lis
         "acknowledged_creates": len(acknowledged),
         "lost": len(acknowledged - stored),
         "stored_unacknowledged": len(stored - acknowledged),
+        "client_errors": [  # no HTTP answer at all (the Locust side's own failures), when
+            f"{r['sent'] - first:.1f} s: {r.get('error')}" for r in rows if r["status"] == 0
+        ][:10],
         "events": events,
     }
 
