@@ -10,24 +10,30 @@ after it; a token this process has not seen yet costs a second round trip for it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from starlette.requests import Request
 
-from contract import Operation
+from contract import Contract, Operation
 
 from . import diagnose
-from .ratelimit import Decision
+from .ratelimit import Bucket, Decision
+from .services import Services
 from .shared_redis import RedisRateLimiter
 from .tokens import Principal
 
-if TYPE_CHECKING:
-    from .engine import ApiEngine
+
+class Engine(Protocol):
+    """What admission needs of an API's engine (`engine.ApiEngine`)."""
+
+    spec: Contract
+    sandbox: Services
+    buckets: dict[str, tuple[Bucket, ...]]
+
+    def _authenticate(self, request: Request) -> Principal: ...
 
 
-async def admit(
-    engine: ApiEngine, request: Request, op: Operation
-) -> tuple[Principal | None, Decision | None]:
+async def admit(engine: Engine, request: Request, op: Operation) -> tuple[Principal | None, Decision | None]:
     """The principal (401 raised as `ApiError`) and the rate-limit decision (None: no limit)."""
     limiter, buckets = engine.sandbox.limiter, engine.buckets[op.operation_id]
     ip = f"ip:{request.client.host if request.client else '-'}"
