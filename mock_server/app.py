@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -12,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import webui
 from .control import ControlApi
 from .engine import ApiEngine
-from .errors import ApiError
+from .errors import ApiError, StorageError
 from .httpguard import MAX_HEADER_BYTES, MAX_URL_BYTES
 from .sandbox import Sandbox
 
@@ -57,7 +58,7 @@ class SandboxApp:
         if too_big is not None:
             response = self._refusal(engine, ApiError(*too_big))
         elif engine is None and (path == "/_mock" or path.startswith("/_mock/")):
-            response = await self.control.handle(request, path.removeprefix("/_mock"))
+            response = await self._control(request, path.removeprefix("/_mock"))
         elif engine is not None:
             response = await engine.handle(request, path[len(engine.spec.base_path) :])
         elif path == "/":
@@ -84,7 +85,28 @@ class SandboxApp:
                     engine,
                     ApiError(503, "STORAGE_UNAVAILABLE", "The change could not be confirmed on disk; retry"),
                 )
+        try:
+            await self.sandbox.store.settle()  # Redis: the request's commit (see `RedisStore.open`)
+        except StorageError as err:
+            response = self._refusal(engine, err)
         await response(scope, receive, send)
+
+    async def _control(self, request: Request, subpath: str) -> Response:
+        """The control API. On a remote store (Redis) a route that reads or writes the state
+        first meets it in one awaited round trip, then runs in a thread: nothing it does waits
+        on the store on the event loop. Health and pages need no store."""
+        store = self.sandbox.store
+        if not store.remote or subpath.strip("/") == "health" or webui.is_page(subpath):
+            return await self.control.handle(request, subpath)
+        await request.body()  # read on the loop (kept by the request): the thread has no receive
+        write = request.method not in ("GET", "HEAD")
+        try:
+            await store.open(write)
+            if write:
+                await store.ready()
+        except StorageError as err:
+            return self._refusal(None, err)
+        return await asyncio.to_thread(asyncio.run, self.control.handle(request, subpath))
 
     def _refusal(self, engine: ApiEngine | None, err: ApiError) -> Response:
         """An error before (or after) the request's handler: the API's envelope where the path
@@ -93,7 +115,7 @@ class SandboxApp:
             rid = engine.sandbox.ids.request_id()
             return engine._render(engine._error(err, rid), rid, None)
         body = {"error": {"code": err.code, "message": err.message}}
-        return Response(json.dumps(body), err.status, media_type="application/json")
+        return Response(json.dumps(body), err.status, headers=err.headers, media_type="application/json")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from contract import Contract, Operation
 
-from . import diagnose, faults, forced, generic
+from . import admission, diagnose, faults, forced, generic
 from .calls import Call, Handler, Reply
 from .envelope import Envelope
 from .errors import ApiError, Problem, validation
@@ -80,11 +80,7 @@ class ApiEngine:
                         headers={"Allow": ", ".join(sorted(set(allowed)))},
                     )
                 raise ApiError(404, "NOT_FOUND", "No such endpoint")
-            principal = None if op.public else self._authenticate(request)
-            decision = self.sandbox.limiter.hit(
-                principal.subject if principal else f"ip:{request.client.host if request.client else '-'}",
-                self.buckets[op.operation_id],
-            )
+            principal, decision = await admission.admit(self, request, op)  # Redis: its one round trip
             if decision is not None and not decision.allowed:
                 raise ApiError(
                     429, "RATE_LIMITED", f"Rate limit exceeded. Retry after {decision.retry_after} seconds."
@@ -154,6 +150,7 @@ class ApiEngine:
             if request.method in ("GET", "HEAD"):
                 reply = run(call)
             else:  # every write of the request saved together, or none (StorageError: 507/503)
+                await self.sandbox.store.ready()  # Redis: this process's turn to write
                 with self.sandbox.store.transaction():
                     reply = run(call)
         except ApiError as err:
