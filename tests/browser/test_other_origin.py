@@ -35,12 +35,13 @@ async function attempt(name, url, init) {
   const form = new URLSearchParams(); form.set("tokens", "true");
   await attempt("reset_form", sandbox + "/_mock/reset", {method: "POST", mode: "no-cors", body: form});
   await attempt("reset_empty", sandbox + "/_mock/reset", {method: "POST", mode: "no-cors"});
-  await attempt("mint_json", sandbox + "/_mock/tokens", {method: "POST", headers: {"Content-Type": "application/json"},
-                body: JSON.stringify({api: "nexos", name: "stolen"})});
+  const json = {"Content-Type": "application/json"};
+  await attempt("mint_json", sandbox + "/_mock/tokens",
+                {method: "POST", headers: json, body: JSON.stringify({api: "nexos", name: "stolen"})});
   await attempt("read_tokens", sandbox + "/_mock/tokens", {});
   await attempt("rebound_read", "/_mock/tokens", {});
-  await attempt("rebound_reset", "/_mock/reset", {method: "POST", headers: {"Content-Type": "application/json"},
-                body: JSON.stringify({tokens: true})});
+  await attempt("rebound_reset", "/_mock/reset",
+                {method: "POST", headers: json, body: JSON.stringify({tokens: true})});
   done(out);
 })();
 """
@@ -91,8 +92,8 @@ def test_a_page_on_another_origin_cannot_reset_mint_or_read(rebinding_browser: A
             cross = rebinding_browser.execute_async_script(ATTACK, base)
             # the API itself stays open to that page, as --cors '*' says
             api = rebinding_browser.execute_async_script(
-                "const [u, t, done] = arguments;"
-                "fetch(u, {headers: {Authorization: 'Bearer ' + t}}).then(r => done(r.status), e => done(String(e)));",
+                "const [u, t, done] = arguments; fetch(u, {headers: {Authorization: 'Bearer ' + t}})"
+                ".then(r => done(r.status), e => done(String(e)));",
                 f"{base}{N}/servers",
                 token,
             )
