@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -57,9 +57,12 @@ class SandboxApp:
         if too_big is not None:
             response = self._refusal(engine, ApiError(*too_big))
         elif engine is None and (path == "/_mock" or path.startswith("/_mock/")):
-            response = siteguard.refusal(scope) or await self.control.handle(
-                request, path.removeprefix("/_mock")
-            )
+            try:
+                response = siteguard.refusal(scope) or await self.control.handle(
+                    request, path.removeprefix("/_mock")
+                )
+            except ClientDisconnect:  # its body never came (the protocol's body deadline): no one to answer
+                return
         elif engine is not None:
             response = await engine.handle(request, path[len(engine.spec.base_path) :])
         elif path == "/":

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .httpguard import HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT
+from .httpguard import BODY_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="close a connection whose request line and headers have not arrived in this time "
         f"(default: {HEAD_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=BODY_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request body has not all arrived in this time (each read "
+        f"within --header-timeout of the last; default: {BODY_TIMEOUT:g})",
     )
     serve.add_argument(
         "--keep-alive-timeout",
@@ -311,6 +319,7 @@ def _config(args: argparse.Namespace, app: Any, **extra: Any) -> Any:
         log_level=args.log_level,
         keep_alive=args.keep_alive_timeout,
         head_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
         **extra,
     )
 
