@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from tests.robustness.support import ServerProcess, count, live_seen
 
 N = "/nurosentrix/api/v1"
