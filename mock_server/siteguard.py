@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,7 +55,7 @@ def _refuse(status: int, code: str, message: str) -> Response:
     )
 
 
-def refusal(scope: dict[str, Any]) -> Response | None:
+def refusal(scope: MutableMapping[str, Any]) -> Response | None:
     """The answer to a `/_mock` request another site could have made, or None to go on."""
     headers: dict[bytes, bytes] = {}
     for k, v in scope["headers"]:
@@ -93,7 +94,7 @@ def refusal(scope: dict[str, Any]) -> Response | None:
     return None
 
 
-def _same_origin(origin: str, host: str, port: int | None, scope: dict[str, Any]) -> bool:
+def _same_origin(origin: str, host: str, port: int | None, scope: MutableMapping[str, Any]) -> bool:
     """`origin` is this server's: its scheme, the Host's name (or a loopback name when the Host
     is one) and the Host's port."""
     if origin == "null":
