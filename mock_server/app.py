@@ -6,11 +6,11 @@ import asyncio
 import json
 import logging
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import webui
+from . import siteguard, webui
 from .control import ControlApi
 from .engine import ApiEngine
 from .errors import ApiError, StorageError
@@ -58,7 +58,12 @@ class SandboxApp:
         if too_big is not None:
             response = self._refusal(engine, ApiError(*too_big))
         elif engine is None and (path == "/_mock" or path.startswith("/_mock/")):
-            response = await self._control(request, path.removeprefix("/_mock"))
+            try:
+                response = siteguard.refusal(scope) or await self._control(
+                    request, path.removeprefix("/_mock")
+                )
+            except ClientDisconnect:  # its body never came (the protocol's body deadline): no one to answer
+                return
         elif engine is not None:
             response = await engine.handle(request, path[len(engine.spec.base_path) :])
         elif path == "/":
@@ -130,12 +135,13 @@ class SandboxApp:
 
 def with_cors(app: SandboxApp, origins: list[str] | None) -> ASGIApp:
     """`serve --cors ORIGIN`: let browser apps on those origins call the APIs (off by default).
-    Clients read the sandbox's own headers too: request id, rate limits, Retry-After."""
+    Clients read the sandbox's own headers too: request id, rate limits, Retry-After. The
+    control API (`/_mock`) is never opened to other origins (`siteguard.py`)."""
     if not origins:
         return app
     from starlette.middleware.cors import CORSMiddleware
 
-    return CORSMiddleware(
+    cors = CORSMiddleware(
         app,
         allow_origins=origins,
         allow_methods=["*"],
@@ -152,3 +158,10 @@ def with_cors(app: SandboxApp, origins: list[str] | None) -> ASGIApp:
         ],
         max_age=600,
     )
+
+    async def apis_only(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        control = path == "/_mock" or path.startswith("/_mock/")
+        await (app if control else cors)(scope, receive, send)
+
+    return apis_only
