@@ -203,10 +203,10 @@ class Prober:
         first = (sw1.lo + sw1.hi) / 2 - ref1.mid
         a1 = len(acc1)
         target = max(8, a1 // 3)
-        gap = max(first, 0.05)
+        gap = max(0.3 * first, 0.05)
         total, span = got1, 0.0
         t_prev = r1.mid
-        for _ in range(6):
+        for _ in range(8):
             last = max(self.obs[-4:], key=lambda o: o.end)
             await self.wait_until(last.end + gap)
             acc, ref = await self.drain()
@@ -222,7 +222,9 @@ class Prober:
             rate = max(total - got1, 1) / max(span, 1e-3)
             gap = min(max((target - total + got1) / rate, 0.05), 0.5 * a1 / rate)
         took = total - got1
-        rate = took / max(span, 1e-3)
+        if took <= 0 or span <= 0:
+            raise Budget("the refill could not be measured")
+        rate = took / span
         s0 = min(o.mid for o in acc1)
         per = 1 / rate if rate else float("inf")
         ev = [
