@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def add_parser(sub: Any, apis: list[str], positive: Callable[[Callable[[str], float]], Callable[[str], float]]) -> None:
+def add_parser(
+    sub: Any, apis: list[str], positive: Callable[[Callable[[str], float]], Callable[[str], float]]
+) -> None:
     fp = sub.add_parser(
         "fingerprint",
         help="learn a backend's rate limiter from outside and judge it by the documents",
@@ -20,18 +22,34 @@ def add_parser(sub: Any, apis: list[str], positive: Callable[[Callable[[str], fl
     fp.add_argument("--api", required=True, choices=apis)
     fp.add_argument("--base-url", required=True, metavar="URL", help="as for `ratelimit`")
     fp.add_argument("--token", metavar="T", help="bearer token (default: $<API>_TOKEN, then $LOAD_TOKEN)")
-    fp.add_argument("--other-token", metavar="T", default=os.environ.get("LOAD_OTHER_TOKEN"),
-                    help="a token of another account: tells a global limit from a per-account one")
-    fp.add_argument("--same-account-token", metavar="T", default=os.environ.get("LOAD_SAME_ACCOUNT_TOKEN"),
-                    help="a second token of the same account: tells per token from per account")
-    fp.add_argument("--operation", action="append", metavar="ID", help="probe only this operation (repeatable)")
-    fp.add_argument("--window", type=positive(float), metavar="SECONDS",
-                    help="the server's window instead of the documented one (a sandbox's --rate-window)")
+    fp.add_argument(
+        "--other-token",
+        metavar="T",
+        default=os.environ.get("LOAD_OTHER_TOKEN"),
+        help="a token of another account: tells a global limit from a per-account one",
+    )
+    fp.add_argument(
+        "--same-account-token",
+        metavar="T",
+        default=os.environ.get("LOAD_SAME_ACCOUNT_TOKEN"),
+        help="a second token of the same account: tells per token from per account",
+    )
+    fp.add_argument(
+        "--operation", action="append", metavar="ID", help="probe only this operation (repeatable)"
+    )
+    fp.add_argument(
+        "--window",
+        type=positive(float),
+        metavar="SECONDS",
+        help="the server's window instead of the documented one (a sandbox's --rate-window)",
+    )
     fp.add_argument("--profile", choices=("documented", "strict"), default="documented")
     fp.add_argument("--max-requests", type=positive(int), metavar="N", help="per operation")
     fp.add_argument("--max-time", type=positive(float), metavar="SECONDS", help="per operation")
     fp.add_argument("--json", metavar="FILE", help="write the fingerprint as JSON")
-    fp.add_argument("--write-overlay", metavar="FILE", help="write what was observed for `serve --rate-limits FILE`")
+    fp.add_argument(
+        "--write-overlay", metavar="FILE", help="write what was observed for `serve --rate-limits FILE`"
+    )
 
 
 def main(args: argparse.Namespace, token: str) -> int:

@@ -60,7 +60,11 @@ def remaining(headers: Mapping[str, str]) -> int | None:
     x = _int(headers.get("x-ratelimit-remaining"))
     if x is not None:
         return x
-    rs = [v for p in (structured(headers.get("ratelimit")) or {}).values() if (v := _int(p.get("r"))) is not None]
+    rs = [
+        v
+        for p in (structured(headers.get("ratelimit")) or {}).values()
+        if (v := _int(p.get("r"))) is not None
+    ]
     return min(rs) if rs else None
 
 
@@ -80,7 +84,11 @@ def reset(headers: Mapping[str, str], wall: float) -> tuple[float | None, str]:
         if v > EPOCH:
             return v - wall, "epoch"
         return v, "delta"
-    ts = [v for p in (structured(headers.get("ratelimit")) or {}).values() if (v := _int(p.get("t"))) is not None]
+    ts = [
+        v
+        for p in (structured(headers.get("ratelimit")) or {}).values()
+        if (v := _int(p.get("t"))) is not None
+    ]
     if ts:
         return float(max(ts)), "ietf"
     return None, "absent"

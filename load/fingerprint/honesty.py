@@ -64,7 +64,9 @@ def reset(sweeps: list[Sweep], shape: Shape) -> tuple[str, list[str]]:
         lo = sw.lo - ref.end
         if d < lo - 1 - TOL - 0.05 * lo or d > max(full, sw.hi - ref.start) + 1 + TOL + 0.1 * full:
             wrong = True
-            notes.append(f"reset said {d:.2f} s ({conv}) on a 429; the budget came back after {lo:.2f}-{full:.2f} s")
+            notes.append(
+                f"reset said {d:.2f} s ({conv}) on a 429; the budget came back after {lo:.2f}-{full:.2f} s"
+            )
     if wrong:
         return "wrong", notes
     return ("/".join(sorted(seen)) or "not seen"), notes

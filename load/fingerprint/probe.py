@@ -21,7 +21,7 @@ from . import headers as H
 from .model import Hint, Obs, Send, Shape, Sweep
 
 MIN_GAP = 0.01  # seconds between polls, at the least
-FINE = 0.06  # poll gap inside a zone where an admission is expected, as a share of the time since the cycle began
+FINE = 0.06  # poll gap where an admission is expected, as a share of the time since the cycle began
 COARSE = 1.0  # poll gap elsewhere, as a share of the time waited so far
 
 
@@ -209,7 +209,7 @@ class Prober:
         for _ in range(8):
             last = max(self.obs[-4:], key=lambda o: o.end)
             await self.wait_until(last.end + gap)
-            acc, ref = await self.drain()
+            _, ref = await self.drain()
             if ref is None:
                 raise Budget("no refusal while measuring the refill")
             n = self._admitted(t_prev, ref.mid)

@@ -20,7 +20,13 @@ from .model import Hint, Obs, Shape
 from .probe import Budget, Prober
 from .verdict import Documented, judge
 
-RATE_HEADERS = ("ratelimit-policy", "ratelimit", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+RATE_HEADERS = (
+    "ratelimit-policy",
+    "ratelimit",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+)
 
 
 class UsageError(Exception):
@@ -77,7 +83,9 @@ async def fingerprint_op(
             raise Budget(f"{type(exc).__name__}: {exc}") from None
         return Obs(who, start, time.monotonic(), r.status_code, r.headers, time.time())
 
-    prober = Prober(send, time.monotonic, asyncio.sleep, hint, keys=tuple(k for k in tokens if k != "main"), **budget)
+    prober = Prober(
+        send, time.monotonic, asyncio.sleep, hint, keys=tuple(k for k in tokens if k != "main"), **budget
+    )
     t0 = time.monotonic()
     try:
         shape = await prober.run()

@@ -23,8 +23,13 @@ class Documented:
     retry_after: bool = False  # the profile demands Retry-After on 429
 
     def as_json(self) -> dict[str, Any]:
-        return {"limit": self.limit, "window_s": self.window, "key": self.key,
-                "headers": list(self.headers), "retry_after": self.retry_after}
+        return {
+            "limit": self.limit,
+            "window_s": self.window,
+            "key": self.key,
+            "headers": list(self.headers),
+            "retry_after": self.retry_after,
+        }
 
 
 @dataclass
@@ -75,8 +80,11 @@ def judge(shape: Shape, hdr: dict[str, Any], doc: Documented) -> Verdict:
         notes = [n for n in hdr["notes"] if n.startswith("reset")]
         bad("reset-wrong", notes[0] if notes else "the reset header disagrees with the timing")
     if doc.headers and hdr.get("counters") in ("429 only", "absent"):
-        bad("headers-missing", f"rate-limit headers ({', '.join(doc.headers)}) are not on 2xx answers "
-            f"(seen: {hdr.get('counters')})")
+        bad(
+            "headers-missing",
+            f"rate-limit headers ({', '.join(doc.headers)}) are not on 2xx answers "
+            f"(seen: {hdr.get('counters')})",
+        )
     if problems:
         return Verdict("breaks", problems)
     return Verdict("keeps" if doc.limit else "undocumented", problems)

@@ -31,7 +31,9 @@ KINDS = {
 TOKENS = {"main": "acct1-a", "same": "acct1-b", "other": "acct2-a"}
 
 
-def probe(limiter: Any, seed: int, key: str = "token", lies: zoo.Lies | None = None, hint: Hint | None = None) -> tuple[Any, Prober, float]:
+def probe(
+    limiter: Any, seed: int, key: str = "token", lies: zoo.Lies | None = None, hint: Hint | None = None
+) -> tuple[Any, Prober, float]:
     rng = random.Random(seed)
     vt = VirtualTime(1_767_225_600.0 + rng.uniform(0, 1000), seed)
     send = sender(zoo.app(limiter, vt.now, key, lies, limit_header=L), vt, TOKENS)
@@ -56,11 +58,15 @@ def test_identified_in_95_percent_of_runs(kind: str) -> None:
     algorithm, make = KINDS[kind]
     results = [probe(make(), seed) for seed in range(RUNS)]
     ok = [right(s, algorithm) for s, _, _ in results]
-    wrong = [(s.algorithm, s.limit, s.window_s, s.key) for (s, _, _), good in zip(results, ok, strict=True) if not good]
+    wrong = [
+        (s.algorithm, s.limit, s.window_s, s.key)
+        for (s, _, _), good in zip(results, ok, strict=True)
+        if not good
+    ]
     # The weighted counter is told from a bucket only by waiting for its boundary; when that
     # falls right after the first drain (about 1 run in 7 here) the two look the same.
     assert sum(ok) >= (0.8 if kind == "counter" else 0.95) * RUNS, wrong
-    for s, p, took in results:  # bounded: a few windows of time, a few limits of requests
+    for _, p, took in results:  # bounded: a few windows of time, a few limits of requests
         assert took < 5 * W and len(p.obs) < 6 * L
 
 
@@ -103,7 +109,10 @@ def test_planted_lies_are_named(kind: str) -> None:
 
 
 def test_limit_ten_percent_above_the_documents() -> None:
-    for make, kind in ((lambda: zoo.SlidingLog(L + 2, W), "limit-above"), (lambda: zoo.TokenBucket(1.1 * L / W * 1.1, L), "rate-above")):
+    for make, kind in (
+        (lambda: zoo.SlidingLog(L + 2, W), "limit-above"),
+        (lambda: zoo.TokenBucket(1.1 * L / W * 1.1, L), "rate-above"),
+    ):
         v, _ = verdict(make())
         assert kind in [p["kind"] for p in v.problems], v.problems
 
