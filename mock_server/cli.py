@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         "repeat for several, or '*' for any (default: off)",
     )
     serve.add_argument(
+        "--rate-limits",
+        metavar="FILE",
+        help="a rate-limit overlay (e.g. from `python -m load fingerprint --write-overlay FILE`): "
+        "its buckets and algorithms replace the spec's",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -192,6 +198,11 @@ def serve(args: argparse.Namespace) -> int:
     _raise_open_files_limit()
     try:
         specs = load_all(args.api)
+        if args.rate_limits:
+            from contract import overlay
+
+            for spec in specs:
+                overlay.apply(spec, overlay.read(Path(args.rate_limits)))
         store: Store
         if args.store:
             from .store_redis import RedisStore
@@ -331,6 +342,7 @@ def _serve_workers(args: argparse.Namespace, sandbox: Sandbox, sock: socket.sock
             "data": str(args.data),
             "store": args.store,
             "rate_window": args.rate_window,
+            "rate_limits": args.rate_limits,
             "rate_limit": not args.no_rate_limit,
             "async_delay": args.async_delay,
             "admin_token": args.admin_token,
