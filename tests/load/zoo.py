@@ -114,7 +114,9 @@ class Lies:
     counters: bool = True  # send X-RateLimit-* at all
 
 
-def app(limiter: Any, clock: Clock, key: str = "token", lies: Lies | None = None, limit_header: int = 0) -> Starlette:
+def app(
+    limiter: Any, clock: Clock, key: str = "token", lies: Lies | None = None, limit_header: int = 0
+) -> Starlette:
     """Any path, any method: 200 `{"ok": true}` or 429. `key`: token | account (the token's
     part before the last '-') | global."""
     lie = lies or Lies()
