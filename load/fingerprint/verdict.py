@@ -21,6 +21,7 @@ class Documented:
     key: str | None = None  # token | account | global, when stated
     headers: tuple[str, ...] = ()  # rate-limit headers (lower case) the profile demands on 2xx
     retry_after: bool = False  # the profile demands Retry-After on 429
+    algorithm: str | None = None  # strict: the spec's own reading of "N per window"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -29,6 +30,7 @@ class Documented:
             "key": self.key,
             "headers": list(self.headers),
             "retry_after": self.retry_after,
+            "algorithm": self.algorithm,
         }
 
 
@@ -65,6 +67,8 @@ def judge(shape: Shape, hdr: dict[str, Any], doc: Documented) -> Verdict:
                 bad("window-shorter", f"a {w:.2f} s window, {promise}")
             elif w > doc.window * (1 + WINDOW_TOL):
                 bad("window-longer", f"a {w:.2f} s window, {promise}")
+        if doc.algorithm and shape.algorithm != doc.algorithm:
+            bad("algorithm", f"limits as a {shape.algorithm}; the spec chose a {doc.algorithm}")
     elif doc.limit and shape.algorithm == "none":
         bad("no-limit", f"no refusal within the budget; documented {doc.limit} per {doc.window:g} s")
     if doc.key and shape.key not in ("unknown", doc.key):
