@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
+
+from contract import Contract, SpecError
 
 SLIDING, FIXED, BUCKET = "sliding-window", "fixed-window", "token-bucket"
 
@@ -72,3 +75,19 @@ def reset(algorithm: str, log: deque[float], window: float, now: float) -> float
     if algorithm == FIXED:
         return math.floor(now / window) * window + window - now
     return log[0] + window - now
+
+
+def refuse_on_redis(specs: Iterable[Contract]) -> None:
+    """The Redis store's Lua limiter keeps only the sliding window for now: refuse to start
+    with another algorithm rather than serve it wrongly (SpecError: one line, exit 2)."""
+    other = [
+        f"{spec.name}.{b.name} ({b.algorithm})"
+        for spec in specs
+        for b in spec.buckets.values()
+        if b.algorithm != SLIDING
+    ]
+    if other:
+        raise SpecError(
+            f"--store redis:// serves only sliding-window rate limits for now; not {', '.join(other)} "
+            "(serve them with --memory, the file store or --workers)"
+        )

@@ -205,7 +205,10 @@ def serve(args: argparse.Namespace) -> int:
                 overlay.apply(spec, overlay.read(Path(args.rate_limits)))
         store: Store
         if args.store:
+            from .algorithms import refuse_on_redis
             from .store_redis import RedisStore
+
+            refuse_on_redis(specs)
 
             store = RedisStore(args.store)
         elif args.memory:
