@@ -15,6 +15,7 @@ few requests as it can (see docs/load.md, "How the fingerprint is taken").
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 
 from . import headers as H
@@ -23,6 +24,13 @@ from .model import Hint, Obs, Send, Shape, Sweep
 MIN_GAP = 0.01  # seconds between polls, at the least
 FINE = 0.06  # poll gap where an admission is expected, as a share of the time since the cycle began
 COARSE = 1.0  # poll gap elsewhere, as a share of the time waited so far
+
+
+def first_admission(acc: list[Obs]) -> float:
+    """When the first of a drain's admissions happened, at the latest less half the quickest
+    round trip: the first requests also open their connections, so their midpoints come early."""
+    rtt = min(o.end - o.start for o in acc)
+    return min(o.end for o in acc) - rtt / 2
 
 
 class Budget(Exception):
@@ -40,11 +48,14 @@ class Prober:
         max_time: float = 600.0,
         users: int = 6,
         keys: tuple[str, ...] = (),
+        peers: tuple[str, ...] = (),
     ) -> None:
         self._send, self.now, self.sleep = send, now, sleep
         self.hint = hint or Hint()
         self.max_requests, self.max_time, self.users = max_requests, max_time, users
         self.keys = keys  # "other", "same": extra tokens to tell the key
+        self.peers = peers  # other operations: do they share this limit?
+        self.peer_samples: dict[str, list[bool]] = {}
         self.obs: list[Obs] = []
         self.sweeps: list[Sweep] = []
         self.trust_ra = True
@@ -92,15 +103,33 @@ class Prober:
         return list(await asyncio.gather(*(self.send() for _ in range(n)))) if n > 0 else []
 
     async def sample_keys(self) -> None:
-        """Right after a refusal: does another token get through? (then: main again)"""
+        """Right after a refusal: does another token, another operation get through? (with
+        main again at once: the sample counts only while main is still refused)"""
+        for who in self.peers:
+            for _ in range(3):
+                peer, main = await asyncio.gather(self.send(who), self.send())
+                if main.refused and (peer.accepted or peer.refused):
+                    self.peer_samples.setdefault(who, []).append(peer.refused)
+                    break
+                if peer.status == 0:
+                    break  # it could not be sent safely (a delete with nothing of ours to delete)
         for who in self.keys:
-            other = await self.send(who)
-            main = await self.send()
-            if main.refused and (other.accepted or other.refused):
-                self.key_samples.setdefault(who, []).append(other.refused)
+            for _ in range(3):  # both at once: main must still be refused (a bucket refills fast)
+                other, main = await asyncio.gather(self.send(who), self.send())
+                if main.refused and (other.accepted or other.refused):
+                    self.key_samples.setdefault(who, []).append(other.refused)
+                    break
 
-    async def sweep(self, refusal: Obs, since: float, zones: list[tuple[float, float]], window: float) -> Obs:
-        """Poll one request at a time until one is admitted; returns it (recorded in `sweeps`)."""
+    async def sweep(
+        self,
+        refusal: Obs,
+        since: float,
+        zones: list[tuple[float, float]],
+        window: float,
+        tick: tuple[float, float, float] | None = None,
+    ) -> Obs:
+        """Poll one request at a time until one is admitted; returns it (recorded in `sweeps`).
+        `tick` (from, to, gap): poll at least every `gap` there (a bucket's refill period)."""
         ra = H.retry_after(refusal.headers, refusal.wall) if self.trust_ra else None
         zones = list(zones)
         if ra is not None:
@@ -114,6 +143,8 @@ class Prober:
             in_zone = not zones or any(a <= t <= b for a, b in zones)
             if in_zone:
                 gap = max(MIN_GAP, FINE * max(t - since, 0.5 * window))
+                if tick and tick[0] <= t <= tick[1]:
+                    gap = max(MIN_GAP, min(gap, tick[2]))
             else:
                 gap = max(2 * MIN_GAP, COARSE * (t - refusal.end))
                 starts = [a for a, _ in zones if a > t]
@@ -141,20 +172,36 @@ class Prober:
         if ref1 is None or not acc1:
             return Shape("none", evidence=[f"{len(self.obs)} requests, none refused"])
         a1 = len(acc1)
-        s0 = min(o.mid for o in acc1)
+        s0 = first_admission(acc1)
         await self.sample_keys()
         zones = []
+        tick = None
         if self.hint.window:
             zones.append((s0 + 0.85 * self.hint.window, s0 + 1.15 * self.hint.window))
             if self.hint.limit:
                 per = self.hint.window / self.hint.limit
                 zones.append((ref1.end, ref1.end + 3 * per))
+                tick = (ref1.end, ref1.end + 3 * per, per / 3)  # a bucket refills one in `per`
         zones += self._header_zones(acc1, ref1)
         hint_w = self.hint.window or 0.0
-        r1 = await self.sweep(ref1, s0, zones, hint_w)
-        q = min(3, max(a1 - 1, 0))
-        got = 1 + sum(o.accepted for o in await self.quick(q))
-        if a1 >= 2 and got >= min(3, a1):
+        r1 = await self.sweep(ref1, s0, zones, hint_w, tick)
+        # A bucket refills while the quick ones travel: on a slow link or a loaded machine that
+        # can be several. Ask for more than it could refill meanwhile and count only what it
+        # could not have. Its rate is below 1 / (the time it was still refusing after the 429),
+        # else the documented one.
+        still = self.sweeps[-1].lo - ref1.end
+        documented = (self.hint.limit or 0) / self.hint.window if self.hint.window else 0.0
+        rate = 1 / still if still > 0.02 else documented
+        rtt = sorted(o.end - o.start for o in self.obs[-5:])[len(self.obs[-5:]) // 2]
+        q = min(3 + math.ceil(6 * rate * rtt), max(a1 - 1, 0))
+        got = 1
+        for _ in range(3):  # while undecided and nothing refused: a window has more to give
+            quick = await self.quick(min(q, a1 - got))
+            got += sum(o.accepted for o in quick)
+            refill = (max((o.end for o in quick), default=r1.end) - r1.start) * rate
+            if got - 1 > refill + 1 or any(o.refused for o in quick) or got >= a1 or not quick:
+                break
+        if a1 >= 2 and got >= min(3, a1) and got - 1 > refill + 1:
             return await self.windows(acc1, ref1, r1, got)
         return await self.trickle(acc1, ref1, r1, got)
 
@@ -167,7 +214,7 @@ class Prober:
     async def windows(self, acc1: list[Obs], ref1: Obs, r1: Obs, got1: int) -> Shape:
         sw1 = self.sweeps[-1]
         at1 = (sw1.lo + sw1.hi) / 2
-        s0 = min(o.mid for o in acc1)
+        s0 = first_admission(acc1)
         w1 = max(at1 - s0, 0.02)  # sliding: the window; fixed: up to it
         took1 = max(o.mid for o in acc1) - s0  # the first drain's length: its admissions leave as slowly
         await self.wait_until(at1 + min(max(1.3 * took1 + 0.02, 0.15 * w1), 0.5 * w1))
@@ -202,30 +249,33 @@ class Prober:
         sw1 = self.sweeps[-1]
         first = (sw1.lo + sw1.hi) / 2 - ref1.mid
         a1 = len(acc1)
-        target = max(8, a1 // 3)
+        target = max(10, a1 // 2)
         gap = max(0.3 * first, 0.05)
-        total, span = got1, 0.0
-        t_prev = r1.mid
-        for _ in range(8):
+        # counted from one refusal to another: the bucket is empty at both ends
+        total, span, t_prev = 0, 0.0, None
+        for _ in range(9):
             last = max(self.obs[-4:], key=lambda o: o.end)
             await self.wait_until(last.end + gap)
             _, ref = await self.drain()
             if ref is None:
                 raise Budget("no refusal while measuring the refill")
+            if t_prev is None:
+                t_prev = ref.mid
+                continue
             n = self._admitted(t_prev, ref.mid)
             if n >= 3 and n >= 0.7 * a1:  # the pause refilled it all: it says nothing of the rate
                 t_prev, gap = ref.mid, gap / 4
                 continue
             total, span, t_prev = total + n, span + (ref.mid - t_prev), ref.mid
-            if total - got1 >= target:
+            if total >= target:
                 break
-            rate = max(total - got1, 1) / max(span, 1e-3)
-            gap = min(max((target - total + got1) / rate, 0.05), 0.5 * a1 / rate)
-        took = total - got1
+            rate = max(total, 1) / max(span, 1e-3)
+            gap = min(max((target - total) / rate, 0.05), 0.5 * a1 / rate)
+        took = total
         if took <= 0 or span <= 0:
             raise Budget("the refill could not be measured")
         rate = took / span
-        s0 = min(o.mid for o in acc1)
+        s0 = first_admission(acc1)
         per = 1 / rate if rate else float("inf")
         ev = [
             f"drained {a1}; first admission {first:.3f} s after the refusal (one every {per:.3f} s "
@@ -244,6 +294,10 @@ class Prober:
 
     def _admitted(self, lo: float, hi: float) -> int:
         return sum(o.who == "main" and o.accepted and lo < o.mid < hi for o in self.obs)
+
+    def shared_with(self) -> list[str]:
+        """The peer operations refused while this one was: they count in the same limit."""
+        return [who for who, s in self.peer_samples.items() if s and sum(s) > len(s) / 2]
 
     def key(self) -> str:
         shared = {who: sum(s) > len(s) / 2 for who, s in self.key_samples.items() if s}
