@@ -105,20 +105,15 @@ class Prober:
     async def sample_keys(self) -> None:
         """Right after a refusal: does another token, another operation get through? (with
         main again at once: the sample counts only while main is still refused)"""
-        for who in self.peers:
-            for _ in range(3):
-                peer, main = await asyncio.gather(self.send(who), self.send())
-                if main.refused and (peer.accepted or peer.refused):
-                    self.peer_samples.setdefault(who, []).append(peer.refused)
-                    break
-                if peer.status == 0:
-                    break  # it could not be sent safely (a delete with nothing of ours to delete)
-        for who in self.keys:
-            for _ in range(3):  # both at once: main must still be refused (a bucket refills fast)
-                other, main = await asyncio.gather(self.send(who), self.send())
-                if main.refused and (other.accepted or other.refused):
-                    self.key_samples.setdefault(who, []).append(other.refused)
-                    break
+        for samples, whos in ((self.peer_samples, self.peers), (self.key_samples, self.keys)):
+            for who in whos:
+                for _ in range(3):  # between two refusals of main, sent at once (a slot may free)
+                    m1, o, m2 = await asyncio.gather(self.send(), self.send(who), self.send())
+                    if m1.refused and m2.refused and (o.accepted or o.refused):
+                        samples.setdefault(who, []).append(o.refused)
+                        break
+                    if o.status == 0:
+                        break  # it could not be sent safely (a delete with nothing of ours to delete)
 
     async def sweep(
         self,
