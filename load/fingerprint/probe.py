@@ -184,16 +184,20 @@ class Prober:
         # can be several. Ask for more than it could refill meanwhile and count only what it
         # could not have. Its rate is below 1 / (the time it was still refusing after the 429),
         # else the documented one.
-        still = self.sweeps[-1].lo - ref1.end
+        # (unless one was admitted meanwhile: then the documented rate), counted from the last
+        # refusal before the return
+        mains = [o for o in self.obs if o.who == "main" and ref1.start <= o.start < r1.start]
+        empty = max((o.start for o in mains if o.refused), default=ref1.start)
+        still = empty - ref1.end
         documented = (self.hint.limit or 0) / self.hint.window if self.hint.window else 0.0
-        rate = 1 / still if still > 0.02 else documented
+        rate = 1 / still if still > 0.02 and not any(o.accepted for o in mains) else documented
         rtt = sorted(o.end - o.start for o in self.obs[-5:])[len(self.obs[-5:]) // 2]
         q = min(3 + math.ceil(6 * rate * rtt), max(a1 - 1, 0))
         got = 1
         for _ in range(3):  # while undecided and nothing refused: a window has more to give
             quick = await self.quick(min(q, a1 - got))
             got += sum(o.accepted for o in quick)
-            refill = (max((o.end for o in quick), default=r1.end) - r1.start) * rate
+            refill = (max((o.end for o in quick), default=r1.end) - empty) * rate
             if got - 1 > refill + 1 or any(o.refused for o in quick) or got >= a1 or not quick:
                 break
         if a1 >= 2 and got >= min(3, a1) and got - 1 > refill + 1:
