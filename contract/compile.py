@@ -111,7 +111,14 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
     servers = doc.get("servers") or [{"url": "/"}]
     server_path = re.sub(r"^[a-z]+://[^/]+", "", servers[0]["url"]).rstrip("/")
     buckets = {
-        name: Bucket(name, int(b["limit"]), float(b["window"]), provenance.reason_key(b))
+        name: Bucket(
+            name,
+            int(b["limit"]),
+            float(b["window"]),
+            provenance.reason_key(b),
+            b.get("algorithm", "sliding-window"),
+            b.get("burst"),
+        )
         for name, b in config["rate-limits"].items()
     }
     pag = config.get("pagination") or {"style": "none"}

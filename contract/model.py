@@ -59,6 +59,8 @@ class Bucket:
     limit: int
     window: float
     provenance: Provenance = DOCUMENTED
+    algorithm: str = "sliding-window"  # | fixed-window | token-bucket (refill limit/window, burst)
+    burst: int | None = None  # token-bucket: its capacity (default: limit)
 
     def describe(self) -> str:
         return f"{self.limit} per {format_seconds(self.window)}"

@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         "repeat for several, or '*' for any (default: off)",
     )
     serve.add_argument(
+        "--rate-limits",
+        metavar="FILE",
+        help="a rate-limit overlay (e.g. from `python -m load fingerprint --write-overlay FILE`): "
+        "its buckets and algorithms replace the spec's",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -223,11 +229,19 @@ def _serve_locked(args: argparse.Namespace, lock: Any) -> int:
     _raise_open_files_limit()
     try:
         specs = load_all(args.api)
+        if args.rate_limits:
+            from contract import overlay
+
+            for spec in specs:
+                overlay.apply(spec, overlay.read(Path(args.rate_limits)))
         seed = load_seed(args.seed) if args.seed else None
         rehearse(specs, seed, args.faults)  # before the store opens: nothing half-applied
         store: Store
         if args.store:
+            from .algorithms import refuse_on_redis
             from .store_redis import RedisStore
+
+            refuse_on_redis(specs)
 
             store = RedisStore(args.store)
         elif args.memory:
@@ -361,6 +375,7 @@ def _serve_workers(args: argparse.Namespace, sandbox: Sandbox, sock: socket.sock
             "data": str(args.data),
             "store": args.store,
             "rate_window": args.rate_window,
+            "rate_limits": args.rate_limits,
             "rate_limit": not args.no_rate_limit,
             "async_delay": args.async_delay,
             "admin_token": args.admin_token,

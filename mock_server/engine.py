@@ -56,7 +56,9 @@ class ApiEngine:
         self._seen_params: dict[tuple[Any, ...], dict[str, Any]] = {}  # see `_params`
         self.sleep = asyncio.sleep  # injected in tests (Prefer: delay, latency faults)
         self.buckets = {
-            op.operation_id: tuple(sandbox.limiter.bucket(b.name, b.limit, b.window) for b in op.buckets)
+            op.operation_id: tuple(
+                sandbox.limiter.bucket(b.name, b.limit, b.window, b.algorithm, b.burst) for b in op.buckets
+            )
             for op in spec.operations
         }
 
