@@ -208,6 +208,8 @@ class Runner:
 
     @staticmethod
     def _wrong_base(base_url: str, contract: Contract, tried: list[str]) -> str:
+        from .usage import rebased
+
         documented = urlsplit(contract.server_url).path.rstrip("/")
         given = urlsplit(base_url)
         hint = ""
@@ -215,7 +217,7 @@ class Runner:
         if documented and not given.path.rstrip("/").endswith(documented):
             hint = (
                 f"; the spec's base path is {documented!r} (servers[0].url {contract.server_url}): "
-                f"try --base-url {origin}{given.path.rstrip('/')}{documented}"
+                f"try --base-url {origin}{rebased(given.path, documented)}"
             )
         try:  # a sandbox at that origin serves the API under its own path
             health = httpx.get(f"{origin}/_mock/health", timeout=5)
@@ -224,8 +226,9 @@ class Runner:
             )
         except (httpx.HTTPError, ValueError, AttributeError):
             served = None
-        if served:
-            hint += f"; a sandbox answers at {origin}: use --base-url {origin}{served} or --sandbox {origin}"
+        if served:  # the surest hint first
+            use = f"use --base-url {origin}{served} or --sandbox {origin}"
+            hint = f"; a sandbox answers at {origin}: {use}{hint}"
         return (
             f"every documented GET tried at --base-url {base_url} answered 404 ({', '.join(tried)}): "
             f"is it the API's base URL?{hint}"

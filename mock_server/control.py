@@ -46,6 +46,13 @@ async def _json(request: Request) -> dict[str, Any]:
     return value
 
 
+UNAUTHORIZED_HINT = (
+    "The control API needs the admin token: send `Authorization: Bearer TOKEN` with the value the "
+    "sandbox was started with (serve --admin-token, or $SANDBOX_ADMIN_TOKEN); the token CLI reads "
+    "--admin-token or $SANDBOX_ADMIN_TOKEN"
+)
+
+
 class ControlApi:
     def __init__(self, sandbox: Sandbox, admin_token: str | None = None) -> None:
         self.sandbox = sandbox
@@ -63,8 +70,10 @@ class ControlApi:
         if webui.is_page(subpath):  # pages hold no state: their data comes from the routes below
             return webui.serve(self.sandbox, request, subpath)
         if not self._authorised(request):
+            if subpath.strip("/") == "health" and request.method in ("GET", "HEAD"):
+                return JSONResponse({"status": "ok"})  # public, for wait loops: it reveals nothing
             return JSONResponse(
-                {"error": {"code": "UNAUTHORIZED", "message": "The control API needs the admin token"}},
+                {"error": {"code": "UNAUTHORIZED", "message": UNAUTHORIZED_HINT}},
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="_mock"'},
             )
