@@ -17,6 +17,7 @@ from . import webui
 from .clock import iso
 from .errors import ApiError, StorageError
 from .faults import FaultError
+from .requestlog import request_page
 from .sandbox import Sandbox
 from .tokens import MODES
 from .users import save_user
@@ -140,10 +141,7 @@ class ControlApi:
                 raise ControlError(404, "no such fault rule")
             return Response(status_code=204)
         if path == "requests" and method == "GET":
-            keep = _request_filter(request.query_params)
-            rows = [r for r in sb.requests if keep(r)]
-            rows = rows[-_int(request.query_params.get("limit"), 100) :]
-            return JSONResponse({"requests": [{**r, "at": iso(r["at"])} for r in rows]})
+            return JSONResponse(request_page(sb.requests, request.query_params, _request_filter, _int))
         if path == "resources" and method == "GET":
             return JSONResponse(self._collections(request.query_params.get("api")))
         if path.startswith("resources/") and method == "GET":
@@ -313,9 +311,9 @@ class ControlApi:
 
 def _request_filter(query: Any) -> Any:
     """`/_mock/requests` filters: api, status (401, or a class: 4xx), token (masked or tok_ id),
-    method, path (a prefix)."""
+    method, path (a prefix), request_id."""
     api, status, token = query.get("api"), query.get("status"), query.get("token")
-    method, prefix = query.get("method"), query.get("path")
+    method, prefix, rid = query.get("method"), query.get("path"), query.get("request_id")
     cls = status[0] if status and len(status) == 3 and status.endswith("xx") else None
 
     def keep(r: dict[str, Any]) -> bool:
@@ -326,6 +324,8 @@ def _request_filter(query: Any) -> Any:
         if token and token not in (r.get("token"), r.get("token_id")):
             return False
         if method and r["method"] != method.upper():
+            return False
+        if rid and r["request_id"] != rid:
             return False
         return not (prefix and not r["path"].startswith(prefix))
 

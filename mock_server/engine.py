@@ -261,7 +261,8 @@ class ApiEngine:
             raise validation(
                 "Request body is incomplete", Problem("body", f"not received within {BODY_READ_SECONDS:g} s")
             ) from None
-        return b"".join(chunks)
+        request._body = body = b"".join(chunks)  # as request.body() caches it; the log keeps its start
+        return body
 
     def _common(self, request_id: str) -> dict[str, Any]:
         stamp = self.sandbox.clock.isoformat() if self.envelope.uses("timestamp") else None

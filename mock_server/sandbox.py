@@ -14,6 +14,7 @@ from starlette.responses import Response
 from contract import Contract, Operation, SpecError, load_all
 
 from . import diagnose
+from .bodies import clip
 from .calls import Handler
 from .clock import Clock
 from .engine import ApiEngine
@@ -204,6 +205,7 @@ class Sandbox:
             "token": token,
             "token_id": token_id,
             "ms": round(elapsed * 1000, 3),
+            "bodies": (clip(getattr(request, "_body", None)), clip(getattr(response, "body", None))),
         }
         self.requests.append(entry)
         if self.self_check and op is not None:
