@@ -11,6 +11,7 @@ import ast
 import base64
 import hashlib
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -45,6 +46,17 @@ def build_wheel(
     name = _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
     remap_wheel(Path(wheel_directory) / name)
     return name
+
+
+def build_editable(
+    wheel_directory: str, config_settings: dict | None = None, metadata_directory: str | None = None
+) -> str:
+    """setuptools' own, minus its banner about flat layouts ("Editable installation. Please be
+    careful with folders in your working directory..."): in this project's checkout those folders
+    are the packages themselves, and `make serve` should start with the sandbox's own lines."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Editable installation")
+        return _setuptools.build_editable(wheel_directory, config_settings, metadata_directory)
 
 
 def rewrite_source(text: str, where: str = "<source>") -> str:
