@@ -27,6 +27,7 @@ from .checks.responses import judged_problems
 from .cleanup import Tracker
 from .factory import Factory
 from .http import TOKEN_VARS, Client, Exchange
+from .plan import plan
 from .progress import Progress
 from .results import Results, is_success
 
@@ -330,6 +331,9 @@ class Runner:
             timer.daemon = True
             timer.start()
         self.log(f"{contract.name} at {base_url}; budget: {budget.describe()}")
+        planned = plan(contract, o.phases, len(selected), o.max_examples, o.rate_limit)
+        results.meta["planned"] = planned.line(o.max_time).removeprefix("plan: ")
+        self.log(planned.line(o.max_time))
         try:
             try:
                 budget.section = "preflight"
