@@ -189,3 +189,17 @@ def test_building_prints_no_setuptools_warnings(tmp_path: Path) -> None:
         assert built.returncode == 0, built.stderr
         noise = [line for line in built.stderr.splitlines() if "is ignored: it is neither" not in line]
         assert noise == [], "\n".join(noise[:40])  # (that one is this machine's pip configuration)
+
+
+def test_the_plugin_costs_an_apps_test_run_no_import_of_the_sandbox() -> None:
+    """pytest imports the plugin in every run of an app that installed the sandbox: that import
+    loads neither the sandbox nor its dependencies (they load when a test uses the fixture)."""
+    heavy = ("mock_server.app", "contract", "starlette", "uvicorn", "httpx", "jsonschema", "yaml")
+    probe = (
+        "import sys, mock_server.pytest_plugin; "
+        f"print(sorted(m for m in sys.modules if m.startswith({heavy!r})))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
