@@ -113,6 +113,10 @@ def mint_tokens(
             if refused is not None:
                 raise refused
             health.raise_for_status()
+            if "apis" not in health.json():  # a guarded sandbox's public answer: its refusal says why
+                refused = _control_refused(root, http.get(f"{root}/_mock/tokens", params={"limit": 1}))
+                if refused is not None:
+                    raise refused
             base_path = (health.json().get("apis") or {}).get(contract.name)
             if base_path is None:
                 raise UsageError(f"the sandbox at {root} does not serve {contract.name!r}")
