@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import sys
 
+from . import usage
 from .checks import ORDER
 from .schemathesis_phase import PHASES
 
@@ -215,13 +217,13 @@ def _duration(value: str) -> float:
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
 
 
-def _list(parser: argparse.ArgumentParser, value: str, allowed: tuple[str, ...], flag: str) -> list[str]:
+def _list(value: str, allowed: tuple[str, ...], flag: str) -> list[str]:
     items = [x.strip() for x in value.split(",") if x.strip()]
     if items == ["none"]:
         return []
     unknown = [x for x in items if x not in allowed]
     if unknown:
-        parser.error(f"{flag}: unknown {', '.join(unknown)} (choose from {', '.join(allowed)} or none)")
+        raise ValueError(f"{flag}: unknown {', '.join(unknown)} (choose from {', '.join(allowed)} or none)")
     return items
 
 
@@ -229,11 +231,26 @@ def main(argv: list[str] | None = None) -> int:
     from .runner import EXIT_USAGE, Options, Runner, UsageError
 
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    source = usage.sources(argv)
+
+    def refuse(message: str, blame: bool = False) -> int:  # exit 2, and the reports CI uploads say why
+        message = usage.named(message, source) if blame else message
+        print(f"conformance: {message}", file=sys.stderr)
+        for problem in usage.write(args.api, message, args.junit_xml, args.report):
+            print(f"conformance: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+
     if not args.sandbox and not (args.token and args.base_url):
-        parser.error("give --base-url and --token (or $CONFORMANCE_TOKEN), or --sandbox URL")
+        return refuse("give --base-url and --token (or $CONFORMANCE_TOKEN), or --sandbox URL")
     if args.max_examples < 1:
-        parser.error("--max-examples must be at least 1")
+        return refuse("--max-examples must be at least 1")
+    try:
+        phases = _list(args.phases, PHASES, "--phases")
+        checks = _list(args.checks, ORDER, "--checks")
+    except ValueError as exc:
+        return refuse(str(exc))
     options = Options(
         api=args.api,
         base_url=args.base_url,
@@ -246,9 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         report=args.report,
         max_examples=args.max_examples,
         rate_limit=args.rate_limit,
-        seed=args.seed,
-        phases=_list(parser, args.phases, PHASES, "--phases"),
-        checks=_list(parser, args.checks, ORDER, "--checks"),
+        seed=args.seed if args.seed is not None else secrets.randbelow(2**31),  # reported: rerun with it
+        phases=phases,
+        checks=checks,
         timeout=args.timeout,
         quiet=args.quiet,
         profile=args.profile,
@@ -266,8 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code, _ = Runner(options).run()
     except UsageError as exc:
-        print(f"conformance: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(str(exc), blame=True)
     return code
 
 

@@ -27,6 +27,7 @@ from .checks.responses import judged_problems
 from .cleanup import Tracker
 from .factory import Factory
 from .http import TOKEN_VARS, Client, Exchange
+from .plan import plan
 from .progress import Progress
 from .results import Results, is_success
 
@@ -112,6 +113,10 @@ def mint_tokens(
             if refused is not None:
                 raise refused
             health.raise_for_status()
+            if "apis" not in health.json():  # a guarded sandbox's public answer: its refusal says why
+                refused = _control_refused(root, http.get(f"{root}/_mock/tokens", params={"limit": 1}))
+                if refused is not None:
+                    raise refused
             base_path = (health.json().get("apis") or {}).get(contract.name)
             if base_path is None:
                 raise UsageError(f"the sandbox at {root} does not serve {contract.name!r}")
@@ -208,6 +213,8 @@ class Runner:
 
     @staticmethod
     def _wrong_base(base_url: str, contract: Contract, tried: list[str]) -> str:
+        from .usage import rebased
+
         documented = urlsplit(contract.server_url).path.rstrip("/")
         given = urlsplit(base_url)
         hint = ""
@@ -215,7 +222,7 @@ class Runner:
         if documented and not given.path.rstrip("/").endswith(documented):
             hint = (
                 f"; the spec's base path is {documented!r} (servers[0].url {contract.server_url}): "
-                f"try --base-url {origin}{given.path.rstrip('/')}{documented}"
+                f"try --base-url {origin}{rebased(given.path, documented)}"
             )
         try:  # a sandbox at that origin serves the API under its own path
             health = httpx.get(f"{origin}/_mock/health", timeout=5)
@@ -224,8 +231,9 @@ class Runner:
             )
         except (httpx.HTTPError, ValueError, AttributeError):
             served = None
-        if served:
-            hint += f"; a sandbox answers at {origin}: use --base-url {origin}{served} or --sandbox {origin}"
+        if served:  # the surest hint first
+            use = f"use --base-url {origin}{served} or --sandbox {origin}"
+            hint = f"; a sandbox answers at {origin}: {use}{hint}"
         return (
             f"every documented GET tried at --base-url {base_url} answered 404 ({', '.join(tried)}): "
             f"is it the API's base URL?{hint}"
@@ -327,6 +335,9 @@ class Runner:
             timer.daemon = True
             timer.start()
         self.log(f"{contract.name} at {base_url}; budget: {budget.describe()}")
+        planned = plan(contract, o.phases, len(selected), o.max_examples, o.rate_limit)
+        results.meta["planned"] = planned.line(o.max_time).removeprefix("plan: ")
+        self.log(planned.line(o.max_time))
         try:
             try:
                 budget.section = "preflight"

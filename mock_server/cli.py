@@ -1,4 +1,5 @@
-"""`python -m mock_server serve | token create | token list | token revoke`."""
+"""`mock-server` / `python -m mock_server`: serve | token create | token list | token revoke, and the
+commands of the higher layers (proxy, mcp, conformance, load: `commands.py`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .commands import COMMANDS
+from .commands import run as run_command
 from .grading import cli as grading_cli
 from .httpguard import BODY_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT
 
@@ -87,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--admin-token",
         metavar="TOKEN",
+        default=os.environ.get("SANDBOX_ADMIN_TOKEN") or None,
         help="require `Authorization: Bearer TOKEN` on the /_mock control API "
-        "(set one when --host is not a loopback address)",
+        "(set one when --host is not a loopback address; default: $SANDBOX_ADMIN_TOKEN)",
     )
     serve.add_argument(
         "--admin-token-file",
@@ -167,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("token")
     lst.add_argument("--json", action="store_true", help="print JSON even on a terminal")
     grading_cli.add_parser(sub, DEFAULT_URL)
+    for name, (_, summary, _) in COMMANDS.items():  # run by commands.run, before parsing
+        sub.add_parser(name, help=summary, add_help=False)
     for p in (create, lst, revoke):
         p.add_argument(
             "--url",
@@ -284,6 +290,7 @@ def _serve_locked(args: argparse.Namespace, lock: Any) -> int:
     except (StorageError, OSError) as exc:
         return _refuse(f"cannot write the start-up tokens to {state}: {exc}")
     print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)")
+    print(f"             {admin_banner(args.admin_token)}")
     print(f"API docs:    {base}/   Dashboard: {base}/_mock/ui")
     print(f"For the token CLI: export SANDBOX_URL={base}", flush=True)
     if args.workers > 1:
@@ -294,6 +301,15 @@ def _serve_locked(args: argparse.Namespace, lock: Any) -> int:
     gc.freeze()  # the loaded state is long-lived: collections scan only what requests create
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def admin_banner(admin_token: str | None) -> str:
+    if admin_token is None:
+        return "open: no admin token (serve --admin-token TOKEN or $SANDBOX_ADMIN_TOKEN would guard it)"
+    return (
+        "guarded: send Authorization: Bearer <the --admin-token / $SANDBOX_ADMIN_TOKEN value>; "
+        "the token CLI and the dashboard ask for the same (/_mock/health is public)"
+    )
 
 
 def _masked(url: str) -> str:
@@ -408,13 +424,22 @@ def token_command(args: argparse.Namespace) -> int:
         print(f"mock_server: cannot reach the sandbox at {args.url}: {exc}", file=sys.stderr)
         return 2
     if r.status_code >= 400:
-        print(f"mock_server: {r.status_code} {r.text}", file=sys.stderr)
+        print(f"mock_server: {r.status_code} {r.text}{_hint(r.status_code)}", file=sys.stderr)
         return 1
     if args.token_command == "create" and not args.json:
         print(r.json()["token"])
     elif r.content:
         print(json.dumps(r.json(), indent=2))
     return 0
+
+
+def _hint(status: int) -> str:
+    if status != 401:
+        return ""
+    return (
+        "\nhint: this sandbox has an admin token: pass --admin-token TOKEN or export "
+        "SANDBOX_ADMIN_TOKEN (the value it was started with: serve --admin-token / $SANDBOX_ADMIN_TOKEN)"
+    )
 
 
 def token_table(tokens: list[dict[str, Any]]) -> str:
@@ -451,7 +476,7 @@ def _list_tokens(url: str, api: str | None, auth: dict[str, str], table: bool = 
         params: dict[str, str | int] = {"limit": 1000, "offset": offset, **({"api": api} if api else {})}
         r = httpx.get(url, params=params, headers=auth)
         if r.status_code >= 400:
-            print(f"mock_server: {r.status_code} {r.text}", file=sys.stderr)
+            print(f"mock_server: {r.status_code} {r.text}{_hint(r.status_code)}", file=sys.stderr)
             return 1
         page = r.json()
         tokens += page["tokens"]
@@ -461,6 +486,9 @@ def _list_tokens(url: str, api: str | None, auth: dict[str, str], table: bool = 
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in COMMANDS:
+        return run_command(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)

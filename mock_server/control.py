@@ -18,6 +18,7 @@ from .clock import iso
 from .errors import ApiError, StorageError
 from .faults import FaultError
 from .grading import route as grading
+from .requestlog import request_page
 from .sandbox import Sandbox
 from .tokens import MODES
 from .users import save_user
@@ -47,6 +48,13 @@ async def _json(request: Request) -> dict[str, Any]:
     return value
 
 
+UNAUTHORIZED_HINT = (
+    "The control API needs the admin token: send `Authorization: Bearer TOKEN` with the value the "
+    "sandbox was started with (serve --admin-token, or $SANDBOX_ADMIN_TOKEN); the token CLI reads "
+    "--admin-token or $SANDBOX_ADMIN_TOKEN"
+)
+
+
 class ControlApi:
     def __init__(self, sandbox: Sandbox, admin_token: str | None = None) -> None:
         self.sandbox = sandbox
@@ -64,8 +72,10 @@ class ControlApi:
         if webui.is_page(subpath):  # pages hold no state: their data comes from the routes below
             return webui.serve(self.sandbox, request, subpath)
         if not self._authorised(request):
+            if subpath.strip("/") == "health" and request.method in ("GET", "HEAD"):
+                return JSONResponse({"status": "ok"})  # public, for wait loops: it reveals nothing
             return JSONResponse(
-                {"error": {"code": "UNAUTHORIZED", "message": "The control API needs the admin token"}},
+                {"error": {"code": "UNAUTHORIZED", "message": UNAUTHORIZED_HINT}},
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="_mock"'},
             )
@@ -134,10 +144,7 @@ class ControlApi:
         if path == "grade" and method == "GET":
             return grading.handle(sb, request)
         if path == "requests" and method == "GET":
-            keep = _request_filter(request.query_params)
-            rows = [r for r in sb.requests if keep(r)]
-            rows = rows[-_int(request.query_params.get("limit"), 100) :]
-            return JSONResponse({"requests": [{**r, "at": iso(r["at"])} for r in rows]})
+            return JSONResponse(request_page(sb.requests, request.query_params, _request_filter, _int))
         if path == "resources" and method == "GET":
             return JSONResponse(self._collections(request.query_params.get("api")))
         if path.startswith("resources/") and method == "GET":
@@ -307,9 +314,9 @@ class ControlApi:
 
 def _request_filter(query: Any) -> Any:
     """`/_mock/requests` filters: api, status (401, or a class: 4xx), token (masked or tok_ id),
-    method, path (a prefix)."""
+    method, path (a prefix), request_id."""
     api, status, token = query.get("api"), query.get("status"), query.get("token")
-    method, prefix = query.get("method"), query.get("path")
+    method, prefix, rid = query.get("method"), query.get("path"), query.get("request_id")
     cls = status[0] if status and len(status) == 3 and status.endswith("xx") else None
 
     def keep(r: dict[str, Any]) -> bool:
@@ -320,6 +327,8 @@ def _request_filter(query: Any) -> Any:
         if token and token not in (r.get("token"), r.get("token_id")):
             return False
         if method and r["method"] != method.upper():
+            return False
+        if rid and r["request_id"] != rid:
             return False
         return not (prefix and not r["path"].startswith(prefix))
 

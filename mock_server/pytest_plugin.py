@@ -39,7 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--sandbox-url",
         metavar="URL",
-        help="use the sandbox running at URL for the `sandbox` fixture instead of starting one",
+        help="use the sandbox running at URL for the `sandbox` fixture instead of starting one; it is "
+        "RESET before each test (resources, tokens, request log): point it only at a sandbox of your own",
     )
     group.addoption("--sandbox-admin-token", metavar="TOKEN", help="that sandbox's --admin-token")
 
@@ -48,6 +49,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{KEEP_STATE}: the `sandbox` fixture does not reset the sandbox before this test"
     )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    url = config.getoption("--sandbox-url", None)
+    if not url:
+        return None
+    return f"sandbox: {url} (--sandbox-url): reset before each test that uses the `sandbox` fixture"
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from contract import Contract, Operation, SpecError, load_all
 
 from . import diagnose
+from .bodies import clip
 from .calls import Handler
 from .clock import Clock
 from .engine import ApiEngine
@@ -210,6 +211,7 @@ class Sandbox:
             "bucket": bucket,
             "body": fields.body_digest(request),
             "page": fields.page(request, op, spec.pagination.size_param),
+            "bodies": (clip(getattr(request, "_body", None)), clip(getattr(response, "body", None))),
         }
         self.requests.append(entry)
         if self.self_check and op is not None:

@@ -146,7 +146,10 @@ class SandboxServer:
             timeout=30,
         )
         try:
-            self._base_paths = dict(self.control("GET", "health")["apis"])
+            health = self.control("GET", "health")
+            if "apis" not in health:  # a guarded sandbox's public answer: without its admin token
+                self.control("GET", "tokens", params={"limit": 1})  # raises its 401, which says so
+            self._base_paths = dict(health["apis"])
         except BaseException:
             self.stop()
             raise

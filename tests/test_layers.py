@@ -83,7 +83,7 @@ def test_the_contract_imports_nothing_of_the_project_and_the_suites_not_the_mock
             assert "mock_server" not in others, f"{mod} reads the spec through the mock server"
         if top != "proxy":  # the top layer: it uses the sandbox and the conformance suite
             assert "proxy" not in others, f"{mod} imports the proxy"
-        if top not in TOP:  # `mock-server mcp` is dispatched by proxy.cli, the `mock-server` script
+        if top not in TOP:  # `mock-server mcp` is imported by name (mock_server/commands.py)
             assert "sandbox_mcp" not in others, f"{mod} imports the MCP server"
 
 
