@@ -48,7 +48,7 @@ def test_every_section_is_one_click_away_and_the_log_pages(
     assert browser.find_element(By.ID, "page-info").text.startswith("1–50 of 60")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#requests tbody tr")) == 50
     links = browser.find_elements(By.CSS_SELECTOR, "#sections a")
-    assert [a.text for a in links] == ["Requests", "Tokens", "Resources", "Clock", "Reset"]
+    assert [a.text for a in links] == ["Requests", "Tokens", "Client grade", "Resources", "Clock", "Reset"]
     for link in links[::-1]:  # each section from the bar, the sticky bar still there
         target = str(link.get_attribute("href")).rsplit("#", 1)[1]
         link.click()
