@@ -19,11 +19,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from contract import Contract, SpecError, load
+from judge.profile import Profile
+from judge.response import judged_problems
 
 from . import baseline, report
 from .budget import Budget, BudgetError, Interrupted
 from .checks import ORDER, Context, load_all
-from .checks.responses import judged_problems
 from .cleanup import Tracker
 from .factory import Factory
 from .http import TOKEN_VARS, Client, Exchange
@@ -238,7 +239,7 @@ class Runner:
             budget = Budget(o.rate_limit, contract.buckets)
         except BudgetError as exc:
             raise UsageError(str(exc)) from None
-        judge = contract.documented if o.profile == "documented" else contract
+        judge = Profile.named(o.profile).view(contract)
         results = Results(contract.name, base_url, profile=o.profile)
         results.operations = [op.label for op in contract.operations]
         results.meta = self._meta(contract, base_url)

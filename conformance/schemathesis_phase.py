@@ -33,9 +33,9 @@ from schemathesis.engine import events, from_schema
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
 from contract import Contract, Operation
+from judge.response import judged_problems
 
 from .budget import Budget
-from .checks.responses import judged_problems
 from .cleanup import Tracker
 from .results import SCHEMATHESIS, Results, is_success
 

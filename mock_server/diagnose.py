@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+
+from judge.headers import parse_structured, rate_state
 
 from .clock import iso
 from .tokens import REVOKED, token_hash
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from contract import Contract, Operation
 
     from .services import Services
-
-_BUCKET = re.compile(r'"([^"]+)";r=(\d+);t=(\d+)')
 
 
 def credential(spec: Contract, request: Request) -> tuple[str | None, str]:
@@ -175,12 +174,12 @@ def _forbidden(sandbox: Services, spec: Contract, request: Request, op: Operatio
 
 
 def _rate_limited(response: Response) -> str:
-    m = _BUCKET.search(response.headers.get("ratelimit", ""))
-    if m is None:
+    name, _, wait = rate_state(response.headers.get("ratelimit"))
+    if name is None or wait is None:
         return "rate limited"
-    name, _, wait = m.groups()
-    policy = re.search(rf'"{re.escape(name)}";q=(\d+);w=(\d+)', response.headers.get("ratelimit-policy", ""))
-    limit = f" ({policy.group(1)} per {policy.group(2)} s)" if policy else ""
+    policy = (parse_structured(response.headers.get("ratelimit-policy")) or {}).get(name, {})
+    q, w = policy.get("q", ""), policy.get("w", "")
+    limit = f" ({q} per {w} s)" if q.isdigit() and w.isdigit() else ""
     return f'bucket "{name}"{limit} is used up; a slot frees in {wait} s (Retry-After)'
 
 

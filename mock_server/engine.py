@@ -13,6 +13,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from contract import Contract, Operation
+from judge.request import MAX_BODY_BYTES, validate_body, validate_params
 
 from . import diagnose, faults, forced, generic
 from .calls import Call, Handler, Reply
@@ -24,7 +25,6 @@ from .resources import Resources
 from .responses import RawResponse, encode_headers
 from .services import Services
 from .tokens import Principal
-from .validation import MAX_BODY_BYTES, validate_body, validate_params
 
 log = logging.getLogger("mock_server")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

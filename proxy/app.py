@@ -30,12 +30,11 @@ from starlette.types import Message, Receive, Scope, Send
 
 from conformance.results import Results
 from contract import Contract
+from judge.exchange import Exchange, Finding, Judge, summary
 from mock_server.clock import iso
 from mock_server.envelope import Envelope
 from mock_server.errors import ApiError
 from mock_server.shared import RequestLog
-
-from .judge import Exchange, Finding, Judge, summary
 
 MAX_JUDGED = 4 * 1024 * 1024  # a JSON response larger than this is streamed, its body unjudged
 MAX_REQUEST = 64 * 1024 * 1024

@@ -20,8 +20,7 @@ from typing import Any
 import yaml
 
 from contract import Contract, Operation, Resource
-
-from .judge import Exchange
+from judge.exchange import Exchange
 
 SECRET_FIELD = re.compile(r"(password|secret|token|private_key|otp|one_time|passcode)", re.IGNORECASE)
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from conformance.budget import Budget, BudgetError, parse_rate
-from conformance.checks.responses import envelope_problems, rate_limit_problems
 from conformance.cli import main
 from conformance.report import junit, markdown, summary
 from conformance.results import Results
 from contract import Bucket, Template, load, synthesize
 from contract import compile_spec as build
+from judge.response import envelope_problems, rate_limit_problems
 from tests.conformance.backends import free_port
 
 APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]

@@ -10,8 +10,9 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from contract import Template
+from judge.headers import parse_retry_after, parse_structured
 from load import LOCUSTFILES
-from load.ratelimit import certain_peak, observed_peak, parse_retry_after, parse_structured
+from load.ratelimit import certain_peak, observed_peak
 from load.roles import ApiContract
 from tests.load.conftest import ROOT, run
 
