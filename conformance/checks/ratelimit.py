@@ -22,7 +22,7 @@ def probe_operation(ctx: Context) -> Operation | None:
     candidates = [
         op for op in protected(ctx.contract) if op.method == "get" and not op.path_params and op.buckets
     ]
-    candidates.sort(key=lambda op: (len(op.buckets), not (op.resource and op.resource.get("op") == "list")))
+    candidates.sort(key=lambda op: (len(op.buckets), not (op.resource and op.resource.op == "list")))
     return candidates[0] if candidates else None
 
 

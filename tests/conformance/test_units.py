@@ -12,7 +12,7 @@ from conformance.budget import Budget, BudgetError, parse_rate
 from conformance.cli import main
 from conformance.report import junit, markdown, summary
 from conformance.results import Results
-from contract import Bucket, Template, load, synthesize
+from contract import Bucket, Parent, Template, load, synthesize
 from contract import compile_spec as build
 from judge.response import envelope_problems, rate_limit_problems
 from tests.conformance.backends import free_port
@@ -34,7 +34,7 @@ def test_resources_find_their_operations_including_handlers() -> None:
     nuro = load("nurosentrix").resources
     create = nuro["instances"].create_op
     assert create and create.operation_id == "createInstance"  # x-handler
-    assert nuro["backups"].parent == {"name": "instances", "param": "id", "field": "instance_id"}
+    assert nuro["backups"].parent == Parent(name="instances", param="id", field="instance_id")
     assert {o.operation_id for o in nuro["instances"].actions} >= {"instanceAction", "cloneInstance"}
     nexos = load("nexos").resources
     register = nexos["nodes"].create_op
