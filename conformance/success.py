@@ -171,9 +171,7 @@ def _request(contract: Contract, factory: Factory, op: Operation, existing: bool
     return factory.client.call(op, path=path, **kwargs)
 
 
-def _webhook(
-    contract: Contract, factory: Factory, op: Operation, sig: Signature, secret: str | None
-) -> Any:
+def _webhook(contract: Contract, factory: Factory, op: Operation, sig: Signature, secret: str | None) -> Any:
     """A signed delivery for a record of `sig.resource` whose `sig.match` field names it."""
     res = contract.resources.get(sig.resource)
     if res is None or res.create_op is None:

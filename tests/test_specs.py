@@ -65,7 +65,8 @@ def test_create_operations_link_to_what_follows(api: str) -> None:
     creates = [
         op
         for op in spec.operations
-        if (op.resource is not None and op.resource.op == "create") or (op.method == "post" and "201" in op.responses)
+        if (op.resource is not None and op.resource.op == "create")
+        or (op.method == "post" and "201" in op.responses)
     ]
     assert creates
     ids = {op.operation_id for op in spec.operations}

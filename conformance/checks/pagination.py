@@ -41,9 +41,7 @@ def run(ctx: Context) -> None:
         except CannotCreate as exc:
             ctx.results.skip("pagination", f"cannot reach a {res.name} list: {exc.reason}", res.list_op.label)
             continue
-        _paginate(
-            ctx, res.list_op, path, created, style, pag.default or 20, pag.max or 100
-        )
+        _paginate(ctx, res.list_op, path, created, style, pag.default or 20, pag.max or 100)
 
 
 def _populate(ctx: Context, res: Resource) -> tuple[dict[str, Any], list[Created]]:

@@ -13,7 +13,7 @@ import time
 from contract import Operation
 from judge.headers import advertised_window, header
 
-from . import Context, family
+from . import LAST, Context, family
 from .common import protected
 
 
@@ -27,7 +27,10 @@ def probe_operation(ctx: Context) -> Operation | None:
 
 
 @family(
-    "ratelimit", "rate-limit headers present and coherent; the documented limit answers 429 + Retry-After"
+    "ratelimit",
+    "rate-limit headers present and coherent; the documented limit answers 429 + Retry-After",
+    kind=LAST,
+    per_response=True,
 )
 def run(ctx: Context) -> None:
     op = probe_operation(ctx)

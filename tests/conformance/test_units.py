@@ -247,3 +247,16 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     ):
         assert flag in text
     assert "Exit status: 0" in text
+
+
+def test_families_declare_their_kind_and_the_registry_refuses_a_name_twice() -> None:
+    from conformance.checks import FAMILIES, LAST, ORDER, family, load_all, per_response
+
+    families = load_all()
+    assert [n for n in ORDER if families[n].kind == LAST] == ["ratelimit"]  # it spends the token's budget
+    assert per_response() == ("envelope", "ratelimit")
+    with pytest.raises(ValueError, match="already registered"):
+        family("auth", "a second auth family")
+    with pytest.raises(ValueError, match="kind must be"):
+        family("brand-new", "a family of no known kind", kind="sometimes")
+    assert "brand-new" not in FAMILIES
