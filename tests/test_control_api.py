@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from contract import load
+from tests.apis import APIS
 from tests.conftest import Harness
 
 
 def test_health_lists_the_apis(harness: Harness) -> None:
     body = harness.client().get("/_mock/health").json()
-    assert body["apis"] == {
-        "nurosentrix": "/nurosentrix/api/v1",
-        "cloudnexus": "/cloudnexus/v1",
-        "cloudnexus-io": "/cloudnexus-io/v1",
-        "nexos": "/nexos/api",
-    }
+    assert body["apis"] == {api: load(api).base_path for api in APIS}
+    assert body["apis"]["nurosentrix"] == "/nurosentrix/api/v1"  # /<api> + the server URL's path
 
 
 def test_mint_use_list_and_revoke_a_token(harness: Harness) -> None:

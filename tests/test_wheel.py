@@ -13,8 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.apis import APIS as ALL_APIS
+
 ROOT = Path(__file__).resolve().parent.parent
-APIS = {"nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"}
+APIS = set(ALL_APIS)
 
 
 def _free_port() -> int:

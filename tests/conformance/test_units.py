@@ -15,9 +15,8 @@ from conformance.results import Results
 from contract import Bucket, Parent, Template, load, synthesize
 from contract import compile_spec as build
 from judge.response import envelope_problems, rate_limit_problems
+from tests.apis import APIS
 from tests.conformance.backends import free_port
-
-APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]
 
 
 # ------------------------------------------------------------------------------- contract
