@@ -210,7 +210,8 @@ def policy_value(buckets: Sequence[Policy]) -> bytes:
     hit = _policies.get(id(buckets))
     if hit is not None and hit[0] is buckets:
         return hit[1]
-    value = ", ".join(f'"{p.name}";q={p.limit};w={_num(p.window)}' for p in buckets).encode("latin-1")
+    items = (f'"{p.name}";q={p.limit};w={policy_number(p.window)}' for p in buckets)
+    value = ", ".join(items).encode("latin-1")
     if len(_policies) >= 1024:
         _policies.clear()
     _policies[id(buckets)] = (buckets, value)  # holds the tuple: its id is not reused meanwhile
@@ -220,5 +221,6 @@ def policy_value(buckets: Sequence[Policy]) -> bytes:
 _policies: dict[int, tuple[Sequence[Policy], bytes]] = {}
 
 
-def _num(x: float) -> str:
+def policy_number(x: float) -> str:
+    """A window as `RateLimit-Policy` writes it: `60`, `2.5`."""
     return str(int(x)) if float(x).is_integer() else f"{x:g}"

@@ -1,9 +1,11 @@
 """Why the sandbox refused a request, in words, for the request log (`/_mock/requests`, the
 dashboard): a 401 says whether the token is unknown, revoked, another API's, or an expired
-session; a 400 names its problems; a 403 the missing scope; a 429 the bucket that ran out.
+session; a 400 names its problems; a 429 (forced) the bucket that ran out.
 
-Computed after the response, from the request and the response alone, so the engine's
-pipeline stays as it is; never includes a token, a secret or a rejected value."""
+The engine's stages write the reason of their own refusals (the missing scope, the bucket used
+up, no such operation: `stages.Pass.why`); what they leave unsaid is computed here after the
+response, from the request and the response alone. Never includes a token, a secret or a
+rejected value."""
 
 from __future__ import annotations
 
@@ -89,8 +91,6 @@ def reason(
         return _rate_limited(response)
     if problems:
         return "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
-    if status == 403:
-        return _forbidden(sandbox, spec, request, op) or _message(response)
     if status == 404 and op is None:
         return f"no operation of {spec.name} matches {request.method} {request.url.path}"
     return _message(response)
@@ -158,19 +158,6 @@ def _claims(token: str) -> dict[str, Any] | None:
     except (ValueError, IndexError):
         return None
     return value if isinstance(value, dict) else None
-
-
-def _forbidden(sandbox: Services, spec: Contract, request: Request, op: Operation | None) -> str | None:
-    token, _ = credential(spec, request)
-    if op is None or token is None:
-        return None
-    principal = sandbox.authenticate(spec, token)
-    if principal is None:
-        return None
-    missing = [s for s in op.scopes if s not in principal.scopes]
-    if not missing:
-        return None
-    return f"the token lacks {', '.join(missing)} (it has: {', '.join(sorted(principal.scopes)) or 'none'})"
 
 
 def _rate_limited(response: Response) -> str:

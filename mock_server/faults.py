@@ -28,7 +28,7 @@ import random
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -39,6 +39,10 @@ from .clock import Clock
 from .ids import IdGenerator
 from .store import Store
 from .tokens import TokenService
+
+if TYPE_CHECKING:
+    from .engine import ApiEngine
+    from .stages import Pass
 
 TABLE = "_mock:faults"
 MATCH = ("api", "operation", "method", "path", "token", "account")
@@ -62,6 +66,69 @@ class Fault:
     drop: bool = False
     truncate: int | None = None
     message: str | None = None
+
+    @property
+    def effects(self) -> tuple[Effect, ...]:
+        """Its effects in the order they apply; the first that answers ends the request's way."""
+        out: list[Effect] = [Delay(self.latency)] if self.latency else []
+        if self.drop:
+            out.append(Drop())
+        if self.status is not None:
+            out.append(Fail(self.status, self.message or "Injected fault", self.retry_after))
+        if self.truncate is not None:
+            out.append(Truncate(self.truncate))
+        return tuple(out)
+
+
+class Effect:
+    """One effect of a fault on the request it fires on (`stages.fault` applies them)."""
+
+    async def apply(self, engine: ApiEngine, p: Pass) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Delay(Effect):
+    seconds: float
+
+    async def apply(self, engine: ApiEngine, p: Pass) -> None:
+        await engine.sleep(self.seconds)
+
+
+@dataclass(frozen=True)
+class Drop(Effect):
+    """No response at all: the connection closes."""
+
+    async def apply(self, engine: ApiEngine, p: Pass) -> None:
+        p.final = Dropped()
+
+
+@dataclass(frozen=True)
+class Fail(Effect):
+    """An error of `status` as the operation documents it (a 429 with coherent rate-limit headers)."""
+
+    status: int
+    message: str
+    retry_after: int
+
+    async def apply(self, engine: ApiEngine, p: Pass) -> None:
+        from . import forced
+
+        assert p.op is not None
+        err = forced.error(engine.spec, p.op, self.status, self.message, self.retry_after)
+        if self.status == 429:
+            err.headers.update(forced.rate_limited(p.decision, self.retry_after))
+        p.reply = engine.error_reply(err, p.request_id)
+
+
+@dataclass(frozen=True)
+class Truncate(Effect):
+    """The real response (the handler runs), its body cut after `keep` bytes."""
+
+    keep: int
+
+    async def apply(self, engine: ApiEngine, p: Pass) -> None:
+        p.truncate = self.keep
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:
