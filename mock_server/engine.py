@@ -16,7 +16,7 @@ from starlette.responses import Response
 from contract import Contract, Operation
 from judge.request import MAX_BODY_BYTES, validate_params
 
-from . import faults
+from . import faults, forced
 from .calls import Handler, Reply
 from .envelope import Envelope
 from .errors import ApiError, Problem, validation
@@ -85,6 +85,15 @@ class ApiEngine:
         assert p.reply is not None  # the last stage, dispatch, always answers
         response = self._answer(p, p.reply)
         return response if p.truncate is None else faults.Truncated(response, p.truncate)
+
+    def forced_error(self, p: Pass, status: int, message: str, retry_after: int) -> Reply:
+        """An error of `status` as the request's operation documents it (a fault's); a 429 with
+        rate-limit headers coherent with it."""
+        assert p.op is not None
+        err = forced.error(self.spec, p.op, status, message, retry_after)
+        if status == 429:
+            err.headers.update(forced.rate_limited(p.decision, retry_after))
+        return self.error_reply(err, p.request_id)
 
     def refuse(self, err: ApiError) -> Response:
         """A refusal outside the stages (the app's, before or after the request's handler), in

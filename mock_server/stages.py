@@ -12,23 +12,43 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from contract import Operation
+from contract import Contract, Operation
 from judge.headers import policy_number
 from judge.request import validate_body
 
 from . import diagnose, forced, generic
-from .calls import Call, Reply
+from .calls import Call, Handler, Reply
 from .errors import ApiError
-from .ratelimit import Decision
+from .ratelimit import Bucket, Decision
+from .resources import Resources
+from .services import Services
 from .tokens import Principal
 
-if TYPE_CHECKING:
-    from .engine import ApiEngine
+
+class ApiEngine(Protocol):
+    """What the stages use of the engine (`engine.ApiEngine`, which imports this module)."""
+
+    spec: Contract
+    sandbox: Services
+    resources: Resources
+    handlers: dict[str, Handler]
+    buckets: dict[str, tuple[Bucket, ...]]
+
+    @property
+    def sleep(self) -> Callable[..., Awaitable[Any]]: ...
+
+    def params(
+        self, request: Request, heads: dict[bytes, bytes], op: Operation, path_params: dict[str, str]
+    ) -> dict[str, Any]: ...
+
+    async def read_body(self, request: Request, heads: dict[bytes, bytes]) -> bytes: ...
+
+    def error_reply(self, err: ApiError, request_id: str) -> Reply: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -56,7 +76,7 @@ class Pass:
         return None if value is None else value.decode("latin-1")
 
 
-Stage = Callable[["ApiEngine", Pass], "Awaitable[None] | None"]
+Stage = Callable[[ApiEngine, Pass], "Awaitable[None] | None"]
 
 
 def route(engine: ApiEngine, p: Pass) -> None:
