@@ -66,7 +66,8 @@ class Factory:
 
     def unique(self, value: str, max_length: int | None = None, schema: dict[str, Any] | None = None) -> str:
         """`value` made unique to this run, in a form its schema still accepts (a domain gets a
-        new first label, an email a `+tag`, a name a suffix joined by `-` or `_`)."""
+        new first label, an email a `+tag`, a name a suffix joined by `-`, or by `_` when the value
+        itself is joined so)."""
         self.counter += 1
         tag = f"cf{self.tag}{self.counter}"
         schema = schema or {}
@@ -76,7 +77,10 @@ class Factory:
         candidates = [f"{local}+{tag}@{domain}"] if at else []
         if "." in value and not at:
             candidates.append(f"{tag}-{value}")
-        candidates += [f"{value}-{tag}", f"{value}_{tag}", f"{tag}{value}", f"{value}{tag}"]
+        joined = [f"{value}-{tag}", f"{value}_{tag}"]
+        if "_" in value and "-" not in value:  # `production_crm`: a backend may allow no `-` in it
+            joined.reverse()
+        candidates += [*joined, f"{tag}{value}", f"{value}{tag}"]
         for candidate in candidates:
             if limit is not None and len(candidate) > int(limit):
                 room = int(limit) - (len(candidate) - len(value))

@@ -152,9 +152,11 @@ def _request(contract: Contract, factory: Factory, op: Operation, existing: bool
                 return None
             obj = known[-1]
         elif _linked_from(contract, res.create_op):  # made through a link (a node, by a join token)
-            if _via_link(contract, factory, res.create_op) is None:
-                return None
-            obj = [c for c in factory.created if c.resource is res and not c.deleted][-1]
+            made = _via_link(contract, factory, res.create_op)
+            fresh = [c for c in factory.created if c.resource is res and not c.deleted]
+            if made is None or not fresh:
+                raise CannotCreate(f"{res.name}: its creating link answered no record")
+            obj = fresh[-1]
         else:
             obj = factory.create(res)
         factory.settle(obj, factory.settle_timeout, changed=True)

@@ -16,7 +16,8 @@ from jsonschema import Draft202012Validator
 
 from . import extensions, provenance
 from .documented import view as documented_view
-from .envelope import Template
+from .envelope import Template, unpromised
+from .envelope import documented as documented_template
 from .errors import SpecError
 from .model import Bucket, Contract, Header, Operation, Pagination, Param, Resource, Response
 from .refs import deref
@@ -124,7 +125,14 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
         if isinstance(item, dict) and method in item
     ]
     envelope = config["envelope"]
-    error = Template(envelope["error"], open=documented)
+    _check_inferred_parts(envelope, where)
+
+    def template(name: str) -> Any:  # the documented view leaves out what the documents do not show
+        return documented_template(envelope, name) if documented else envelope[name]
+
+    error = Template(
+        template("error"), open=documented, unpromised=unpromised(envelope) if documented else frozenset()
+    )
     vocabulary, by_status = _error_codes(operations, error, from_examples=not documented)
     info = doc.get("info") or {}
     contract = Contract(
@@ -142,8 +150,8 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
         else provenance.DOCUMENTED,
         buckets=buckets,
         pagination=Pagination(pag["style"], pag.get("default"), pag.get("max"), provenance.reason_key(pag)),
-        single=Template(envelope["single"], open=documented),
-        listing=Template(envelope["list"], open=documented),
+        single=Template(template("single"), open=documented),
+        listing=Template(template("list"), open=documented),
         error=error,
         auth_cookie=config.get("auth-cookie"),
         bearer_schemes=tuple(
@@ -162,6 +170,19 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
     if not documented:
         contract.compile_view = lambda: compile_spec(raw, where, documented=True)
     return contract
+
+
+def _check_inferred_parts(envelope: dict[str, Any], where: str) -> None:
+    """Every `x-sandbox.envelope.inferred` path names a part of its template (a typo is an error)."""
+    for part in envelope.get("inferred") or {}:
+        head, *path = part.split("/")
+        node = envelope.get(head)
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                raise SpecError(
+                    f"{where}: x-sandbox.envelope.inferred names {part!r}, not in the {head} template"
+                )
+            node = node[key]
 
 
 def _path_regex(path: str) -> re.Pattern[str]:

@@ -4,6 +4,9 @@ documents say. Where the documents are silent, the view accepts what honest vend
 
 * an inferred constraint (enum, pattern, lengths, bounds, `required`, a closed object, ...) is
   dropped; an inferred property may hold anything and need not be there;
+* an optional property may be null: documents state types ("optional, array[string]"), almost
+  never nullability, and sending or answering `null` for "absent" is an honest reading;
+* a request body whose schema is inferred as a whole is not required (the documents show none);
 * a page size's documented maximum may be capped or refused: the view drops it (the pagination
   check holds the backend to "no page holds more");
 * an inferred response header is dropped; an inferred success status becomes `2XX` (201 or 200,
@@ -67,15 +70,39 @@ def schema(node: Any) -> Any:
         out.pop(key, None)
     props = out.get("properties")
     if isinstance(props, dict):
-        out["properties"] = {k: schema(v) for k, v in props.items()}
         if isinstance(out.get("required"), list):
             out["required"] = [k for k in out["required"] if not _inferred(props.get(k))]
+        required = set(out.get("required") or ())
+        out["properties"] = {
+            k: schema(v) if k in required else _nullable(schema(v)) for k, v in props.items()
+        }
     for key in _SCHEMA_LISTS:
         if isinstance(out.get(key), list):
             out[key] = [schema(s) for s in out[key]]
     for key in _SCHEMA_ONE:
         if isinstance(out.get(key), dict):
             out[key] = schema(out[key])
+    return out
+
+
+def _nullable(node: Any) -> Any:
+    """`node` also accepting null (an optional property: the documents state no nullability)."""
+    if not isinstance(node, dict) or _inferred(node):
+        return node
+    if "$ref" in node or "const" in node:
+        return {"anyOf": [node, {"type": "null"}]}
+    out = dict(node)
+    kind = out.get("type")
+    if isinstance(kind, str) and kind != "null":
+        out["type"] = [kind, "null"]
+    elif isinstance(kind, list) and "null" not in kind:
+        out["type"] = [*kind, "null"]
+    elif kind is None:
+        for key in ("anyOf", "oneOf"):
+            if isinstance(out.get(key), list) and {"type": "null"} not in out[key]:
+                out[key] = [*out[key], {"type": "null"}]
+    if isinstance(out.get("enum"), list) and None not in out["enum"]:
+        out["enum"] = [*out["enum"], None]
     return out
 
 
@@ -164,15 +191,27 @@ def view(raw: dict[str, Any]) -> dict[str, Any]:
                 op["parameters"] = [_parameter(p, size) for p in op["parameters"]]
             body = op.get("requestBody")
             if isinstance(body, dict) and isinstance(body.get("content"), dict):
+                shown = False
                 for media in body["content"].values():
                     if isinstance(media, dict) and "schema" in media:
+                        shown = shown or not _inferred(_target(media["schema"], raw))
                         media["schema"] = schema(media["schema"])
+                if not shown:  # the documents show no body: sending none is the client's right
+                    body["required"] = False
             if isinstance(op.get("responses"), dict):
                 op["responses"] = _responses(op["responses"], raw)
     # headers referenced from responses but dropped from components would dangle
     dropped = {n for n, h in (raw.get("components") or {}).get("headers", {}).items() if _inferred(h)}
     _unref_headers(doc, {f"#/components/headers/{n}" for n in dropped})
     return doc
+
+
+def _target(node: Any, root: dict[str, Any]) -> Any:
+    """A schema, its `#/components/schemas/<name>` reference followed."""
+    ref = node.get("$ref") if isinstance(node, dict) else None
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        return ((root.get("components") or {}).get("schemas") or {}).get(ref.rsplit("/", 1)[1])
+    return node
 
 
 def _parameter(p: Any, size_param: str | None = None) -> Any:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MISSING: Any = object()
+ANY = "$any"  # a template (or part) the documents do not show: any JSON value will do
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -19,6 +20,9 @@ class Template:
 
     value: Any
     open: bool = False  # the documented view: extra keys and any `details` shape are a vendor's choice
+    # statuses whose body the documents never promise (`x-sandbox.envelope.inferred-statuses`):
+    # in the documented view their shape is not judged (the full contract's finding is reported apart)
+    unpromised: frozenset[int] = frozenset()
 
     def locate(self, name: str) -> tuple[str, ...] | None:
         """The key path of placeholder `$name` (or `$name?`), None when the template lacks it."""
@@ -121,6 +125,29 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
         type(value), type(value).__name__
     )
+
+
+def documented(envelope: dict[str, Any], name: str) -> Any:
+    """Template `name` of `x-sandbox.envelope` without the parts its `inferred` map names: a
+    whole template becomes `$any`, a part (`list/meta/page`) is left out (a new value)."""
+    value = json.loads(json.dumps(envelope[name]))
+    for part in envelope.get("inferred") or {}:
+        head, *path = part.split("/")
+        if head != name:
+            continue
+        if not path:
+            return ANY
+        node = value
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return value
+
+
+def unpromised(envelope: dict[str, Any]) -> frozenset[int]:
+    """Error statuses whose body shape the documents never promise (`inferred-statuses`)."""
+    return frozenset(int(s) for s in envelope.get("inferred-statuses") or {})
 
 
 def placeholders(template: Any) -> set[str]:

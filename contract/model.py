@@ -344,8 +344,8 @@ class Contract:
 
     def template_for(self, op: Operation | None, status: int) -> Template | None:
         """The envelope a response should have; None when the operation documents its own shape."""
-        if status >= 400:
-            return self.error
+        if status >= 400:  # None: the documents never promise this status a body
+            return None if status in self.error.unpromised else self.error
         if op is not None and op.resource is not None and op.resource.op == "list":
             return self.listing
         tpl = self.single

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .httpguard import HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT
+from .grading import cli as grading_cli
+from .httpguard import BODY_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         metavar="URL",
         help="keep all state in Redis (redis://HOST:PORT/DB): replicas on many machines given the "
-        "same URL serve one sandbox, rate limits exact across them (docs/redis.md)",
+        "same URL serve one sandbox, rate limits exact across them (docs/redis.md); a URL with a "
+        "password is better given as $SANDBOX_STORE (argv is visible in `ps`)",
     )
     serve.add_argument(
         "--rate-window",
@@ -89,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(set one when --host is not a loopback address)",
     )
     serve.add_argument(
+        "--admin-token-file",
+        type=Path,
+        metavar="FILE",
+        help="read the admin token from FILE (or set $SANDBOX_ADMIN_TOKEN): unlike --admin-token, "
+        "not shown to other local users by `ps`",
+    )
+    serve.add_argument(
         "--rotate-tokens",
         action="store_true",
         help="revoke the start-up tokens kept from the last start on this data file and print new ones",
@@ -114,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="close a connection whose request line and headers have not arrived in this time "
         f"(default: {HEAD_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=BODY_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request body has not all arrived in this time (each read "
+        f"within --header-timeout of the last; default: {BODY_TIMEOUT:g})",
     )
     serve.add_argument(
         "--keep-alive-timeout",
@@ -143,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = tsub.add_parser("revoke", help="revoke a token (by value or tok_ id)")
     revoke.add_argument("token")
     lst.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    grading_cli.add_parser(sub, DEFAULT_URL)
     for p in (create, lst, revoke):
         p.add_argument(
             "--url",
@@ -163,6 +181,23 @@ def serve(args: argparse.Namespace) -> int:
     lifetime lock (`lockfile.py`: one server per file), the data folder's writability, the
     port (bound and listening); only then open the store, revoke the last start's tokens,
     mint new ones and empty the `--workers` run directory."""
+    from .lockfile import DataLock
+    from .startup import argument_problem, resolve_secrets
+
+    problem = resolve_secrets(args, DEFAULT_DATA) or argument_problem(args)
+    if problem:
+        return _refuse(problem)
+    if args.workers < 1 or (args.workers > 1 and args.memory):
+        return _refuse("--workers N needs N >= 1 and, above 1, the file store or Redis (not --memory)")
+    lock = None if args.memory or args.store else DataLock(args.data)
+    try:
+        return _serve_locked(args, lock)
+    finally:
+        if lock is not None:
+            lock.release()  # held for the server's whole life; a refused start lets it go at once
+
+
+def _serve_locked(args: argparse.Namespace, lock: Any) -> int:
     import uvicorn
 
     from contract import SpecError
@@ -170,18 +205,14 @@ def serve(args: argparse.Namespace) -> int:
     from .app import SandboxApp, with_cors
     from .errors import StorageError
     from .faults import FaultError, load_faults
-    from .lockfile import DataFileBusy, DataFolderUnusable, DataLock, check_writable
+    from .lockfile import DataFileBusy, DataFolderUnusable, check_writable
     from .logs import quiet_access_log
     from .sandbox import Sandbox, load_all
     from .seed import SeedError, apply_seed, load_seed
+    from .startup import rehearse
     from .store import MemoryStore, Store
     from .store_tinydb import StoreFileError, TinyDBStore
 
-    if args.workers < 1 or (args.workers > 1 and args.memory):
-        return _refuse("--workers N needs N >= 1 and, above 1, the file store or Redis (not --memory)")
-    if args.store and not args.store.startswith(("redis://", "rediss://", "unix://")):
-        return _refuse(f"--store {args.store}: a Redis URL is redis://HOST:PORT/DB (or rediss://, unix://)")
-    lock = None if args.memory or args.store else DataLock(args.data)
     try:
         if lock is not None:
             lock.acquire()
@@ -192,6 +223,8 @@ def serve(args: argparse.Namespace) -> int:
     _raise_open_files_limit()
     try:
         specs = load_all(args.api)
+        seed = load_seed(args.seed) if args.seed else None
+        rehearse(specs, seed, args.faults)  # before the store opens: nothing half-applied
         store: Store
         if args.store:
             from .store_redis import RedisStore
@@ -208,8 +241,8 @@ def serve(args: argparse.Namespace) -> int:
             rate_limit=not args.no_rate_limit,
             async_delay=args.async_delay,
         )
-        if args.seed:
-            apply_seed(sandbox, load_seed(args.seed))
+        if seed is not None:
+            apply_seed(sandbox, seed)
         if args.faults or not args.store:  # on Redis the rules are the sandbox's, not a replica's
             sandbox.faults.clear()  # rules are a run's: never kept from the last start
         if args.faults:
@@ -245,11 +278,7 @@ def serve(args: argparse.Namespace) -> int:
     config = _config(args, app)
     quiet_access_log()  # after uvicorn configured logging
     gc.freeze()  # the loaded state is long-lived: collections scan only what requests create
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        if lock is not None:
-            lock.release()
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
@@ -311,6 +340,7 @@ def _config(args: argparse.Namespace, app: Any, **extra: Any) -> Any:
         log_level=args.log_level,
         keep_alive=args.keep_alive_timeout,
         head_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
         **extra,
     )
 
@@ -419,4 +449,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "grade":
+        return grading_cli.run(args)
     return token_command(args)

@@ -20,6 +20,7 @@ from . import control_routes, webui
 from .clock import iso
 from .errors import ApiError, StorageError
 from .faults import FaultError
+from .grading import route as grading
 from .sandbox import Sandbox
 from .tokens import MODES
 from .users import save_user
@@ -168,6 +169,9 @@ class ControlApi:
         if not self.sandbox.faults.delete(params["id"]):
             raise ControlError(404, "no such fault rule")
         return Response(status_code=204)
+
+    async def grade_client(self, request: Request, params: Params, body: Body) -> Response:
+        return grading.handle(self.sandbox, request)
 
     async def list_requests(self, request: Request, params: Params, body: Body) -> Response:
         keep = _request_filter(request.query_params)

@@ -20,6 +20,7 @@ from . import faults, forced
 from .calls import Handler, Reply
 from .envelope import Envelope
 from .errors import ApiError, Problem, validation
+from .grading.fields import BODY
 from .jsonio import dumps
 from .ratelimit import Decision
 from .resources import Resources
@@ -166,7 +167,8 @@ class ApiEngine:
             raise validation(
                 "Request body is incomplete", Problem("body", f"not received within {BODY_READ_SECONDS:g} s")
             ) from None
-        return b"".join(chunks)
+        request.scope[BODY] = raw = b"".join(chunks)  # its digest goes in the request log
+        return raw
 
     def _common(self, request_id: str) -> dict[str, Any]:
         stamp = self.sandbox.clock.isoformat() if self.envelope.uses("timestamp") else None

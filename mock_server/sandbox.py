@@ -18,6 +18,7 @@ from .calls import Handler
 from .clock import Clock
 from .engine import ApiEngine
 from .faults import FaultBook
+from .grading import fields
 from .ids import IdGenerator
 from .ratelimit import RateLimiter
 from .resources import Resources
@@ -192,6 +193,7 @@ class Sandbox:
         spec = self.specs[api]
         status = response.status_code
         token, token_id = diagnose.token_fields(spec, request)
+        wait, bucket = fields.told(response)
         entry = {
             "at": self.clock.now(),  # formatted when the log is read
             "api": api,
@@ -207,6 +209,10 @@ class Sandbox:
             "token": token,
             "token_id": token_id,
             "ms": round(elapsed * 1000, 3),
+            "wait": wait,  # what the client was told (grading's retry rules)
+            "bucket": bucket,
+            "body": fields.body_digest(request),
+            "page": fields.page(request, op, spec.pagination.size_param),
         }
         self.requests.append(entry)
         if self.self_check and op is not None:

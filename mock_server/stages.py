@@ -21,12 +21,13 @@ from contract import Contract, Operation
 from judge.headers import policy_number
 from judge.request import validate_body
 
-from . import diagnose, forced, generic
+from . import admission, forced, generic
 from .calls import Call, Handler, Reply
 from .errors import ApiError
 from .ratelimit import Bucket, Decision
 from .resources import Resources
 from .services import Services
+from .shared_redis import RedisRateLimiter
 from .tokens import Principal
 
 
@@ -64,6 +65,7 @@ class Pass:
     path_params: dict[str, str] = field(default_factory=dict)
     principal: Principal | None = None
     decision: Decision | None = None
+    admitted: bool = False  # the limit's decision is already taken (on Redis, with authentication)
     problems: list[dict[str, str]] = field(default_factory=list)  # the log's problems
     why: str | None = None  # a refusal's reason in words, from the stage that refused
     reply: Reply | None = None  # the answer, once a stage has one
@@ -95,27 +97,28 @@ def route(engine: ApiEngine, p: Pass) -> None:
     p.op = op
 
 
-def authenticate(engine: ApiEngine, p: Pass) -> None:
+def authenticate(engine: ApiEngine, p: Pass) -> Awaitable[None] | None:
     assert p.op is not None
-    if p.op.public:
-        return
-    spec = engine.spec
-    token, _ = diagnose.credential(spec, p.request)
-    p.principal = engine.sandbox.authenticate(spec, token) if token else None
-    if p.principal is None:
-        raise ApiError(
-            401,
-            "UNAUTHORIZED",
-            "Invalid or missing authentication token",
-            headers={"WWW-Authenticate": 'Bearer realm="' + spec.name + '"'},
-        )
+    if isinstance(engine.sandbox.limiter, RedisRateLimiter):
+        return _admit(engine, p)  # Redis: the caller and the limit's decision in one round trip
+    if not p.op.public:
+        p.principal = admission.authenticate(engine, p.request)
+    return None
+
+
+async def _admit(engine: ApiEngine, p: Pass) -> None:
+    assert p.op is not None
+    p.principal, p.decision = await admission.admit(engine, p.request, p.op)
+    p.admitted = True
 
 
 def limit(engine: ApiEngine, p: Pass) -> None:
     assert p.op is not None
-    principal, client = p.principal, p.request.client
-    key = principal.subject if principal else f"ip:{client.host if client else '-'}"
-    d = p.decision = engine.sandbox.limiter.hit(key, engine.buckets[p.op.operation_id])
+    if not p.admitted:  # in process: decided here (on Redis, `authenticate` decided it)
+        principal, client = p.principal, p.request.client
+        key = principal.subject if principal else f"ip:{client.host if client else '-'}"
+        p.decision = engine.sandbox.limiter.hit(key, engine.buckets[p.op.operation_id])
+    d = p.decision
     if d is not None and not d.allowed:
         b, w = d.bucket, policy_number(d.bucket.window)
         shown = f" ({b.limit} per {w} s)" if w.isdigit() else ""
@@ -203,15 +206,21 @@ async def validate(engine: ApiEngine, p: Pass) -> None:
     )
 
 
-def dispatch(engine: ApiEngine, p: Pass) -> None:
+def dispatch(engine: ApiEngine, p: Pass) -> Awaitable[None] | None:
     op, call = p.op, p.call
     assert op is not None and call is not None
     run = engine.handlers[op.handler] if op.handler else generic.run
     if p.request.method in ("GET", "HEAD"):
         p.reply = run(call)
-    else:  # every write of the request saved together, or none (StorageError: 507/503)
-        with engine.sandbox.store.transaction():
-            p.reply = run(call)
+        return None
+    return _write(engine, p, run, call)
+
+
+async def _write(engine: ApiEngine, p: Pass, run: Handler, call: Call) -> None:
+    """Every write of the request saved together, or none (StorageError: 507/503)."""
+    await engine.sandbox.store.ready()  # Redis: this process's turn to write
+    with engine.sandbox.store.transaction():
+        p.reply = run(call)
 
 
 STAGES: tuple[Stage, ...] = (route, authenticate, limit, scopes, fault, prefer, validate, dispatch)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 UI_DIR = Path(__file__).parent / "ui"
 SWAGGER_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png")
-OWN_ASSETS = ("sandbox.css", "sandbox.js", "docs.js", "dashboard.js")
+OWN_ASSETS = ("sandbox.css", "sandbox.js", "docs.js", "dashboard.js", "grade.js")
 # Swagger UI sets inline styles; every script is a file of this server.
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -204,6 +204,17 @@ def dashboard(sandbox: Sandbox) -> str:
 <table class="grid" id="tokens"><thead><tr><th>id</th><th>API</th><th>masked</th><th>scopes</th>
 <th>mode</th><th>account</th><th>name</th><th>created</th><th></th></tr></thead><tbody></tbody></table>
 </section>
+<section id="grade-panel">
+<h2>Client grade <small>the rules an app keeps or breaks, from the requests it sent</small></h2>
+<form id="grade-form" class="row">
+<label>API <select name="api">{options}</select></label>
+<label>token <input name="token" placeholder="tok_ id, masked, or empty: every caller" size="26"></label>
+<button type="submit" id="grade">Grade</button>
+</form>
+<p id="grade-summary" class="note" hidden></p>
+<table class="grid" id="grades"><thead><tr><th>rule</th><th>verdict</th><th>what was seen</th>
+<th>requests</th><th>basis</th></tr></thead><tbody></tbody></table>
+</section>
 <section id="resources-panel">
 <h2>Resources</h2>
 <form id="browse" class="row">
@@ -234,4 +245,5 @@ def dashboard(sandbox: Sandbox) -> str:
 </section>
 </main>
 {_config({"apis": _apis(sandbox)})}"""
-    return _layout("Sandbox dashboard", body, scripts=_scripts("dashboard.js"))
+    scripts = _scripts("dashboard.js") + '\n<script src="/_mock/static/grade.js"></script>'
+    return _layout("Sandbox dashboard", body, scripts=scripts)

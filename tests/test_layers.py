@@ -7,7 +7,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("contract", "judge", "mock_server", "conformance", "load", "proxy")
+PACKAGES = ("contract", "judge", "mock_server", "conformance", "load", "proxy", "sandbox_mcp")
+TOP = ("proxy", "sandbox_mcp")  # the top layer: they use the sandbox and the suites
 
 
 def _module_name(path: Path) -> str:
@@ -84,6 +85,8 @@ def test_the_contract_imports_nothing_of_the_project_and_the_suites_not_the_mock
             assert "mock_server" not in others, f"{mod} reads the spec through the mock server"
         if top != "proxy":  # the top layer: it uses the sandbox and the conformance suite
             assert "proxy" not in others, f"{mod} imports the proxy"
+        if top not in TOP:  # `mock-server mcp` is dispatched by proxy.cli, the `mock-server` script
+            assert "sandbox_mcp" not in others, f"{mod} imports the MCP server"
 
 
 def test_the_checker_sees_a_planted_circle(tmp_path: Path) -> None:

@@ -244,6 +244,24 @@ def test_sandbox_parameters_say_where_they_come_from(api: str) -> None:
         assert bool(inferred) != (ptr in prov.documented), f"{ptr}: exactly one of documented or inferred"
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_envelope_templates_say_where_they_come_from(api: str) -> None:
+    """x-sandbox.envelope: each template quoted from the documents or inferred as a whole
+    (`inferred: {<template>: why}`); a documented template may still have inferred parts
+    (`list/meta/page`), and statuses whose body the documents never promise carry a reason."""
+    prov = Provenance(api)
+    envelope = prov.doc["x-sandbox"]["envelope"]
+    inferred = envelope.get("inferred") or {}
+    for name in ("single", "list", "error"):
+        ptr = f"/x-sandbox/envelope/{name}"
+        assert (name in inferred) != (ptr in prov.documented), f"{ptr}: exactly one of documented or inferred"
+    for part, why in {**inferred, **(envelope.get("inferred-statuses") or {})}.items():
+        assert len(normalise(str(why))) >= 20, f"{part}: needs a reason"
+        head = str(part).split("/", 1)[0]
+        if head in ("single", "list", "error") and "/" in str(part):
+            assert f"/x-sandbox/envelope/{head}" in prov.documented, f"{part}: a part of an inferred template"
+
+
 # ---------------------------------------------------------------------------- open responses
 
 

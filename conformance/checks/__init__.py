@@ -105,12 +105,23 @@ def family(
 
 # The plan's order of the families (`--checks` lists them so); `last` ones run last whatever
 # their place here.
-ORDER = ("envelope", "auth", "scopes", "tenancy", "lifecycle", "pagination", "filters", "inputs", "ratelimit")
+ORDER = (
+    "envelope",
+    "auth",
+    "scopes",
+    "tenancy",
+    "lifecycle",
+    "defaults",
+    "pagination",
+    "filters",
+    "inputs",
+    "ratelimit",
+)
 
 
 def load_all() -> dict[str, Family]:
     """Import every family module (registration happens at import); every family is in ORDER."""
-    from . import auth, envelope, filters, inputs, lifecycle, pagination, ratelimit, scopes, tenancy  # noqa: F401
+    from . import auth, defaults, envelope, filters, inputs, lifecycle, pagination, ratelimit, scopes, tenancy  # noqa: F401
 
     if set(FAMILIES) != set(ORDER):
         raise AssertionError(f"check families {sorted(FAMILIES)} differ from ORDER {sorted(ORDER)}")

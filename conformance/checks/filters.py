@@ -57,12 +57,16 @@ def run(ctx: Context) -> None:
 
 
 def _other(ctx: Context, res: Resource, param: Any, field: str, value: Any) -> Any:
-    """A value of the field other than `value`: from the parameter's or the field's enum."""
+    """A value of the field other than `value`: from the parameter's or the field's enum, else
+    (a free string, e.g. a region slug) one no record has: an honest filter lists nothing for it
+    (or refuses it), one that ignores the parameter lists the record just created."""
     prop = (res.schema.get("properties") or {}).get(field) or {}
     for source in (param.schema.get("enum"), prop.get("enum")):
         for candidate in source or ():
             if candidate != value:
                 return candidate
+    if isinstance(value, str):
+        return f"cf-nomatch-{ctx.factory.tag}"
     return None
 
 

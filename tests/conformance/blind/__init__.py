@@ -1,0 +1,1 @@
+"""Honest backends written blind: from the vendor documents in shared/seeds alone."""
