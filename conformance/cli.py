@@ -7,6 +7,9 @@ import os
 import re
 import secrets
 import sys
+from dataclasses import fields
+
+from judge.profile import PROFILES
 
 from . import usage
 from .checks import ORDER
@@ -42,6 +45,10 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Each flag's destination is the `Options` field of its name; the defaults are Options'."""
+    from .runner import Options
+
+    d = Options(api="")
     parser = argparse.ArgumentParser(
         prog="python -m conformance",
         description=DESCRIPTION,
@@ -112,13 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-examples",
         type=int,
-        default=10,
+        default=d.max_examples,
         metavar="N",
-        help="Schemathesis examples per operation and phase (default: 10)",
+        help=f"Schemathesis examples per operation and phase (default: {d.max_examples})",
     )
     run.add_argument(
         "--rate-limit",
-        default="auto",
+        default=d.rate_limit,
         metavar="N/m|auto",
         help="request budget shared by every phase: N/s, N/m or N/h paces requests so no "
         "window of that length holds more than N (plus the spec's x-rate-limit "
@@ -130,24 +137,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--phases",
-        default=",".join(PHASES),
+        default=",".join(d.phases),
         metavar="LIST",
         help=f"Schemathesis phases to run, comma-separated, or 'none' (default: {','.join(PHASES)})",
     )
     run.add_argument(
         "--checks",
-        default=",".join(ORDER),
+        default=",".join(d.checks),
         metavar="LIST",
         help=f"domain check families, comma-separated, or 'none' (default: {','.join(ORDER)}); "
         "envelope and ratelimit also gate the per-response checks",
     )
     run.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="per-request timeout (default: 30)"
+        "--timeout",
+        type=float,
+        default=d.timeout,
+        metavar="SECONDS",
+        help=f"per-request timeout (default: {d.timeout:g})",
     )
     run.add_argument(
         "--profile",
-        choices=("documented", "strict"),
-        default="documented",
+        choices=PROFILES,
+        default=d.profile,
         help="documented (default): fail a backend only on what the vendor documents say; where "
         "the sandbox inferred something (x-inferred), a different choice is reported apart and never "
         "fails the run. strict: hold the backend to every choice of the spec, as the sandbox is",
@@ -198,9 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--progress-interval",
         type=float,
-        default=15.0,
+        default=d.progress_interval,
         metavar="SECONDS",
-        help="plain progress: a status line this often (default: 15)",
+        help=f"plain progress: a status line this often (default: {d.progress_interval:g})",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display or lines on stderr")
     return parser
@@ -251,34 +262,17 @@ def main(argv: list[str] | None = None) -> int:
         checks = _list(args.checks, ORDER, "--checks")
     except ValueError as exc:
         return refuse(str(exc))
+    given = {f.name: getattr(args, f.name) for f in fields(Options) if hasattr(args, f.name)}
     options = Options(
-        api=args.api,
-        base_url=args.base_url,
-        token=args.token,
-        limited_token=args.limited_token,
-        other_token=args.other_token,
-        sandbox=args.sandbox,
-        spec=args.spec,
-        junit_xml=args.junit_xml,
-        report=args.report,
-        max_examples=args.max_examples,
-        rate_limit=args.rate_limit,
-        seed=args.seed if args.seed is not None else secrets.randbelow(2**31),  # reported: rerun with it
-        phases=phases,
-        checks=checks,
-        timeout=args.timeout,
-        quiet=args.quiet,
-        profile=args.profile,
-        baseline=args.baseline,
-        write_baseline=args.write_baseline,
-        admin_token=args.admin_token,
-        keep_resources=args.keep_resources,
-        max_time=args.max_time,
-        progress={"live": "rich"}.get(args.progress, args.progress),
-        progress_interval=args.progress_interval,
-        webhook_secret=args.webhook_secret,
-        login_email=args.login_email,
-        login_password=os.environ.get("CONFORMANCE_LOGIN_PASSWORD") or None,
+        **{
+            **given,
+            # the seed used is reported: rerun with it
+            "seed": args.seed if args.seed is not None else secrets.randbelow(2**31),
+            "phases": phases,
+            "checks": checks,
+            "progress": {"live": "rich"}.get(args.progress, args.progress),
+            "login_password": os.environ.get("CONFORMANCE_LOGIN_PASSWORD") or None,
+        }
     )
     try:
         code, _ = Runner(options).run()

@@ -8,6 +8,7 @@ from .compile import HTTP_METHODS, SPECS_DIR, available_specs, compile_spec, loa
 from .envelope import MISSING, Template, placeholders
 from .errors import SpecError
 from .examples import body_for, synthesize
+from .extensions import Lifecycle, Parent, ResourceOp, Signature, Transition
 from .model import (
     Bucket,
     Contract,
@@ -29,14 +30,19 @@ __all__ = [
     "Bucket",
     "Contract",
     "Header",
+    "Lifecycle",
     "Operation",
     "Pagination",
     "Param",
+    "Parent",
     "Provenance",
     "Resource",
+    "ResourceOp",
     "Response",
+    "Signature",
     "SpecError",
     "Template",
+    "Transition",
     "available_specs",
     "body_for",
     "compile_spec",

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from . import provenance
+from . import extensions, provenance
 from .documented import view as documented_view
 from .envelope import Template, unpromised
 from .envelope import documented as documented_template
@@ -252,7 +252,8 @@ def _operation(
         public=security == [] or security == [{}],
         scopes=tuple(op.get("x-scopes") or ()),
         buckets=tuple(buckets[b] for b in op.get("x-rate-limit") or () if b in buckets),
-        resource=op.get("x-resource"),
+        resource=extensions.resource_op(op.get("x-resource")),
+        signature=extensions.signature(op.get("x-signature")),
         handler=op.get("x-handler"),
         responses={str(c): _response(str(c), r, op_prov) for c, r in (op.get("responses") or {}).items()},
         description=str(op.get("description") or ""),
@@ -327,9 +328,9 @@ def _resources(contract: Contract, declared: dict[str, Any]) -> dict[str, Resour
     }
     kinds = {k: f"{k}_op" for k in ("list", "get", "create", "update", "delete")}
     for op in contract.operations:
-        xr = op.resource or {}
-        res = out.get(xr.get("name", ""))
-        attr = kinds.get(xr.get("op", ""))
+        xr = op.resource
+        res = out.get(xr.name) if xr is not None else None
+        attr = kinds.get(xr.op) if xr is not None else None
         if res is not None and attr is not None:
             setattr(res, attr, op)
     for res in out.values():
@@ -349,7 +350,7 @@ def _handler_create(contract: Contract, res: Resource) -> Operation | None:
     """A POST served by a handler that creates `res`: on its list path, else one linking to its get."""
     if res.list_op is not None:
         op = contract.op("post", res.list_op.path)
-        if op is not None and not (op.resource and op.resource.get("name") != res.name):
+        if op is not None and not (op.resource and op.resource.name != res.name):
             return op
     if res.get_op is not None:
         for op in contract.operations:

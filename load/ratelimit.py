@@ -39,9 +39,7 @@ with a hard cap on requests and on total time.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import math
-import re
 import secrets
 import sys
 import time
@@ -50,9 +48,10 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import httpx
-from jsonschema import Draft202012Validator
 
 from contract import Bucket, Operation, format_seconds
+from judge.headers import parse_retry_after, parse_structured
+from judge.schema import first_error
 
 from .fingerprint import promise
 from .roles import ApiContract
@@ -142,41 +141,6 @@ class BucketFigures:
     readings: list[str] = field(default_factory=list)  # honest readings the admissions keep
 
 
-def parse_retry_after(value: str | None) -> int | None:
-    """RFC 9110: delay-seconds or an HTTP-date; None when absent or unusable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0, math.ceil(when.timestamp() - time.time()))
-
-
-_ITEM = re.compile(r'^\s*(?:"(?P<name>[^"]*)"|(?P<token>[A-Za-z0-9_.-]+))?\s*(?P<params>(?:;[^,]*)?)$')
-
-
-def parse_structured(value: str | None) -> dict[str, dict[str, str]] | None:
-    """IETF RateLimit / RateLimit-Policy (draft -11): `"all";q=100;w=60, "write";q=20;w=60`
-    -> {"all": {"q": "100", "w": "60"}, ...}. None when absent or in another format."""
-    if not value:
-        return None
-    out: dict[str, dict[str, str]] = {}
-    for item in value.split(","):
-        m = _ITEM.match(item)
-        if m is None or not (m.group("name") or m.group("token")):
-            return None
-        params = {}
-        for part in m.group("params").split(";")[1:]:
-            key, _, val = part.strip().partition("=")
-            params[key.strip()] = val.strip().strip('"')
-        out[m.group("name") or m.group("token") or ""] = params
-    return out
-
-
 def certain_peak(spans: list[tuple[float, float]], window: float) -> tuple[int, float]:
     """The most accepted requests provably admitted within less than one window (see
     `load.fingerprint.promise.sliding_peak`)."""
@@ -245,7 +209,6 @@ class Verifier:
         self.figures: dict[str, BucketFigures] = {}
         self.notes: list[str] = []
         self._deadline = 0.0
-        self._validators: dict[str, Draft202012Validator] = {}
 
     # -- output -----------------------------------------------------------------------------
     def say(self, text: str = "") -> None:
@@ -434,12 +397,12 @@ class Verifier:
                 )
             schema = self.vop(op).response_schema(429)
             if schema is not None:
-                errors = list(self._validator(op, schema).iter_errors(o.body))
-                if errors:
+                error = first_error(o.body, schema, by_text=False)
+                if error is not None:
                     self.problem(
                         "envelope",
                         bucket,
-                        f"a 429 body from {what} does not match the spec's 429 schema: {errors[0].message}",
+                        f"a 429 body from {what} does not match the spec's 429 schema: {error}",
                     )
         raw = o.headers.get("retry-after")
         ra = parse_retry_after(raw)
@@ -483,11 +446,6 @@ class Verifier:
                     )
         if "429" not in op.responses and "4XX" not in self.vop(op).responses:
             self.notes.append(f"{op.operation_id} answered 429, which its spec entry does not document")
-
-    def _validator(self, op: Operation, schema: dict[str, Any]) -> Draft202012Validator:
-        if op.operation_id not in self._validators:
-            self._validators[op.operation_id] = Draft202012Validator(schema)
-        return self._validators[op.operation_id]
 
     # -- steps --------------------------------------------------------------------------------
     async def probe(self, one: Callable[[], Awaitable[Obs]], tries: int) -> Obs | None:

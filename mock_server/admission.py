@@ -1,5 +1,6 @@
-"""A request's admission, awaited once per request by the engine: who calls (authentication)
-and whether their rate limit admits them.
+"""A request's admission: who calls (authentication) and whether their rate limit admits them.
+The engine's `authenticate` and `limit` stages (`stages.py`) decide it in process; on Redis the
+`authenticate` stage awaits `admit`, which decides both, and `limit` only reads its decision.
 
 On Redis (`serve --store redis://`) this is also where a request meets the shared state, in one
 round trip (`RedisRateLimiter.admit`): the process's cache catches up (under the store's lease
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from contract import Contract, Operation
 
 from . import diagnose
+from .errors import ApiError
 from .ratelimit import Bucket, Decision
 from .services import Services
 from .shared_redis import RedisRateLimiter
@@ -30,7 +32,20 @@ class Engine(Protocol):
     sandbox: Services
     buckets: dict[str, tuple[Bucket, ...]]
 
-    def _authenticate(self, request: Request) -> Principal: ...
+
+def authenticate(engine: Engine, request: Request) -> Principal:
+    """The caller of a non-public operation; a 401 (`ApiError`) when there is none."""
+    spec = engine.spec
+    token, _ = diagnose.credential(spec, request)
+    principal = engine.sandbox.authenticate(spec, token) if token else None
+    if principal is None:
+        raise ApiError(
+            401,
+            "UNAUTHORIZED",
+            "Invalid or missing authentication token",
+            headers={"WWW-Authenticate": 'Bearer realm="' + spec.name + '"'},
+        )
+    return principal
 
 
 async def admit(engine: Engine, request: Request, op: Operation) -> tuple[Principal | None, Decision | None]:
@@ -38,7 +53,7 @@ async def admit(engine: Engine, request: Request, op: Operation) -> tuple[Princi
     limiter, buckets = engine.sandbox.limiter, engine.buckets[op.operation_id]
     ip = f"ip:{request.client.host if request.client else '-'}"
     if not isinstance(limiter, RedisRateLimiter):
-        principal = None if op.public else engine._authenticate(request)
+        principal = None if op.public else authenticate(engine, request)
         return principal, limiter.hit(principal.subject if principal else ip, buckets)
     write = request.method not in ("GET", "HEAD")
     if op.public:
@@ -47,7 +62,7 @@ async def admit(engine: Engine, request: Request, op: Operation) -> tuple[Princi
     tokens = getattr(engine.sandbox, "tokens", None)  # the sandbox's token book (`tokens.TokenService`)
     guess = tokens.known(engine.spec.name, token) if token and tokens is not None else None
     decision = await limiter.admit(guess.subject if guess else None, buckets, write)
-    principal = engine._authenticate(request)  # on the caught-up cache: revoked since is a 401
+    principal = authenticate(engine, request)  # on the caught-up cache: revoked since is a 401
     if guess is None or guess.subject != principal.subject:
         decision = await limiter.ahit(principal.subject, buckets)
     return principal, decision

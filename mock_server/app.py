@@ -117,8 +117,7 @@ class SandboxApp:
         """An error before (or after) the request's handler: the API's envelope where the path
         names an API, the control API's shape elsewhere."""
         if engine is not None:
-            rid = engine.sandbox.ids.request_id()
-            return engine._render(engine._error(err, rid), rid, None)
+            return engine.refuse(err)
         body = {"error": {"code": err.code, "message": err.message}}
         return Response(json.dumps(body), err.status, headers=err.headers, media_type="application/json")
 

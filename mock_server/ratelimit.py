@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from judge.headers import NAMES, rate_headers
+
 from . import algorithms as alg
 from .clock import Clock
 
@@ -38,55 +40,12 @@ class Decision:
 
     def headers(self) -> dict[str, str]:
         """IETF httpapi-ratelimit-headers (draft -11) plus the common X-RateLimit-* trio."""
-        return {_NAMES[k]: v.decode("latin-1") for k, v in self.raw_headers()}
+        return {NAMES[k]: v.decode("latin-1") for k, v in self.raw_headers()}
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """`headers()` as a response carries them: lowercase names, latin-1 values."""
-        b = self.bucket
-        remaining, reset = str(self.remaining).encode(), str(self.reset).encode()
-        out = [
-            (b"ratelimit-policy", _policy(self.policies)),
-            (b"ratelimit", b'"%s";r=%s;t=%s' % (b.name.encode("latin-1"), remaining, reset)),
-            (b"x-ratelimit-limit", str(b.limit).encode()),
-            (b"x-ratelimit-remaining", remaining),
-            (b"x-ratelimit-reset", reset),
-        ]
-        if not self.allowed:
-            out.append((b"retry-after", str(self.retry_after).encode()))
-        return out
-
-
-_NAMES = {
-    k.lower().encode(): k
-    for k in (
-        "RateLimit-Policy",
-        "RateLimit",
-        "X-RateLimit-Limit",
-        "X-RateLimit-Remaining",
-        "X-RateLimit-Reset",
-    )
-}
-_NAMES[b"retry-after"] = "Retry-After"
-
-
-def _policy(buckets: tuple[Bucket, ...]) -> bytes:
-    """The `RateLimit-Policy` value of an operation's buckets, remembered per tuple (the engine
-    passes each operation's one tuple; hashing it would hash every bucket)."""
-    hit = _policies.get(id(buckets))
-    if hit is not None and hit[0] is buckets:
-        return hit[1]
-    value = ", ".join(f'"{p.name}";q={p.limit};w={_num(p.window)}' for p in buckets).encode("latin-1")
-    if len(_policies) >= 1024:
-        _policies.clear()
-    _policies[id(buckets)] = (buckets, value)  # holds the tuple: its id is not reused meanwhile
-    return value
-
-
-_policies: dict[int, tuple[tuple[Bucket, ...], bytes]] = {}
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+        retry = None if self.allowed else self.retry_after
+        return rate_headers(self.bucket, self.remaining, self.reset, self.policies, retry)
 
 
 class RateLimiter:

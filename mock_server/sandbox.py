@@ -189,6 +189,7 @@ class Sandbox:
         request_id: str,
         problems: list[dict[str, str]],
         elapsed: float,
+        why: str | None = None,
     ) -> None:
         spec = self.specs[api]
         status = response.status_code
@@ -203,7 +204,9 @@ class Sandbox:
             "operation": op.operation_id if op else None,
             "request_id": request_id,
             "problems": problems,
-            "reason": diagnose.reason(self, spec, request, op, response, problems) if status >= 400 else None,
+            "reason": (why or diagnose.reason(self, spec, request, op, response, problems))
+            if status >= 400
+            else None,
             "token": token,
             "token_id": token_id,
             "ms": round(elapsed * 1000, 3),

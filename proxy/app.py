@@ -1,5 +1,5 @@
 """The validating proxy: an ASGI app forwarding every request to the upstream unchanged and
-every response back unchanged, judging both on the way (`judge.py`).
+every response back unchanged, judging both on the way (`judge.exchange`).
 
 * Forwarded as received: the method, the raw path and query (never re-encoded), every header
   but the hop-by-hop ones (`Host` becomes the upstream's), the body's bytes. Redirects are
@@ -40,13 +40,13 @@ from starlette.types import Message, Receive, Scope, Send
 
 from conformance.results import Results
 from contract import Contract
+from judge.exchange import Exchange, Finding, Judge, summary
 from mock_server.clock import iso
 from mock_server.envelope import Envelope
 from mock_server.errors import ApiError
 from mock_server.shared import RequestLog
 
 from . import redact
-from .judge import Exchange, Finding, Judge, summary
 
 MAX_JUDGED = 4 * 1024 * 1024  # a JSON response larger than this is streamed, its body unjudged
 MAX_REQUEST = 64 * 1024 * 1024

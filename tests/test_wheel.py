@@ -18,9 +18,10 @@ import httpx
 import pytest
 
 from buildtools.sandbox_backend import MOVED, rewrite_source
+from tests.apis import APIS as ALL_APIS
 
 ROOT = Path(__file__).resolve().parent.parent
-APIS = {"nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"}
+APIS = set(ALL_APIS)
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
 # wheels already on this machine (the shared pip cache and local mirrors): offline and fast when present
 FIND_LINKS = [d for d in ("/opt/pypi/files", "/opt/pypi-more/files", "/opt/wheels") if Path(d).is_dir()]

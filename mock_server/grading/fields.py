@@ -46,7 +46,7 @@ def body_digest(request: Request) -> str | None:
 def page(request: Request, op: Operation | None, size_param: str | None) -> dict[str, Any] | None:
     """A list operation's paging: `{"at": page or offset, "size": per_page or limit, "query": the
     other parameters' digest}` (the listing a page belongs to, as sent: not decoded); None elsewhere."""
-    if op is None or op.resource is None or op.resource.get("op") != "list":
+    if op is None or op.resource is None or op.resource.op != "list":
         return None
     qs: bytes = request.scope["query_string"]
     if not qs:

@@ -17,9 +17,7 @@ BURST = 3  # this many polls in a row, each too soon after the last, make a busy
 def poll_pace(ctx: Context) -> Verdict:
     spacing: dict[str, float] = {}  # get operation -> the least time between two polls
     for res in ctx.spec.resources.values():
-        durations = [
-            float(t["after"]) for t in (res.lifecycle or {}).get("transitions", []) if t.get("after")
-        ]
+        durations = [t.after for t in res.lifecycle.transitions if t.after] if res.lifecycle else []
         if res.get_op is not None and durations:
             spacing[res.get_op.operation_id] = min(durations) / POLLS_PER_CHANGE
     if not spacing:

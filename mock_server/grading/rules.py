@@ -92,7 +92,7 @@ class Context:
             for o in spec.operations
         }
         self.kind_of: dict[str | None, str | None] = {
-            o.operation_id: (o.resource or {}).get("op") for o in spec.operations
+            o.operation_id: o.resource.op if o.resource else None for o in spec.operations
         }
 
     def op(self, row: Row) -> Operation | None:

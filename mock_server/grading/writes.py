@@ -22,8 +22,8 @@ def no_duplicate_create(ctx: Context) -> Verdict:
             op = ctx.op(r)
             if (
                 op is None
-                or not op.resource
-                or op.resource.get("op") != "create"
+                or op.resource is None
+                or op.resource.op != "create"
                 or not 200 <= r["status"] < 300
             ):
                 continue

@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 
 from conformance.budget import Budget, BudgetError, parse_rate
-from conformance.checks.responses import envelope_problems, rate_limit_problems
 from conformance.cli import main
 from conformance.report import junit, markdown, summary
 from conformance.results import Results
-from contract import Bucket, Template, load, synthesize
+from contract import Bucket, Parent, Template, load, synthesize
 from contract import compile_spec as build
+from judge.response import envelope_problems, rate_limit_problems
+from tests.apis import APIS
 from tests.conformance.backends import free_port
-
-APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]
 
 
 # ------------------------------------------------------------------------------- contract
@@ -34,7 +33,7 @@ def test_resources_find_their_operations_including_handlers() -> None:
     nuro = load("nurosentrix").resources
     create = nuro["instances"].create_op
     assert create and create.operation_id == "createInstance"  # x-handler
-    assert nuro["backups"].parent == {"name": "instances", "param": "id", "field": "instance_id"}
+    assert nuro["backups"].parent == Parent(name="instances", param="id", field="instance_id")
     assert {o.operation_id for o in nuro["instances"].actions} >= {"instanceAction", "cloneInstance"}
     nexos = load("nexos").resources
     register = nexos["nodes"].create_op
@@ -247,3 +246,16 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     ):
         assert flag in text
     assert "Exit status: 0" in text
+
+
+def test_families_declare_their_kind_and_the_registry_refuses_a_name_twice() -> None:
+    from conformance.checks import FAMILIES, LAST, ORDER, family, load_all, per_response
+
+    families = load_all()
+    assert [n for n in ORDER if families[n].kind == LAST] == ["ratelimit"]  # it spends the token's budget
+    assert per_response() == ("envelope", "ratelimit")
+    with pytest.raises(ValueError, match="already registered"):
+        family("auth", "a second auth family")
+    with pytest.raises(ValueError, match="kind must be"):
+        family("brand-new", "a family of no known kind", kind="sometimes")
+    assert "brand-new" not in FAMILIES

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.apis import APIS
 from tests.load.conftest import HOST, RATE_WINDOW, Sandbox, free_port, need, run, spawn, stop, wait_http
 
 pytestmark = pytest.mark.slow
 
 VERIFY = [sys.executable, "-m", "load", "ratelimit"]
-APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]
 TIMEOUT = 120  # seconds per verifier process; a 3 s window run takes about 20 s
 
 
