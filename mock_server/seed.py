@@ -22,11 +22,12 @@ from typing import Any
 
 import yaml
 
+from judge.schema import schema_problems
+
 from .errors import ApiError
 from .sandbox import Sandbox
 from .tokens import MODES
 from .users import save_user
-from .validation import schema_problems
 
 
 class SeedError(Exception):
