@@ -19,7 +19,7 @@ from setuptools import build_meta as _setuptools
 from setuptools.build_meta import *  # noqa: F403  (every other hook is setuptools' own)
 
 PREFIX = "api_sandbox"
-MOVED = ("contract", "conformance", "load", "proxy")
+MOVED = ("contract", "conformance", "judge", "load", "proxy")
 _NAMES = "|".join(MOVED)
 _RULES = [
     # from contract import X / from contract.model import X

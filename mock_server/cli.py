@@ -90,9 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--admin-token",
         metavar="TOKEN",
-        default=os.environ.get("SANDBOX_ADMIN_TOKEN") or None,
         help="require `Authorization: Bearer TOKEN` on the /_mock control API "
-        "(set one when --host is not a loopback address; default: $SANDBOX_ADMIN_TOKEN)",
+        "(set one when --host is not a loopback address; default: $SANDBOX_ADMIN_TOKEN, "
+        "read after parsing with --admin-token-file, startup.resolve_secrets)",
     )
     serve.add_argument(
         "--admin-token-file",
