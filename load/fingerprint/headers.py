@@ -1,16 +1,16 @@
 """Reading the rate-limit headers of one answer: `Retry-After` (RFC 9110), `X-RateLimit-*`
-and the IETF `RateLimit` / `RateLimit-Policy` (draft -11). All the fingerprinter's header
-reading lives here, so it can be swapped for a shared judge later."""
+and the IETF `RateLimit` / `RateLimit-Policy` (draft -11). The structured headers are
+parsed by the judge's reader (`judge.headers`), the one the suites use."""
 
 from __future__ import annotations
 
 import email.utils
 import math
-import re
 from collections.abc import Mapping
 
+from judge.headers import parse_structured as structured
+
 EPOCH = 1e9  # a reset above this is a Unix epoch, not a delay (TRAPS: two conventions)
-_ITEM = re.compile(r'^\s*(?:"(?P<name>[^"]*)"|(?P<token>[A-Za-z0-9_.-]+))?\s*(?P<params>(?:;[^,]*)?)$')
 
 
 def retry_after(headers: Mapping[str, str], wall: float) -> float | None:
@@ -26,23 +26,6 @@ def retry_after(headers: Mapping[str, str], wall: float) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - wall)
-
-
-def structured(value: str | None) -> dict[str, dict[str, str]] | None:
-    """`"all";q=100;w=60, "write";q=20` -> {"all": {"q": "100", "w": "60"}, ...}."""
-    if not value:
-        return None
-    out: dict[str, dict[str, str]] = {}
-    for item in value.split(","):
-        m = _ITEM.match(item)
-        if m is None or not (m.group("name") or m.group("token")):
-            return None
-        params = {}
-        for part in m.group("params").split(";")[1:]:
-            key, _, val = part.strip().partition("=")
-            params[key.strip()] = val.strip().strip('"')
-        out[m.group("name") or m.group("token") or ""] = params
-    return out
 
 
 def _int(raw: str | None) -> int | None:
