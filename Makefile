@@ -59,7 +59,8 @@ lint: $(TEST_STAMP) lint-specs
 test: $(TEST_STAMP) lint-specs system-tools
 	$(BIN)/ruff check .
 	$(BIN)/mypy mock_server
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not timing"
+	$(BIN)/python -m pytest -m timing
 
 clean:
 	rm -rf $(VENV) node_modules .sandbox artifacts

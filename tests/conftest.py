@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,45 @@ from mock_server.clock import FrozenClock
 from mock_server.ids import IdGenerator
 from mock_server.sandbox import Sandbox, load_all
 from tests.sandbox_client import SyncASGIClient
+
+# Tests that judge real time (rate windows of a few seconds, start-up and read deadlines, a CPU
+# budget, loads that must reach a figure): `make test` runs them on their own after the rest, which
+# runs in two processes (pytest-xdist), so a neighbour's CPU never decides their outcome.
+TIMING = (
+    "tests/load/test_ratelimit_verifier.py",
+    "tests/load/test_locust_runs.py",
+    "tests/load/test_fingerprint_sandbox.py",
+    "tests/load/test_fingerprint_nginx.py",
+    "tests/test_redis_soak.py",
+    "tests/test_redis_frozen.py",
+    "tests/test_workers.py",
+    "tests/robustness/test_operator_mistakes.py",
+    "tests/robustness/test_slow_bodies.py",
+    "tests/test_grading.py::test_grading_ten_thousand_logged_requests_takes_under_100_ms",
+)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Under pytest-xdist the robustness figures are each worker's (tests/robustness/conftest.py
+    prints them in a one-process run): the controller adds them up."""
+    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("xdist"):
+        return
+    base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    paths = sorted(base.glob("popen-gw*/robustness-figures.json"))
+    total: dict[str, int] = {}
+    for path in paths:
+        for name, value in json.loads(path.read_text()).items():
+            total[name] = total.get(name, 0) + value
+    if total:
+        terminalreporter.section("robustness figures (all workers)")
+        for name, value in sorted(total.items()):
+            terminalreporter.write_line(f"{name:<36} {value}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(TIMING):
+            item.add_marker(pytest.mark.timing)
 
 _SPECS: list[Contract] | None = None
 
