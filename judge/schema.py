@@ -92,17 +92,29 @@ _PLAIN_KEYS = {
     "x-inferred",
     "x-inferred-reason",
     "x-inferred-keywords",
+    "const",
+    "format",
+    "items",
+    "minItems",
+    "maxItems",
 }
 
 
 def plainly_valid(value: Any, schema: dict[str, Any]) -> bool:
-    """A fast yes for the common schemas: a bounded integer or number, a string, a boolean, an
-    enum, a nullable one of those, and objects of them (request bodies).
+    """A fast yes for the common schemas: a bounded integer or number, a string (formats asserted
+    by jsonschema's own checker), a boolean, an enum or a const, a nullable one of those, and
+    objects and arrays of them (request bodies, and the response bodies the proxy judges).
 
     False means "ask jsonschema", which also words the problem; it never means invalid."""
     if not schema.keys() <= _PLAIN_KEYS:
         return False
     if "enum" in schema and value not in schema["enum"]:
+        return False
+    if "const" in schema:
+        const = schema["const"]  # a plain scalar of the same type only (jsonschema: 1 is not true)
+        if not isinstance(const, str | bool | None) or type(value) is not type(const) or value != const:
+            return False
+    if "format" in schema and not _FORMATS.conforms(value, schema["format"]):
         return False
     kind = schema.get("type")
     if isinstance(kind, list):
@@ -124,6 +136,13 @@ def _valid_as(kind: Any, value: Any, schema: dict[str, Any]) -> bool:
         return ok and schema.get("minimum", value) <= value <= schema.get("maximum", value)
     if kind == "boolean":
         return isinstance(value, bool)
+    if kind == "array":
+        if not isinstance(value, list):
+            return False
+        if not schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value)):
+            return False
+        items = schema.get("items", {})
+        return items == {} or (isinstance(items, dict) and all(plainly_valid(v, items) for v in value))
     if kind == "object":
         if not isinstance(value, dict) or any(k not in value for k in schema.get("required", ())):
             return False
@@ -158,4 +177,4 @@ def _plain(schema_json: str) -> Draft202012Validator:
 
 
 def is_valid(value: Any, schema: dict[str, Any]) -> bool:
-    return validator_for(schema).is_valid(value)
+    return plainly_valid(value, schema) or validator_for(schema).is_valid(value)
