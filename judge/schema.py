@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -114,7 +114,7 @@ def plainly_valid(value: Any, schema: dict[str, Any]) -> bool:
         const = schema["const"]  # a plain scalar of the same type only (jsonschema: 1 is not true)
         if not isinstance(const, str | bool | None) or type(value) is not type(const) or value != const:
             return False
-    if "format" in schema and not _FORMATS.conforms(value, schema["format"]):
+    if "format" in schema and not _conforms(value, schema["format"]):
         return False
     kind = schema.get("type")
     if isinstance(kind, list):
@@ -156,6 +156,17 @@ def _valid_as(kind: Any, value: Any, schema: dict[str, Any]) -> bool:
                 return False
         return True
     return False
+
+
+def _conforms(value: Any, fmt: str) -> bool:
+    """`value` in `fmt` by jsonschema's own checker; a string's answer remembered (the same
+    addresses and dates recur in every list an app reads)."""
+    return _conforms_text(value, fmt) if isinstance(value, str) else _FORMATS.conforms(value, fmt)
+
+
+@lru_cache(maxsize=8192)
+def _conforms_text(value: str, fmt: str) -> bool:
+    return _FORMATS.conforms(value, fmt)
 
 
 @cache  # patterns come from the specs: a bounded set

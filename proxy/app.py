@@ -26,8 +26,8 @@ every response back unchanged, judging both on the way (`judge.exchange`).
 * A request only the sandbox's inferred rules refuse (a required field the documents do not
   state) is a finding apart, like every inferred one: in the report's own section, the
   `refused_requests_inferred` count, and `X-Sandbox-Violations` marked `inferred` (not counted).
-* Fast enough to leave in front of a test suite: one pooled upstream client (as many kept-alive
-  connections as clients), the body judged by the schema fast path (`judge.schema`), and a
+* Fast enough to leave in front of a test suite: one upstream client, a kept-alive connection per
+  request in flight (`upstream.py`), the body judged by the schema fast path (`judge.schema`), and a
   reproduction built once per distinct finding, not per exchange.
 """
 
@@ -53,6 +53,7 @@ from mock_server.errors import ApiError
 from mock_server.shared import RequestLog
 
 from . import redact
+from .upstream import Transport
 
 MAX_JUDGED = 4 * 1024 * 1024  # a JSON response larger than this is streamed, its body unjudged
 MAX_REQUEST = 64 * 1024 * 1024
@@ -128,7 +129,8 @@ class ProxyApp:
         self.exchanges = 0
         self.unjudged = 0  # JSON answers over MAX_JUDGED: passed on, their bodies not judged
         self.client_left = 0  # exchanges whose client left before the end (upstream closed early)
-        self._transport, self._timeout, self._clock = transport, timeout, clock
+        self._transport = transport or Transport()
+        self._timeout, self._clock = timeout, clock
         self._client: httpx.AsyncClient | None = None
 
     # -- ASGI -----------------------------------------------------------------------------
@@ -159,11 +161,9 @@ class ProxyApp:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            # kept-alive connections for as many clients as the proxy serves at once (httpx keeps
-            # 20 by default: a 21st client's every request opened and closed a connection)
-            limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+            # a connection per request in flight, idle ones kept (`upstream.py`: not httpx's pool)
             self._client = httpx.AsyncClient(
-                transport=self._transport, follow_redirects=False, timeout=self._timeout, limits=limits
+                transport=self._transport, follow_redirects=False, timeout=self._timeout
             )
         return self._client
 
@@ -392,6 +392,7 @@ class ProxyApp:
             "answered_429": self.results.rate_limited,
             "unjudged_bodies": self.unjudged,
             "clients_left": self.client_left,
+            "upstream_connections": getattr(self._transport, "opened", None),  # opened so far
         }
 
 

@@ -283,3 +283,26 @@ def test_a_2xx_to_a_request_only_an_inferred_rule_refuses_is_a_difference(
         client.post(proxied + "/nurosentrix/api/v1/servers", json=no_region, headers={"Authorization": "x"})
     accepted = [v for v in app.results.violations if v.check == "negative_data_rejection"]
     assert accepted and all(v.inferred for v in accepted), app.results.violations
+
+
+def test_upstream_connections_are_kept_alive_one_per_request_in_flight(
+    echo: tuple[Echo, ProxyApp, str],
+) -> None:
+    """`proxy/upstream.py` instead of httpx's pool (whose O(connections x requests) scans made
+    32 clients slower than 1): sequential requests share one connection, concurrent ones open
+    at most one each."""
+    import asyncio
+
+    _, app, proxied = echo
+    url = proxied + "/nurosentrix/api/v1/servers"
+    with httpx.Client() as client:
+        assert all(client.get(url).status_code == 200 for _ in range(5))
+    assert app.status()["upstream_connections"] == 1
+
+    async def together() -> list[int]:
+        async with httpx.AsyncClient() as client:
+            return [r.status_code for r in await asyncio.gather(*(client.get(url) for _ in range(8)))]
+
+    assert asyncio.run(together()) == [200] * 8
+    assert 1 <= app.status()["upstream_connections"] <= 9
+    assert app.status()["exchanges"] == 13
