@@ -15,6 +15,8 @@ from typing import Any
 
 from .results import Results, Violation
 
+# the variables the suite's reproductions read their tokens from (the proxy's say `$TOKEN`)
+TOKEN_VARS = ("$CONFORMANCE_TOKEN", "$CONFORMANCE_LIMITED_TOKEN", "$CONFORMANCE_OTHER_TOKEN")
 _SINGLE_QUOTED_VAR = re.compile(r"'([^'\"]*\$CONFORMANCE_[A-Z_]+[^'\"]*)'")
 
 
@@ -185,9 +187,10 @@ def summary(results: Results, secrets: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def junit(results: Results, secrets: dict[str, str]) -> ET.ElementTree:
-    """One testsuite per check; one testcase per (check, operation): failure, skipped or passed."""
-    root = ET.Element("testsuites", name=f"conformance {results.api}")
+def junit(results: Results, secrets: dict[str, str], *, tool: str = "conformance") -> ET.ElementTree:
+    """One testsuite per check; one testcase per (check, operation): failure, skipped or passed.
+    `tool` names the report and its test classes (`conformance.<api>.<check>`; `proxy` too)."""
+    root = ET.Element("testsuites", name=f"{tool} {results.api}")
     groups = grouped(results)
     checks = sorted({c for c, _ in results.passed} | set(groups) | {s.check for s in results.skips})
     total = failures = skipped = 0
@@ -196,7 +199,7 @@ def junit(results: Results, secrets: dict[str, str]) -> ET.ElementTree:
         cases = failing = skips = 0
         ops = groups.get(check, {})
         for op, violations in ops.items():
-            tc = ET.SubElement(suite, "testcase", classname=f"conformance.{results.api}.{check}", name=op)
+            tc = ET.SubElement(suite, "testcase", classname=f"{tool}.{results.api}.{check}", name=op)
             body = "\n\n".join(
                 "\n".join(
                     x
@@ -216,14 +219,14 @@ def junit(results: Results, secrets: dict[str, str]) -> ET.ElementTree:
             cases += 1
             failing += 1
         for op in sorted({op for c, op in results.passed if c == check and op not in ops}):
-            ET.SubElement(suite, "testcase", classname=f"conformance.{results.api}.{check}", name=op)
+            ET.SubElement(suite, "testcase", classname=f"{tool}.{results.api}.{check}", name=op)
             cases += 1
         for s in results.skips:
             if s.check == check:
                 tc = ET.SubElement(
                     suite,
                     "testcase",
-                    classname=f"conformance.{results.api}.{check}",
+                    classname=f"{tool}.{results.api}.{check}",
                     name=s.operation if s.operation != "*" else f"{check} (all operations)",
                 )
                 ET.SubElement(tc, "skipped", message=s.reason)
@@ -238,14 +241,14 @@ def junit(results: Results, secrets: dict[str, str]) -> ET.ElementTree:
     if apart:
         suite = ET.SubElement(root, "testsuite", name=f"{results.api}.not-failures")
         for v in sorted(apart, key=_order):
-            name = f"conformance.{results.api}.{v.check}"
+            name = f"{tool}.{results.api}.{v.check}"
             tc = ET.SubElement(suite, "testcase", classname=name, name=v.operation)
             why = f"differs from the sandbox's choice: {v.inferred}" if v.inferred else "known (baseline)"
             ET.SubElement(tc, "system-out").text = f"{redact(v.message, secrets)}\n({why})"
         suite.set("tests", str(len(apart)))
         suite.set("failures", "0")
         total += len(apart)
-    total, errors = total + _run_suite(root, results), 1 if results.incomplete is not None else 0
+    total, errors = total + _run_suite(root, results, tool), 1 if results.incomplete is not None else 0
     root.set("tests", str(total))
     root.set("failures", str(failures))
     root.set("errors", str(errors))
@@ -255,7 +258,7 @@ def junit(results: Results, secrets: dict[str, str]) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
-def _run_suite(root: ET.Element, results: Results) -> int:
+def _run_suite(root: ET.Element, results: Results, tool: str = "conformance") -> int:
     """The run itself as a testsuite: its properties (incomplete, cleanup, 2xx per operation) and
     a `run completed` testcase, an error when the run was stopped early."""
     suite = ET.Element("testsuite", name=f"{results.api}.run")
@@ -270,7 +273,7 @@ def _run_suite(root: ET.Element, results: Results) -> int:
     }
     for name, value in values.items():
         ET.SubElement(props, "property", name=name, value=value)
-    tc = ET.SubElement(suite, "testcase", classname=f"conformance.{results.api}.run", name="run completed")
+    tc = ET.SubElement(suite, "testcase", classname=f"{tool}.{results.api}.run", name="run completed")
     if results.incomplete is not None:
         ET.SubElement(
             tc, "error", message=f"incomplete: {results.incomplete}", type="incomplete"
@@ -284,10 +287,10 @@ def _run_suite(root: ET.Element, results: Results) -> int:
     return 1
 
 
-def markdown(results: Results, secrets: dict[str, str]) -> str:
+def markdown(results: Results, secrets: dict[str, str], *, title: str = "Conformance report") -> str:
     groups = grouped(results)
     out = [
-        f"# Conformance report: {results.api}",
+        f"# {title}: {results.api}",
         "",
         f"- Backend: `{results.base_url}`",
         f"- Requests: {results.requests} in {results.duration:.1f}s ({results.rate_limited} answered 429)",
@@ -365,8 +368,15 @@ def _anchor(*parts: str) -> str:
     return "-".join(re.sub(r"[^A-Za-z0-9]+", "-", p).strip("-").lower() or "x" for p in parts)
 
 
-def html_report(results: Results, secrets: dict[str, str]) -> str:
-    """A self-contained HTML page (Jinja2 template `templates/report.html.j2`, autoescaped)."""
+def html_report(
+    results: Results,
+    secrets: dict[str, str],
+    *,
+    title: str = "Conformance report",
+    token_vars: tuple[str, ...] = TOKEN_VARS,
+) -> str:
+    """A self-contained HTML page (Jinja2 template `templates/report.html.j2`, autoescaped);
+    `token_vars`: the variables its curl lines read tokens from."""
     import jinja2
 
     env = jinja2.Environment(
@@ -436,6 +446,8 @@ def html_report(results: Results, secrets: dict[str, str]) -> str:
     ) + f"; {results.requests} requests in {results.duration:.1f}s against {results.base_url}."
     return env.get_template("report.html.j2").render(
         api=results.api,
+        title=title,
+        token_vars=token_vars,
         verdict=verdict(results),
         headline=headline,
         incomplete=results.incomplete,

@@ -52,6 +52,7 @@ class Exchange:
     op: Operation | None = None
     path_params: dict[str, str] | None = None
     request_refused: bool = False  # documented validation refuses it
+    refused_by_inferred: bool = False  # only the sandbox's inferred rules refuse it
 
 
 class Judge:
@@ -69,6 +70,7 @@ class Judge:
         documented = _request_problems(jop, path_params, ex)
         full = _request_problems(op, path_params, ex)
         ex.request_refused = bool(documented)
+        ex.refused_by_inferred = bool(full) and not documented
         why = ENDPOINT_INFERRED if op.provenance.inferred else None
         return [
             Finding("request_validation", m, m, reason, "request")
@@ -114,7 +116,8 @@ class Judge:
         out: list[Problem] = []
         if status >= 500:
             out.append(Problem("not_a_server_error", f"5xx:{status}", f"HTTP {status} from the backend"))
-        if 200 <= status < 300 and ex.request_refused:
+        refused = ex.request_refused or (ex.refused_by_inferred and contract is not self.documented)
+        if 200 <= status < 300 and refused:
             message = f"HTTP {status} to a request the contract refuses"
             out.append(Problem("negative_data_rejection", "accepted-invalid", message))
         if 200 <= status < 300 and not op.public and not _credentials(contract, ex):
@@ -143,10 +146,13 @@ def _credentials(contract: Contract, ex: Exchange) -> bool:
     return bool(contract.auth_cookie and ex.cookies.get(contract.auth_cookie))
 
 
-def summary(findings: list[Finding], limit: int = 512) -> str:
-    """The `X-Sandbox-Violations` value: how many, then each (request ones marked), ASCII only."""
+def summary(findings: list[Finding], limit: int = 512, inferred: list[Finding] | None = None) -> str:
+    """The `X-Sandbox-Violations` value: how many, then each (request ones marked), ASCII only;
+    then the `inferred` findings, marked so (they are not counted: they never fail)."""
     failing = [f for f in findings if f.failing]
     parts = [f"{'request ' if f.side == 'request' else ''}{f.check}: {f.message}" for f in failing]
+    for f in inferred or []:
+        parts.append(f"inferred {'request ' if f.side == 'request' else ''}{f.check}: {f.message}")
     text = f"{len(failing)}; " + "; ".join(parts)
     text = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from functools import cache
+from collections.abc import Callable, Mapping
+from functools import cache, lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -92,51 +92,141 @@ _PLAIN_KEYS = {
     "x-inferred",
     "x-inferred-reason",
     "x-inferred-keywords",
+    "const",
+    "format",
+    "items",
+    "minItems",
+    "maxItems",
 }
 
 
 def plainly_valid(value: Any, schema: dict[str, Any]) -> bool:
-    """A fast yes for the common schemas: a bounded integer or number, a string, a boolean, an
-    enum, a nullable one of those, and objects of them (request bodies).
+    """A fast yes for the common schemas: a bounded integer or number, a string (formats asserted
+    by jsonschema's own checker), a boolean, an enum or a const, a nullable one of those, and
+    objects and arrays of them (request bodies, and the response bodies the proxy judges).
 
-    False means "ask jsonschema", which also words the problem; it never means invalid."""
-    if not schema.keys() <= _PLAIN_KEYS:
-        return False
-    if "enum" in schema and value not in schema["enum"]:
-        return False
+    False means "ask jsonschema", which also words the problem; it never means invalid. Each
+    schema is turned once into nested checks (`_compiled`), so a value costs no keyword lookups."""
+    return _compiled(schema)(value)
+
+
+Check = Callable[[Any], bool]
+_CHECKS: dict[int, tuple[dict[str, Any], Check]] = {}
+
+
+def _never(value: Any) -> bool:
+    return False
+
+
+def _compiled(schema: dict[str, Any]) -> Check:
+    hit = _CHECKS.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        if len(_CHECKS) > 20_000:  # the specs' schemas are a few thousand: only ad-hoc ones pile up
+            _CHECKS.clear()
+        made: list[Check] = []  # a schema that contains itself meets this forward reference
+        _CHECKS[id(schema)] = (schema, lambda v: made[0](v))
+        made.append(_compile(schema))
+        hit = (schema, made[0])
+        _CHECKS[id(schema)] = hit  # keeps `schema` alive, so its id is never reused
+    return hit[1]
+
+
+def _compile(schema: dict[str, Any]) -> Check:
+    if not isinstance(schema, dict) or not schema.keys() <= _PLAIN_KEYS:
+        return _never
+    checks: list[Check] = []
+    if "enum" in schema:
+        enum = schema["enum"]
+        checks.append(lambda v: v in enum)
+    if "const" in schema:
+        const = schema["const"]  # a plain scalar of the same type only (jsonschema: 1 is not true)
+        if not isinstance(const, str | bool | None):
+            return _never
+        checks.append(lambda v: type(v) is type(const) and v == const)
+    if "format" in schema:
+        fmt = schema["format"]
+        checks.append(lambda v: _conforms(v, fmt))
     kind = schema.get("type")
     if isinstance(kind, list):
-        if value is None:
-            return "null" in kind
-        return any(_valid_as(k, value, schema) for k in kind if k != "null")
-    return _valid_as(kind, value, schema)
+        nullable = "null" in kind
+        kinds = [_kind(k, schema) for k in kind if k != "null"]
+        checks.append(lambda v: nullable if v is None else any(c(v) for c in kinds))
+    else:
+        checks.append(_kind(kind, schema))
+    if len(checks) == 1:
+        return checks[0]
+    return lambda v: all(c(v) for c in checks)
 
 
-def _valid_as(kind: Any, value: Any, schema: dict[str, Any]) -> bool:
+def _kind(kind: Any, schema: dict[str, Any]) -> Check:
     if kind == "string":
-        size = len(value) if isinstance(value, str) else -1
-        if not schema.get("minLength", 0) <= size <= schema.get("maxLength", size):
-            return False
-        pattern = schema.get("pattern")
-        return pattern is None or _pattern(pattern).search(value) is not None  # as jsonschema: search
+        low, high = schema.get("minLength", 0), schema.get("maxLength")
+        pattern = _pattern(schema["pattern"]) if "pattern" in schema else None  # as jsonschema: search
+        return lambda v: (
+            isinstance(v, str)
+            and low <= len(v)
+            and (high is None or len(v) <= high)
+            and (pattern is None or pattern.search(v) is not None)
+        )
     if kind == "integer" or kind == "number":
-        ok = isinstance(value, int if kind == "integer" else (int, float)) and not isinstance(value, bool)
-        return ok and schema.get("minimum", value) <= value <= schema.get("maximum", value)
+        types = int if kind == "integer" else (int, float)
+        lo, hi = schema.get("minimum"), schema.get("maximum")
+        return lambda v: (
+            isinstance(v, types)
+            and not isinstance(v, bool)
+            and (lo is None or lo <= v)
+            and (hi is None or v <= hi)
+        )
     if kind == "boolean":
-        return isinstance(value, bool)
+        return lambda v: isinstance(v, bool)
+    if kind == "array":
+        low, high = schema.get("minItems", 0), schema.get("maxItems")
+        items = schema.get("items", {})
+        if items == {}:
+            each: Check | None = None
+        elif isinstance(items, dict):
+            each = _compiled(items)
+        else:
+            return _never
+        return lambda v: (
+            isinstance(v, list)
+            and low <= len(v)
+            and (high is None or len(v) <= high)
+            and (each is None or all(each(x) for x in v))
+        )
     if kind == "object":
-        if not isinstance(value, dict) or any(k not in value for k in schema.get("required", ())):
-            return False
-        props, extra = schema.get("properties", {}), schema.get("additionalProperties", True)
-        for k, v in value.items():
-            sub = props.get(k)
-            if sub is None:
-                if extra is not True:  # false, or a schema: jsonschema's to judge
-                    return False
-            elif not plainly_valid(v, sub):
+        required = tuple(schema.get("required", ()))
+        props = {k: _compiled(sub) for k, sub in schema.get("properties", {}).items()}
+        open_ = schema.get("additionalProperties", True) is True  # false, or a schema: jsonschema's
+
+        def check(v: Any) -> bool:
+            if not isinstance(v, dict):
                 return False
-        return True
-    return False
+            for k in required:
+                if k not in v:
+                    return False
+            for k, x in v.items():
+                sub = props.get(k)
+                if sub is None:
+                    if not open_:
+                        return False
+                elif not sub(x):
+                    return False
+            return True
+
+        return check
+    return _never
+
+
+def _conforms(value: Any, fmt: str) -> bool:
+    """`value` in `fmt` by jsonschema's own checker; a string's answer remembered (the same
+    addresses and dates recur in every list an app reads)."""
+    return _conforms_text(value, fmt) if isinstance(value, str) else _FORMATS.conforms(value, fmt)
+
+
+@lru_cache(maxsize=8192)
+def _conforms_text(value: str, fmt: str) -> bool:
+    return _FORMATS.conforms(value, fmt)
 
 
 @cache  # patterns come from the specs: a bounded set
@@ -158,4 +248,4 @@ def _plain(schema_json: str) -> Draft202012Validator:
 
 
 def is_valid(value: Any, schema: dict[str, Any]) -> bool:
-    return validator_for(schema).is_valid(value)
+    return plainly_valid(value, schema) or validator_for(schema).is_valid(value)

@@ -23,6 +23,12 @@ every response back unchanged, judging both on the way (`judge.exchange`).
   header nor a cookie is logged, recorded or put in a report (reproductions say `$TOKEN`).
 * `fail_on_violation`: an exchange breaking the documented contract is answered 502 in the
   API's error envelope naming the problem, instead of the upstream's answer.
+* A request only the sandbox's inferred rules refuse (a required field the documents do not
+  state) is a finding apart, like every inferred one: in the report's own section, the
+  `refused_requests_inferred` count, and `X-Sandbox-Violations` marked `inferred` (not counted).
+* Fast enough to leave in front of a test suite: one upstream client, a kept-alive connection per
+  request in flight (`upstream.py`), the body judged by the schema fast path (`judge.schema`), and a
+  reproduction built once per distinct finding, not per exchange.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from typing import Any
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
-from conformance.results import Results
+from conformance.results import Results, is_success
 from contract import Contract
 from judge.exchange import Exchange, Finding, Judge, summary
 from mock_server.clock import iso
@@ -47,6 +53,7 @@ from mock_server.errors import ApiError
 from mock_server.shared import RequestLog
 
 from . import redact
+from .upstream import Transport
 
 MAX_JUDGED = 4 * 1024 * 1024  # a JSON response larger than this is streamed, its body unjudged
 MAX_REQUEST = 64 * 1024 * 1024
@@ -117,10 +124,13 @@ class ProxyApp:
         self.log = RequestLog(500)
         self.results = Results(contract.name, self.upstream, profile="documented")  # the backend's
         self.requests = Results(contract.name, self.upstream, profile="documented")  # the client's
+        self.results.operations = [op.label for op in contract.operations]  # the 2xx table's rows
+        self._reported: set[tuple[str, str, str, str]] = set()  # (side, check, operation, key)
         self.exchanges = 0
         self.unjudged = 0  # JSON answers over MAX_JUDGED: passed on, their bodies not judged
         self.client_left = 0  # exchanges whose client left before the end (upstream closed early)
-        self._transport, self._timeout, self._clock = transport, timeout, clock
+        self._transport = transport or Transport()
+        self._timeout, self._clock = timeout, clock
         self._client: httpx.AsyncClient | None = None
 
     # -- ASGI -----------------------------------------------------------------------------
@@ -151,6 +161,7 @@ class ProxyApp:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
+            # a connection per request in flight, idle ones kept (`upstream.py`: not httpx's pool)
             self._client = httpx.AsyncClient(
                 transport=self._transport, follow_redirects=False, timeout=self._timeout
             )
@@ -241,8 +252,9 @@ class ProxyApp:
             await self._reply_error(send, 502, "CONTRACT_VIOLATION", summary(failing), failing)
             self._note(scope, ex, 502, findings, started, target, body, content or b"", status)
             return
-        if failing:
-            out_headers.append((VIOLATIONS_HEADER, summary(failing).encode("ascii")))
+        marked = _violations_header(findings)
+        if marked is not None:
+            out_headers.append((VIOLATIONS_HEADER, marked))
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
         sent = 0
         if judged:
@@ -281,8 +293,9 @@ class ProxyApp:
         common = {"request_id": None, "timestamp": iso(self._clock())}
         body = self.envelope.error(ApiError(status, code, message), common)
         headers = [(b"content-type", b"application/json")]
-        if failing:
-            headers.append((VIOLATIONS_HEADER, summary(failing).encode("ascii")))
+        marked = _violations_header(failing)
+        if marked is not None:
+            headers.append((VIOLATIONS_HEADER, marked))
         await self._send_json(send, status, body, headers)
 
     @staticmethod
@@ -312,16 +325,23 @@ class ProxyApp:
         op = ex.op if ex is not None else None
         label = op.label if op is not None else f"{scope['method']} {scope['path']}"
         shown = upstream_status if upstream_status is not None else status
-        if findings:  # a reproduction only where there is something to reproduce
+        if shown == 429:
+            self.results.rate_limited += 1
+        if op is not None and is_success(shown, op.responses):
+            self.results.success(label)
+        # a reproduction only where there is something to reproduce, built once per distinct finding
+        # (a repeat only counts): masking and quoting every exchange's body cost more than judging it
+        fresh = [f for f in findings if (f.side, f.check, label, f.key) not in self._reported]
+        curl = excerpt = None
+        if fresh:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
             curl = reproduction(scope["method"], str(target), headers, body)
             excerpt = f"HTTP {shown} " + redact.body(content)[:300].decode("utf-8", "replace")
-            for f in findings:
-                book = self.requests if f.side == "request" else self.results
-                book.fail(
-                    f.check, label, f.message, curl=curl, response=excerpt, key=f.key, inferred=f.inferred
-                )
-        elif op is not None:
+            self._reported.update((f.side, f.check, label, f.key) for f in fresh)
+        for f in findings:
+            book = self.requests if f.side == "request" else self.results
+            book.fail(f.check, label, f.message, curl=curl, response=excerpt, key=f.key, inferred=f.inferred)
+        if not findings and op is not None:
             self.results.ok("exchange", label)
         failing = [f for f in findings if f.failing]
         self.log.append(
@@ -368,9 +388,22 @@ class ProxyApp:
             "violations": len(self.results.failing),
             "differences": len(self.results.differences),
             "refused_requests": len(self.requests.failing),
+            "refused_requests_inferred": len(self.requests.differences),
+            "answered_429": self.results.rate_limited,
             "unjudged_bodies": self.unjudged,
             "clients_left": self.client_left,
+            "upstream_connections": getattr(self._transport, "opened", None),  # opened so far
         }
+
+
+def _violations_header(findings: list[Finding]) -> bytes | None:
+    """`X-Sandbox-Violations`: the failing findings, counted; then the requests only an inferred
+    rule refuses, marked `inferred` (never counted); None when there is neither."""
+    failing = [f for f in findings if f.failing]
+    inferred = [f for f in findings if f.side == "request" and not f.failing]
+    if not failing and not inferred:
+        return None
+    return summary(failing, inferred=inferred).encode("ascii")
 
 
 def reproduction(method: str, url: str, headers: dict[str, str], body: bytes) -> str:

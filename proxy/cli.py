@@ -113,7 +113,8 @@ def run(argv: list[str]) -> int:
     s = app.status()
     print(
         f"{s['exchanges']} exchanges: {s['violations']} violations, {s['differences']} differences from "
-        f"the sandbox's choices, {s['refused_requests']} requests the contract refuses",
+        f"the sandbox's choices, {s['refused_requests']} requests the contract refuses "
+        f"({s['refused_requests_inferred']} more only its inferred rules refuse), {s['answered_429']} 429s",
         file=sys.stderr,
     )
     return 1 if s["violations"] or s["refused_requests"] else 0

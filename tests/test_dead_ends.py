@@ -21,6 +21,7 @@ from tests.live import ROOT, free_port
 from tests.sandbox_client import SyncASGIClient
 
 ADMIN = "adm_" + "k" * 28
+pytest_plugins = ["pytester"]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -110,9 +111,15 @@ def test_a_missing_extra_is_one_line_naming_the_install(monkeypatch: pytest.Monk
     assert commands.run("ghost", []) == 2
 
 
-def test_sandbox_url_says_it_resets() -> None:
-    helped = subprocess.run(
-        [sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert "RESET before each test" in " ".join(helped.stdout.split()), helped.stdout[-2000:]
+def test_sandbox_url_says_it_resets_in_the_run_header_too(pytester: pytest.Pytester) -> None:
+    """Not only in `--help`: a run pointed at a running sandbox says, first thing, that the
+    sandbox will be reset (the URL is only contacted by a test that uses the fixture)."""
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    run = pytester.runpytest_inprocess("--sandbox-url", "http://127.0.0.1:9", "-p", "no:cacheprovider")
+    run.assert_outcomes(passed=1)
+    run.stdout.fnmatch_lines(["sandbox: http://127.0.0.1:9 (--sandbox-url): reset before each test*"])
+
+
+def test_sandbox_url_says_it_resets(pytester: pytest.Pytester) -> None:
+    helped = pytester.runpytest_inprocess("--help")  # in process: ~1 s where a subprocess took ~30
+    assert "RESET before each test" in " ".join(str(helped.stdout).split()), str(helped.stdout)[-2000:]

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,64 @@ def test_a_body_over_the_proxys_limit_is_413_and_not_forwarded(
         r = client.post(proxied + "/nurosentrix/api/v1/servers", content=b"x" * 5000)
     assert r.status_code == 413 and r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert upstream.received == []
+
+
+def test_a_request_only_an_inferred_rule_refuses_is_reported_apart(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """`region` is required by the sandbox's choice (x-inferred), not by the documents: the refusal
+    passes through, marked `inferred` in the header, counted and reported apart, never a failure.
+    Before: no header, no count, no mention in the report."""
+    app = _proxy_for(sandbox, "nurosentrix")
+    auth = {"Authorization": f"Bearer {sandbox.token('nurosentrix')}"}
+    with serve(app) as origin, httpx.Client(headers=auth) as client:
+        no_region = {k: v for k, v in SERVER.items() if k != "region"}
+        r = client.post(origin + "/nurosentrix/api/v1/servers", json=no_region)
+    assert r.status_code == 400 and "region" in r.text
+    assert r.headers["x-sandbox-violations"].startswith("0; inferred request request_validation: body region")
+    status = app.status()
+    assert status["refused_requests"] == 0 and status["refused_requests_inferred"] == 1, status
+    for name in ("r.md", "r.html", "r.xml"):
+        write_reports(app, str(tmp_path / name))
+    md, page = (tmp_path / "r.md").read_text(), (tmp_path / "r.html").read_text()
+    apart = md.split("## Requests only the sandbox's choices refuse")[1]
+    assert "body region: is required" in apart and "curl -X POST" in apart and "**PASS**" in md
+    assert 'id="client-requests-inferred"' in page and "body region: is required" in page
+    root = ET.parse(tmp_path / "r.xml").getroot()
+    suite = root.find("testsuite[@name='nurosentrix.client-requests-inferred']")
+    assert suite is not None and suite.get("failures") == "0" and root.get("failures") == "0"
+
+
+def test_a_2xx_to_a_request_only_an_inferred_rule_refuses_is_a_difference(
+    echo: tuple[Echo, ProxyApp, str],
+) -> None:
+    upstream, app, proxied = echo
+    upstream.status = 201
+    no_region = {k: v for k, v in SERVER.items() if k != "region"}
+    with httpx.Client() as client:
+        client.post(proxied + "/nurosentrix/api/v1/servers", json=no_region, headers={"Authorization": "x"})
+    accepted = [v for v in app.results.violations if v.check == "negative_data_rejection"]
+    assert accepted and all(v.inferred for v in accepted), app.results.violations
+
+
+def test_upstream_connections_are_kept_alive_one_per_request_in_flight(
+    echo: tuple[Echo, ProxyApp, str],
+) -> None:
+    """`proxy/upstream.py` instead of httpx's pool (whose O(connections x requests) scans made
+    32 clients slower than 1): sequential requests share one connection, concurrent ones open
+    at most one each."""
+    import asyncio
+
+    _, app, proxied = echo
+    url = proxied + "/nurosentrix/api/v1/servers"
+    with httpx.Client() as client:
+        assert all(client.get(url).status_code == 200 for _ in range(5))
+    assert app.status()["upstream_connections"] == 1
+
+    async def together() -> list[int]:
+        async with httpx.AsyncClient() as client:
+            return [r.status_code for r in await asyncio.gather(*(client.get(url) for _ in range(8)))]
+
+    assert asyncio.run(together()) == [200] * 8
+    assert 1 <= app.status()["upstream_connections"] <= 9
+    assert app.status()["exchanges"] == 13

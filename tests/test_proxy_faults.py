@@ -192,3 +192,40 @@ def test_secrets_in_query_and_body_never_reach_the_log_or_report(tmp_path: Path)
         "hunter2!",
     ):
         assert leaked not in text, leaked
+
+
+def test_status_and_latency_faults_pass_through_counted_in_the_proxys_own_report(
+    upstream: SandboxServer, tmp_path: Path
+) -> None:
+    """The other fault rules: a forced 429 (twice) and a latency under the timeout pass through
+    as they came; the report counts them (before: "0 answered 429", an empty 2xx table), under its
+    own title, with the proxy's token name and no `$CONFORMANCE_*` advice."""
+    token = upstream.token("nurosentrix")
+    upstream.control("POST", "reset", {})
+    upstream.control(
+        "POST", "faults", {"api": "nurosentrix", "operation": "listServers", "status": 429, "count": 2}
+    )
+    upstream.control("POST", "faults", {"api": "nurosentrix", "operation": "listServers", "latency_ms": 50})
+    try:
+        app = ProxyApp(load("nurosentrix"), upstream.base_url("nurosentrix"), timeout=5)
+        with serve(app) as proxied, httpx.Client(headers={"Authorization": f"Bearer {token}"}) as c:
+            got = [c.get(f"{proxied}{N}/servers") for _ in range(3)]
+    finally:
+        upstream.control("DELETE", "faults")
+    assert [r.status_code for r in got] == [429, 429, 200]
+    assert got[0].headers["retry-after"] == "1" and "x-sandbox-violations" not in got[0].headers
+    status = app.status()
+    assert status["exchanges"] == 3 and status["answered_429"] == 2 and status["violations"] == 0, status
+    out = {}
+    for name in ("r.md", "r.html", "r.xml"):
+        write_reports(app, str(tmp_path / name))
+        out[name] = (tmp_path / name).read_text()
+        assert "CONFORMANCE_" not in out[name] and "Conformance report" not in out[name], name
+    md = out["r.md"]
+    assert md.startswith("# Proxy report: nurosentrix\n") and "(2 answered 429)" in md
+    assert "| `GET /servers` | 1 |" in md and "**PASS**" in md
+    assert "<title>Proxy report: nurosentrix (PASS)</title>" in out["r.html"]
+    assert "<h1>Proxy report: nurosentrix" in out["r.html"] and "<code>$TOKEN</code>" in out["r.html"]
+    root = ET.fromstring(out["r.xml"].encode())
+    assert root.get("name") == "proxy nurosentrix"
+    assert all(tc.get("classname", "").startswith("proxy.") for tc in root.iter("testcase"))

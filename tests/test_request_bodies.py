@@ -5,10 +5,13 @@ pages back from the newest (`offset`, `total`)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mock_server import sandbox as sandbox_module
 from mock_server.bodies import BODY_BYTES, MASK, clip, shown
 from tests.conftest import Harness
 
@@ -73,3 +76,18 @@ def test_a_secret_field_of_any_value_is_masked(value: str) -> None:
     body = json.dumps({"client_secret": value, "kept": 1}).encode()
     text = (shown(clip(body)) or {})["text"]
     assert json.loads(text) == {"client_secret": MASK, "kept": 1}
+
+
+def test_the_log_is_bounded_to_its_newest_requests(
+    make_harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log the dashboard pages through holds only the newest REQUEST_LOG_SIZE requests (500
+    served; 5 here), so neither the sandbox's memory nor the page grows with traffic."""
+    monkeypatch.setattr(sandbox_module, "REQUEST_LOG_SIZE", 5)
+    harness = make_harness()
+    api = harness.api("nurosentrix")
+    for i in range(12):
+        api.get("/servers", headers={"X-Request-ID": f"req_{i}"})
+    page = harness.client().get("/_mock/requests", params={"limit": "50"}).json()
+    assert page["total"] == 5
+    assert [e["request_id"] for e in page["requests"]] == [f"req_{i}" for i in range(7, 12)]

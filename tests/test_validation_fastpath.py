@@ -28,9 +28,32 @@ SCHEMAS = st.one_of(
     st.just({"type": "string", "pattern": "b"}),  # unanchored: jsonschema searches
     st.just({"type": "string", "minLength": 1, "maxLength": 5, "pattern": "^[A-Za-z0-9_-]+$"}),
     st.just({"type": "string", "format": "email"}),
+    # the response bodies' keywords (the proxy judges every JSON answer through this path)
+    st.sampled_from(["date-time", "ipv4", "uuid", "uri"]).map(
+        lambda f: {"type": ["string", "null"], "format": f}
+    ),
+    st.sampled_from([True, False, "a", None, 1]).map(
+        lambda c: {"type": ["boolean", "string", "null"], "const": c}
+    ),
+    st.builds(
+        lambda lo, hi: {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 0},
+            "minItems": lo,
+            "maxItems": hi,
+        },
+        st.integers(0, 2),
+        st.integers(0, 3),
+    ),
 )
 VALUES = st.one_of(
-    st.integers(-10, 60), st.text(max_size=8), st.booleans(), st.none(), st.floats(allow_nan=False)
+    st.integers(-10, 60),
+    st.text(max_size=8),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False),
+    st.sampled_from(["2024-01-15T10:30:00Z", "2024-13-01T00:00:00Z", "10.0.0.1", "10.0.0.256", "a", "1"]),
+    st.lists(st.one_of(st.integers(-2, 3), st.booleans(), st.floats(allow_nan=False)), max_size=4),
 )
 LEAF_SCHEMAS = st.one_of(
     SCHEMAS,

@@ -5,6 +5,7 @@ the wrong-base-URL hint puts the right path first; the report names the seed a r
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -84,3 +85,18 @@ def test_rebased_replaces_the_part_that_resembles_the_documented_path(
     given: str, documented: str, suggested: str
 ) -> None:
     assert rebased(given, documented) == suggested
+
+
+def test_a_run_without_seed_reports_the_seed_it_used_and_its_plan(url: str, tmp_path: Path) -> None:
+    """No `--seed`: the reports name the seed drawn (rerun with it), not `random`, and the plan
+    (requests to send, least time the limits allow) in the reports; a 1 s run is enough to see both."""
+    ran = _run(tmp_path, "--api", "cloudnexus-io", "--sandbox", url, "--max-time", "1s")
+    assert ran.returncode == 3, ran.stderr[-2000:]  # stopped by --max-time: INCOMPLETE, reports written
+    props = {
+        p.get("name"): p.get("value") or ""
+        for p in ET.parse(tmp_path / "junit.xml").getroot().iter("property")
+    }
+    assert props["seed"].isdigit(), props
+    assert re.match(r"≈\d+ requests", props["planned"]), props["planned"]
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert f">{props['seed']}<" in page and ">random<" not in page
