@@ -69,6 +69,7 @@ class Prober:
         self.first_drain: list[Obs] = []
         self.polls: list[int] = []  # polls per sweep
         self.head: Obs | None = None  # the request sent alone before the first drain
+        self.notes: list[str] = []  # evidence gathered on the way
 
     # -- requests -----------------------------------------------------------------------
     async def send(self, who: str = "main") -> Obs:
@@ -266,14 +267,21 @@ class Prober:
         s0 = first_admission(acc1[:1])
         later = first_admission(acc1[1:]) - s0
         rtt = self.rtt()
+        ends = sorted(o.end for o in acc1)
         n = 2 + math.ceil(rate * (sw.hi - sw.lo + later + 4 * rtt))
-        if n + 1 >= len(acc1):
-            return False
-        # by then a log has given back the first n + 1 of the drain (as they were admitted)
-        await self.wait_until(sw.hi + (acc1[n + 1].end - s0) + rtt + MIN_GAP)
+        for _ in range(3):  # ask for more than a counter could refill until they are answered
+            if n + 1 >= len(acc1):
+                return False
+            # by then a log has given back the first n + 1 of the drain (as they were admitted)
+            await self.wait_until(sw.hi + (ends[n + 1] - s0) + rtt + MIN_GAP)
+            need = 2 + math.ceil(rate * (self.now() + 3 * rtt - sw.lo))
+            if need <= n:
+                break
+            n = need
         quick = await self.quick(n)
         got = sum(o.accepted for o in quick)
         refill = (max(o.end for o in quick) - sw.lo) * rate
+        self.notes.append(f"{got} of {n} came back {later:.3f} s after the one sent alone")
         return got == n and got > refill + 1
 
     async def windows(self, acc1: list[Obs], r1: Obs, got1: int) -> Shape:
@@ -358,6 +366,7 @@ class Prober:
             f"drained {a1}; first admission {first_lo:.3f}-{sw1.hi - ref1.end:.3f} s after the refusal; "
             f"{between + 1} gained over {t_b - t_a:.2f} s (one every {per:.3f} s)"
         ]
+        ev += self.notes
         if first_lo > 1.2 * per + 2 * MIN_GAP:
             return Shape("sliding-window", a1, a1 / rate, None, rate, evidence=[*ev, "waited for a boundary"])
         # the drain took what the bucket held plus what it refilled meanwhile; before it, the one
