@@ -78,10 +78,11 @@ def right(shape: Shape, algorithm: str, limit: int, window: float) -> bool:
 
 
 def table(
-    runs: int, limit: int, window: float, hinted: bool, only: list[str] | None = None, out: Any = sys.stdout
+    runs: int, limit: int, window: float, hinted: bool, only: list[str] | None = None, out: Any = None
 ) -> dict[str, float]:
     """Print one line per limiter; returns the share of right runs per limiter."""
     shares = {}
+    out = out or sys.stdout
     hint = Hint(limit, window) if hinted else None
     for name, (algorithm, make) in kinds(limit, window).items():
         if only and name not in only:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from load.fingerprint import honesty, zoo
+from load.fingerprint import accuracy, honesty, zoo
 from load.fingerprint.accuracy import kinds, probe, right
 from load.fingerprint.model import Hint
 from load.fingerprint.verdict import Documented, judge
@@ -111,3 +111,10 @@ def test_undocumented_headers_not_demanded() -> None:
     v, hdr = verdict(zoo.TokenBucket(L / W, L), lies=zoo.Lies(counters=False, retry_after=False))
     assert hdr["counters"] == "absent"
     assert v.verdict == "keeps" or [p["kind"] for p in v.problems] == ["retry-after-missing"]
+
+
+def test_the_accuracy_script_prints_a_line_per_limiter(capsys: pytest.CaptureFixture[str]) -> None:
+    assert accuracy.main(["--runs", "2", "--only", "log", "--only", "bucket"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "20 per 10 s, documented, 2 runs each"
+    assert [line.split()[:3] for line in out[1:]] == [["log", "2/2", "right;"], ["bucket", "2/2", "right;"]]
