@@ -22,9 +22,14 @@ def retry_after(sweeps: list[Sweep]) -> tuple[str, list[str]]:
             continue
         lo, hi = sw.lo - ref.end, sw.hi - ref.start  # the true wait lies in [lo, hi]
         tol = TOL + 0.05 * hi
-        if ra + tol < lo:
+        # refused when sent after the time it named (counted from the 429's arrival, after the
+        # server's own count began): no rounding excuses that
+        sent = sw.lo_sent - ref.end if sw.lo_sent is not None else None
+        if ra + TOL < lo or (sent is not None and sent >= ra):
             verdicts.append("early")
-            notes.append(f"Retry-After {ra:g} s, but a request {lo:.2f} s after the 429 was still refused")
+            notes.append(
+                f"Retry-After {ra:g} s, but a request sent {sent or lo:.2f} s after the 429 was still refused"
+            )
         elif ra > hi + 1 + tol:
             verdicts.append("late")
             notes.append(f"Retry-After {ra:g} s, but a request {hi:.2f} s after the 429 was admitted")

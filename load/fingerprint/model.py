@@ -44,6 +44,7 @@ class Sweep:
     refusal: Obs
     lo: float  # monotonic time of the last refusal before the admission (mid)
     hi: float  # monotonic time of the admission (mid)
+    lo_sent: float | None = None  # when that last refusal was sent (None: no poll was refused)
 
 
 @dataclass

@@ -10,9 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from load.fingerprint import promise
-
-from . import zoo
+from load.fingerprint import promise, zoo
 
 L, W = 10, 1.0
 HONEST = {

@@ -65,9 +65,13 @@ class SlidingCounter:
         prev, cur = self.counts.get((key, slot - 1), 0), self.counts.get((key, slot), 0)
         used = prev * (1 - frac) + cur
         if used + 1 > self.limit:
-            # prev*(1-f') + cur + 1 <= limit  ->  f' = 1 - (limit - cur - 1) / prev
-            need = 1 - (self.limit - cur - 1) / prev if prev else 1.0
-            wait = max((need - frac) * self.window, 0.001) if need <= 1 else (1 - frac) * self.window
+            # prev*(1-f') + cur + 1 <= limit  ->  f' = 1 - (limit - cur - 1) / prev, in this slot
+            # if it can be; else in the next one, where this slot's count is the previous one
+            need = 1 - (self.limit - cur - 1) / prev if prev else 2.0
+            if need <= 1:
+                wait = max((need - frac) * self.window, 0.001)
+            else:
+                wait = (1 - frac + max(0.0, 1 - (self.limit - 1) / cur)) * self.window
             return Answer(False, wait, 0, wait)
         self.counts[(key, slot)] = cur + 1
         return Answer(True, 0, int(self.limit - used - 1), (1 - frac) * self.window)
