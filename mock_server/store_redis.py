@@ -30,14 +30,12 @@ from typing import Any, TypeVar
 
 import orjson
 import redis
-import redis.asyncio
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
 from redis.retry import Retry
 
 from .errors import StoreUnavailable
 from .jsonio import dumps
+from .redis_wire import Script, Wire
 from .store import Record, Store
 
 log = logging.getLogger(__name__)
@@ -149,16 +147,6 @@ def connect(url: str) -> redis.Redis:
     )
 
 
-def aconnect(url: str) -> redis.asyncio.Redis:
-    """`connect` for an event loop: the same timeouts and retry, awaited instead of blocking."""
-    return redis.asyncio.Redis.from_url(
-        url,
-        socket_connect_timeout=1.0,
-        socket_timeout=2.0,
-        retry=AsyncRetry(NoBackoff(), 1, (redis.ConnectionError,)),
-    )
-
-
 @dataclass(slots=True)
 class Standing:
     """One request's standing with the store, from `open` to `settle` (a context variable, so
@@ -222,8 +210,8 @@ class RedisStore(Store):
         # writer at a time in this process, and a count of the events that undid writes
         # requests may have read (a refused commit, a reload over pending writes)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._aredis: redis.asyncio.Redis | None = None
-        self._ascripts: dict[str, AsyncScript] = {}
+        self._wire: Wire | None = None
+        self._ascripts: dict[str, Script] = {}
         self._writer = asyncio.Lock()
         self._writers = 0  # writers between `ready` and `settle` (waiting for their turn, or in it)
         self._held = ""  # the lease this process keeps across its writers' commit rounds
@@ -400,17 +388,17 @@ class RedisStore(Store):
                 self._depth -= 1
 
     # -- requests on an event loop ----------------------------------------------------------
-    def ascript(self, text: str) -> AsyncScript:
-        """`text` registered with this loop's asyncio client (reloaded by redis-py on NOSCRIPT)."""
+    def ascript(self, text: str) -> Script:
+        """`text` as a script of this loop's client (`redis_wire`: pipelined, sent whole on NOSCRIPT)."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a first request, or a new loop (tests): its own connections
-            self._loop, self._aredis, self._ascripts = loop, aconnect(self.url), {}
+        if self._loop is not loop:  # a first request, or a new loop (tests): its own connection
+            self._loop, self._wire, self._ascripts = loop, Wire(self.url), {}
             self._writer, self._writers, self._held, self._yield = asyncio.Lock(), 0, "", False
             self._next_round, self._inflight, self._committer = loop.create_future(), None, None
         script = self._ascripts.get(text)
         if script is None:
-            assert self._aredis is not None
-            script = self._ascripts[text] = self._aredis.register_script(text)
+            assert self._wire is not None
+            script = self._ascripts[text] = self._wire.script(text)
         return script
 
     async def acall(self, pending: Awaitable[T]) -> T:
