@@ -181,6 +181,15 @@ class Wire:
             raise kind(text)
         return reply
 
+    def post(self, *parts: Any) -> bool:
+        """Send a command whose answer nobody waits for (a request log entry), with the next
+        batch; False, and nothing sent, when this loop has no live connection yet."""
+        link = self._link
+        if link is None or link.dead is not None:
+            return False
+        link.send(pack(parts)).add_done_callback(_ignore)
+        return True
+
     def script(self, text: str) -> Script:
         return Script(self, text)
 
@@ -188,6 +197,11 @@ class Wire:
         if self._link is not None and self._link.transport is not None:
             self._link.transport.close()
         self._link = None
+
+
+def _ignore(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # retrieved: a lost entry of the request log is not an error
 
 
 class Script:

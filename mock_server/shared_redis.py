@@ -13,6 +13,7 @@ when a replica starts: it belongs to the sandbox, whose replicas come and go.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -52,7 +53,7 @@ local function limit(keys, at)
     offset = redis.call('GET', ARGV[at + 1]) or '0'
     now = now + tonumber(offset)
   end
-  local full, stamp, tats = false, string.format('%.17g', now), {}
+  local full, stamp, counts, firsts, marks = false, string.format('%.17g', now), {}, {}, {}
   for i, k in ipairs(keys) do
     local j = at + 4 * i - 1
     local kind, cap, window = ARGV[j], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2])
@@ -60,10 +61,10 @@ local function limit(keys, at)
     if kind == 'b' then
       local per, tat = window / cap, tonumber(redis.call('ZSCORE', k, 't'))
       if tat and tat <= now then redis.call('DEL', k); tat = nil end
-      tats[i] = tat
       local ahead = 0
       if tat then ahead = math.max(tat - now, 0) end
       if ahead + per > burst * per + 1e-6 then full = true end  -- algorithms.EPSILON
+      counts[i], firsts[i], marks[i] = tat and 1 or 0, tat or '', ''
     else
       if kind == 's' then
         redis.call('ZREMRANGEBYSCORE', k, '-inf', string.format('%.17g', now - window))
@@ -71,28 +72,31 @@ local function limit(keys, at)
         local edge = math.floor(now / window) * window
         redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%.17g', edge))
       end
-      if redis.call('ZCARD', k) >= cap then full = true end
+      local n = redis.call('ZCARD', k)
+      counts[i], firsts[i], marks[i] = n, '', ''
+      if n >= cap then full = true end
     end
   end
-  local counts, firsts, marks = {}, {}, {}
   for i, k in ipairs(keys) do
     local j = at + 4 * i - 1
     local kind, cap, window = ARGV[j], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2])
-    if not full then
-      if kind == 'b' then
-        local tat = math.max(tats[i] or now, now) + window / cap
+    local n = counts[i]
+    if kind == 'b' then
+      if not full then
+        local tat = math.max(firsts[i] ~= '' and firsts[i] or now, now) + window / cap
         redis.call('ZADD', k, string.format('%.17g', tat), 't')
         redis.call('PEXPIRE', k, math.ceil((tat - now) * 1000) + 1000)
-      else
-        redis.call('ZADD', k, stamp, ARGV[at + 2])
-        redis.call('PEXPIRE', k, math.ceil(window * 1000) + 1000)
+        counts[i], firsts[i] = 1, tat
       end
+      if firsts[i] ~= '' then firsts[i] = string.format('%.17g', firsts[i]) end
+    elseif not full then
+      redis.call('ZADD', k, stamp, ARGV[at + 2])
+      redis.call('PEXPIRE', k, math.ceil(window * 1000) + 1000)
+      counts[i] = n + 1
+      if n == 0 then firsts[i] = stamp else firsts[i] = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')[2] end
+    elseif n >= cap and kind == 's' then  -- refused: when the entry `cap` from the end leaves
+      marks[i] = redis.call('ZRANGE', k, n - cap, n - cap, 'WITHSCORES')[2]
     end
-    local n = redis.call('ZCARD', k)
-    counts[i], firsts[i], marks[i] = n, '', ''
-    if n > 0 then firsts[i] = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')[2] end
-    if n > cap then marks[i] = redis.call('ZRANGE', k, n - cap, n - cap, 'WITHSCORES')[2]
-    elseif n == cap then marks[i] = firsts[i] end
   end
   redis.set_repl(redis.REPL_ALL)
   return {full and 0 or 1, string.format('%.17g', now), offset, counts, firsts, marks}
@@ -113,6 +117,14 @@ if #KEYS > 0 then verdict = limit(KEYS, 7) end
 return {catch_up(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]), verdict}
 """
 )
+
+
+# KEYS[1] the log's stream; ARGV: its size, then the entries
+LOG = """
+redis.set_repl(redis.REPL_REPLICA)
+for i = 2, #ARGV do redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i]) end
+return 0
+"""
 
 
 class RedisClock(Clock):
@@ -241,9 +253,12 @@ def _glob_escape(text: str) -> str:
 
 class RedisRequestLog(RequestLog):
     """The request log of every replica, in order of answer (`GET /_mock/requests`). Appends
-    leave the request path: a thread sends what is queued, pipelined, as soon as it can (so
-    another replica's entries show up within a round trip or so); a read sends this replica's
-    queue first."""
+    leave the request path: on the event loop, the entries of one turn of the loop are sent
+    together after it, pipelined with the requests' scripts (`RedisStore.post`); elsewhere a
+    thread sends what is queued as soon as it can (so another replica's entries show up within
+    a round trip or so); a read sends this replica's queue first. Like the rate-limit windows,
+    the log goes to Redis' replicas but not to its AOF (`LOG`): no request waits for an fsync
+    to be logged, and a Redis restart starts the log over, as a file-store restart does."""
 
     def __init__(self, store: RedisStore, size: int) -> None:
         super().__init__(0)
@@ -251,14 +266,29 @@ class RedisRequestLog(RequestLog):
         self.size = size
         self.key = store.key("requests")
         self._queue: deque[bytes] = deque()
+        self._batch: list[bytes] = []
         self._ready = threading.Event()
         self._sending = threading.Lock()
         self._warned = -60.0
         threading.Thread(target=self._sender, name="redis-request-log", daemon=True).start()
 
     def append(self, entry: dict[str, Any]) -> None:
-        self._queue.append(dumps(entry))
+        data = dumps(entry)
+        if self._batch:  # this turn of the event loop's entries, sent together after it
+            self._batch.append(data)
+            return
+        if self.store.on_loop():
+            self._batch.append(data)
+            asyncio.get_running_loop().call_soon(self._post)
+            return
+        self._queue.append(data)
         self._ready.set()
+
+    def _post(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch and not self.store.post("EVAL", LOG, 1, self.key, self.size, *batch):
+            self._queue.extend(batch)  # the connection is not up: the thread sends them
+            self._ready.set()
 
     def _sender(self) -> None:
         while True:
@@ -268,12 +298,13 @@ class RedisRequestLog(RequestLog):
 
     def _send(self) -> None:
         with self._sending:
+            if self._batch:
+                self._queue.extend(self._batch)
+                self._batch = []
             try:
                 while self._queue:
-                    pipe = self.store.redis.pipeline(transaction=False)
-                    for _ in range(min(len(self._queue), 500)):
-                        pipe.xadd(self.key, {"e": self._queue.popleft()}, maxlen=self.size, approximate=True)
-                    pipe.execute()
+                    batch = [self._queue.popleft() for _ in range(min(len(self._queue), 500))]
+                    self.store.redis.eval(LOG, 1, self.key, self.size, *batch)
             except redis.RedisError as exc:  # the log misses these requests; requests go on
                 if time.monotonic() - self._warned >= 60:
                     self._warned = time.monotonic()

@@ -169,6 +169,13 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # no event loop in this thread
+        return None
+
+
 def _current_task() -> object | None:
     try:
         return asyncio.current_task()
@@ -400,6 +407,15 @@ class RedisStore(Store):
             assert self._wire is not None
             script = self._ascripts[text] = self._wire.script(text)
         return script
+
+    def on_loop(self) -> bool:
+        """Called on the event loop of this store's requests."""
+        return self._wire is not None and self._loop is _running_loop()
+
+    def post(self, *parts: Any) -> bool:
+        """Send a command nobody waits for, with this loop's next batch (False: not on the
+        loop of this store's requests, or its connection is not up: the caller sends it)."""
+        return self.on_loop() and self._wire is not None and self._wire.post(*parts)
 
     async def acall(self, pending: Awaitable[T]) -> T:
         """`call` on the event loop: awaited, never blocking it."""
