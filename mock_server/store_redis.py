@@ -193,6 +193,8 @@ class RedisStore(Store):
     remote = True
     BATCH = 1000  # journal entries read at once
     RESEND = 2.0  # seconds a commit whose connection broke is sent again (a timeout is not)
+    HOLD = 0.02  # seconds a process keeps the lease for its writers once another replica asked
+    PAUSE = 0.002  # the longest pause between two attempts at the lease
 
     def __init__(self, url: str, prefix: str = "sandbox:") -> None:
         super().__init__()
@@ -223,6 +225,7 @@ class RedisStore(Store):
         self._writers = 0  # writers between `ready` and `settle` (waiting for their turn, or in it)
         self._held = ""  # the lease this process keeps across its writers' commit rounds
         self._yield = False  # another replica asked for the lease: give it back at the next round
+        self._wanted = 0.0  # when another replica first asked for it (monotonic; 0: nobody asked)
         self._loose = False  # the pending writes are a read's, made without the lease
         self._next_round: asyncio.Future[None] | None = None
         self._inflight: asyncio.Future[None] | None = None
@@ -353,7 +356,7 @@ class RedisStore(Store):
             if time.monotonic() > deadline:
                 raise StoreUnavailable("another replica held the store's lease too long")
             time.sleep(pause)
-            pause = min(pause * 2, 0.02)
+            pause = min(pause * 2, self.PAUSE)
         self._fresh_for = _current_task()
 
     def _finish(self, token: str) -> None:
@@ -401,6 +404,7 @@ class RedisStore(Store):
         if self._loop is not loop:  # a first request, or a new loop (tests): its own connection
             self._loop, self._wire, self._ascripts = loop, Wire(self.url), {}
             self._writer, self._writers, self._held, self._yield = asyncio.Lock(), 0, "", False
+            self._wanted = 0.0
             self._next_round, self._inflight, self._committer = loop.create_future(), None, None
         script = self._ascripts.get(text)
         if script is None:
@@ -481,7 +485,7 @@ class RedisStore(Store):
             if time.monotonic() > deadline:
                 raise StoreUnavailable("another replica held the store's lease too long")
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.02)
+            pause = min(pause * 2, self.PAUSE)
         with self.lock:
             if self._pending:  # writes of reads, made without the lease on what may now move
                 self._pending.clear()
@@ -567,7 +571,7 @@ class RedisStore(Store):
             assert round_ is not None
             token, base = self._held, self._last
             if give_back:
-                self._held, self._yield = "", False
+                self._held, self._yield, self._wanted = "", False, 0.0
             self._inflight = round_
             out: list[Any]
             try:
@@ -587,8 +591,11 @@ class RedisStore(Store):
                 self._inflight = None
                 return
             self._advance(_text(out[1]), base)
-            if len(out) > 2 and out[2]:
-                self._yield = True  # another replica waits for the lease
+            if len(out) > 2 and out[2]:  # another replica waits for the lease: it gets it after
+                # at most `HOLD` more of our rounds' time (each hand-over costs everyone round trips)
+                now = time.monotonic()
+                self._wanted = self._wanted or now
+                self._yield = now - self._wanted >= self.HOLD
             round_.set_result(None)
             self._inflight = None
 
