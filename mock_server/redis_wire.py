@@ -160,8 +160,8 @@ class Wire:
         try:
             link = self._link = await asyncio.shield(opening)
         finally:
-            if opening.done() and opening.exception() is not None:
-                self._opening = None
+            if opening.done() and (opening.cancelled() or opening.exception() is not None):
+                self._opening = None  # the next command tries again
         return link
 
     async def execute(self, *parts: Any) -> Any:
