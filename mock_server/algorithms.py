@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
-
-from contract import Contract, SpecError
+from collections.abc import Sequence
 
 SLIDING, FIXED, BUCKET = "sliding-window", "fixed-window", "token-bucket"
 
@@ -31,19 +29,26 @@ def prune(algorithm: str, log: deque[float], limit: int, window: float, now: flo
         log.popleft()
 
 
-def full(algorithm: str, log: deque[float], limit: int, window: float, burst: int, now: float) -> bool:
+EPSILON = 1e-6  # a token bucket's slack: above the rounding of epoch-scale times (2.4e-7 apart)
+
+
+def _ahead(log: Sequence[float], now: float) -> float:
+    """How far a token bucket's theoretical arrival time is ahead of `now` (0 when it is not)."""
+    return max(log[0] - now, 0.0) if log else 0.0
+
+
+def full(algorithm: str, log: Sequence[float], limit: int, window: float, burst: int, now: float) -> bool:
     if algorithm == BUCKET:
         per = window / limit
-        tat = max(log[0], now) if log else now
-        return tat + per - now > burst * per + 1e-9
+        return _ahead(log, now) + per > burst * per + EPSILON
     return len(log) >= limit
 
 
-def wait(algorithm: str, log: deque[float], limit: int, window: float, burst: int, now: float) -> float:
+def wait(algorithm: str, log: Sequence[float], limit: int, window: float, burst: int, now: float) -> float:
     """Seconds until a request would be admitted (the bucket is full)."""
     if algorithm == BUCKET:
         per = window / limit
-        return max(log[0], now) + per - burst * per - now
+        return _ahead(log, now) + per - burst * per
     if algorithm == FIXED:
         return math.floor(now / window) * window + window - now
     return log[len(log) - limit] + window - now
@@ -58,15 +63,15 @@ def admit(algorithm: str, log: deque[float], limit: int, window: float, now: flo
         log.append(now)
 
 
-def left(algorithm: str, log: deque[float], limit: int, window: float, burst: int, now: float) -> int:
+def left(algorithm: str, log: Sequence[float], limit: int, window: float, burst: int, now: float) -> int:
     """What remains after this admission."""
     if algorithm == BUCKET:
         per = window / limit
-        return max(0, math.floor((burst * per - (log[0] - now)) / per + 1e-9)) if log else burst
+        return max(0, math.floor((burst * per - (log[0] - now)) / per + EPSILON)) if log else burst
     return limit - len(log)
 
 
-def reset(algorithm: str, log: deque[float], window: float, now: float) -> float:
+def reset(algorithm: str, log: Sequence[float], window: float, now: float) -> float:
     """Seconds until the bucket's budget is whole again (sliding: until a slot frees)."""
     if not log:
         return 0.0
@@ -75,19 +80,3 @@ def reset(algorithm: str, log: deque[float], window: float, now: float) -> float
     if algorithm == FIXED:
         return math.floor(now / window) * window + window - now
     return log[0] + window - now
-
-
-def refuse_on_redis(specs: Iterable[Contract]) -> None:
-    """The Redis store's Lua limiter keeps only the sliding window for now: refuse to start
-    with another algorithm rather than serve it wrongly (SpecError: one line, exit 2)."""
-    other = [
-        f"{spec.name}.{b.name} ({b.algorithm})"
-        for spec in specs
-        for b in spec.buckets.values()
-        if b.algorithm != SLIDING
-    ]
-    if other:
-        raise SpecError(
-            f"--store redis:// serves only sliding-window rate limits for now; not {', '.join(other)} "
-            "(serve them with --memory, the file store or --workers)"
-        )

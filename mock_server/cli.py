@@ -244,10 +244,7 @@ def _serve_locked(args: argparse.Namespace, lock: Any) -> int:
         rehearse(specs, seed, args.faults)  # before the store opens: nothing half-applied
         store: Store
         if args.store:
-            from .algorithms import refuse_on_redis
             from .store_redis import RedisStore
-
-            refuse_on_redis(specs)
 
             store = RedisStore(args.store)
         elif args.memory:

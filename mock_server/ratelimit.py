@@ -48,6 +48,31 @@ class Decision:
         return rate_headers(self.bucket, self.remaining, self.reset, self.policies, retry)
 
 
+def verdict(
+    buckets: Sequence[Bucket], logs: Sequence[Sequence[float]], now: float, allowed: bool
+) -> Decision:
+    """The decision a request got, from its buckets' logs after it (pruned, and recorded in when
+    `allowed`): what every store answers, whichever decided (`shared_redis` decides in Lua)."""
+    policies = buckets if isinstance(buckets, tuple) else tuple(buckets)
+    if not allowed:
+        waits = [
+            (alg.wait(b.algorithm, log, b.limit, b.window, b.capacity, now), i)
+            for i, (b, log) in enumerate(zip(buckets, logs, strict=True))
+            if alg.full(b.algorithm, log, b.limit, b.window, b.capacity, now)
+        ]
+        wait, i = max(waits, key=lambda w: w[0])  # the longest wait (the first, if tied)
+        retry = max(1, math.ceil(wait))
+        return Decision(False, buckets[i], 0, retry, retry, policies)
+    lefts = [
+        alg.left(b.algorithm, log, b.limit, b.window, b.capacity, now)
+        for b, log in zip(buckets, logs, strict=True)
+    ]
+    tight = min(range(len(buckets)), key=lambda i: lefts[i])
+    b, log = buckets[tight], logs[tight]
+    reset = math.ceil(alg.reset(b.algorithm, log, b.window, now) - 1e-9)
+    return Decision(True, b, lefts[tight], max(reset, 0), 0, policies)
+
+
 class RateLimiter:
     """A log of accepted request times per (caller, bucket); rejected requests are not logged.
 
@@ -103,33 +128,17 @@ class RateLimiter:
                 alg.prune(b.algorithm, log, b.limit, b.window, now)
                 if alg.full(b.algorithm, log, b.limit, b.window, b.capacity, now):
                     full = True
-            policies = buckets if isinstance(buckets, tuple) else tuple(buckets)
-            if full:
-                waits = [
-                    (alg.wait(b.algorithm, log, b.limit, b.window, b.capacity, now), i)
-                    for i, (b, log) in enumerate(zip(buckets, logs, strict=True))
-                    if alg.full(b.algorithm, log, b.limit, b.window, b.capacity, now)
-                ]
-                wait, i = max(waits, key=lambda w: w[0])  # the longest wait (the first, if tied)
-                retry = max(1, math.ceil(wait))
-                self._save(key, buckets, logs)
-                return Decision(False, buckets[i], 0, retry, retry, policies)
-            for b, log in zip(buckets, logs, strict=True):
-                alg.admit(b.algorithm, log, b.limit, b.window, now)
+            if not full:
+                for b, log in zip(buckets, logs, strict=True):
+                    alg.admit(b.algorithm, log, b.limit, b.window, now)
             self._save(key, buckets, logs)
-            self._since_sweep += 1
-            if self._since_sweep >= self.SWEEP_EVERY and (
-                self._since_sweep >= len(self._log) or now - self._swept_at >= buckets[0].window
-            ):
-                self._sweep(now)
-            lefts = [
-                alg.left(b.algorithm, log, b.limit, b.window, b.capacity, now)
-                for b, log in zip(buckets, logs, strict=True)
-            ]
-            tight = min(range(len(buckets)), key=lambda i: lefts[i])
-            b, log = buckets[tight], logs[tight]
-            reset = math.ceil(alg.reset(b.algorithm, log, b.window, now) - 1e-9)
-            return Decision(True, b, lefts[tight], max(reset, 0), 0, policies)
+            if not full:
+                self._since_sweep += 1
+                if self._since_sweep >= self.SWEEP_EVERY and (
+                    self._since_sweep >= len(self._log) or now - self._swept_at >= buckets[0].window
+                ):
+                    self._sweep(now)
+            return verdict(buckets, logs, now, not full)
 
     # -- where the logs live: here, this process's memory (`shared.SharedRateLimiter`: SQLite) --
     def _locked(self) -> AbstractContextManager[object]:

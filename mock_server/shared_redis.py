@@ -13,62 +13,93 @@ when a replica starts: it belongs to the sandbox, whose replicas come and go.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
-import math
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, overload
 
 import orjson
 import redis
 
+from . import algorithms as alg
 from .clock import Clock
 from .errors import StoreUnavailable
 from .jsonio import dumps
-from .ratelimit import Bucket, Decision, RateLimiter
+from .ratelimit import Bucket, Decision, RateLimiter, verdict
 from .shared import RequestLog
 from .store_redis import CATCH_UP_FN, RedisStore
 
 log = logging.getLogger(__name__)
 
-# The limiter's part of a request's script, a Lua function: the moving window over one sorted
-# set per bucket (`keys`). ARGV from `at`: time, the offset key ('' when the time includes it),
-# a unique member, then (limit, window) per bucket. Returns admitted (1/0), now, offset, and per
-# bucket: how many it holds, and the time its check turns on (full: the entry that must leave;
-# admitted: the oldest). Other algorithms belong here, beside it, chosen per bucket.
+# The limiter's part of a request's script, a Lua function: the decision of `ratelimit.RateLimiter.hit`
+# (prune, check every bucket, record in all or none, as `algorithms.py` defines them) over one
+# sorted set per bucket (`keys`). ARGV from `at`: time, the offset key ('' when the time includes
+# it), a unique member, then (algorithm s|f|b, limit, window, burst) per bucket. A window's set
+# holds admission times (sliding: of the last window; fixed: since the window began); a token
+# bucket's holds one member whose score is its theoretical arrival time. Returns admitted (1/0),
+# now, offset, and per bucket what `algorithms.py` reads of a log after the decision: its length,
+# its first entry and its entry `limit` from the end (`RedisRateLimiter._decide`).
 LIMIT_FN = """
 local function limit(keys, at)
+  redis.set_repl(redis.REPL_REPLICA)  -- windows go to replicas, not to the AOF (see the docstring)
   local now, offset = tonumber(ARGV[at]), '0'
   if ARGV[at + 1] ~= '' then
     offset = redis.call('GET', ARGV[at + 1]) or '0'
     now = now + tonumber(offset)
   end
-  local counts, marks, full = {}, {}, false
+  local full, stamp, counts, firsts, marks = false, string.format('%.17g', now), {}, {}, {}
   for i, k in ipairs(keys) do
-    local cap, window = tonumber(ARGV[at + 1 + 2 * i]), tonumber(ARGV[at + 2 + 2 * i])
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', string.format('%.17g', now - window))
-    local n = redis.call('ZCARD', k)
-    counts[i], marks[i] = n, ''
-    if n >= cap then
-      full = true
+    local j = at + 4 * i - 1
+    local kind, cap, window = ARGV[j], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2])
+    local burst = tonumber(ARGV[j + 3])
+    if kind == 'b' then
+      local per, tat = window / cap, tonumber(redis.call('ZSCORE', k, 't'))
+      if tat and tat <= now then redis.call('DEL', k); tat = nil end
+      local ahead = 0
+      if tat then ahead = math.max(tat - now, 0) end
+      if ahead + per > burst * per + 1e-6 then full = true end  -- algorithms.EPSILON
+      counts[i], firsts[i], marks[i] = tat and 1 or 0, tat or '', ''
+    else
+      if kind == 's' then
+        redis.call('ZREMRANGEBYSCORE', k, '-inf', string.format('%.17g', now - window))
+      else
+        local edge = math.floor(now / window) * window
+        redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%.17g', edge))
+      end
+      local n = redis.call('ZCARD', k)
+      counts[i], firsts[i], marks[i] = n, '', ''
+      if n >= cap then full = true end
+    end
+  end
+  for i, k in ipairs(keys) do
+    local j = at + 4 * i - 1
+    local kind, cap, window = ARGV[j], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2])
+    local n = counts[i]
+    if kind == 'b' then
+      if not full then
+        local tat = math.max(firsts[i] ~= '' and firsts[i] or now, now) + window / cap
+        redis.call('ZADD', k, string.format('%.17g', tat), 't')
+        redis.call('PEXPIRE', k, math.ceil((tat - now) * 1000) + 1000)
+        counts[i], firsts[i] = 1, tat
+      end
+      if firsts[i] ~= '' then firsts[i] = string.format('%.17g', firsts[i]) end
+    elseif not full then
+      redis.call('ZADD', k, stamp, ARGV[at + 2])
+      redis.call('PEXPIRE', k, math.ceil(window * 1000) + 1000)
+      counts[i] = n + 1
+      if n == 0 then firsts[i] = stamp else firsts[i] = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')[2] end
+    elseif n >= cap and kind == 's' then  -- refused: when the entry `cap` from the end leaves
       marks[i] = redis.call('ZRANGE', k, n - cap, n - cap, 'WITHSCORES')[2]
     end
   end
-  if not full then
-    local stamp = string.format('%.17g', now)
-    for i, k in ipairs(keys) do
-      redis.call('ZADD', k, stamp, ARGV[at + 2])
-      redis.call('PEXPIRE', k, math.ceil(tonumber(ARGV[at + 2 + 2 * i]) * 1000) + 1000)
-      counts[i] = counts[i] + 1
-      marks[i] = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')[2]
-    end
-  end
-  return {full and 0 or 1, string.format('%.17g', now), offset, counts, marks}
+  redis.set_repl(redis.REPL_ALL)
+  return {full and 0 or 1, string.format('%.17g', now), offset, counts, firsts, marks}
 end
 """
 
@@ -88,6 +119,14 @@ return {catch_up(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]), verdict}
 )
 
 
+# KEYS[1] the log's stream; ARGV: its size, then the entries
+LOG = """
+redis.set_repl(redis.REPL_REPLICA)
+for i = 2, #ARGV do redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i]) end
+return 0
+"""
+
+
 class RedisClock(Clock):
     """Wall time plus the sandbox's shared offset (`<prefix>clock`)."""
 
@@ -105,7 +144,8 @@ class RedisClock(Clock):
 
 
 class RedisRateLimiter(RateLimiter):
-    """The moving-window limiter with its logs in Redis; a decision is one script."""
+    """The limiter with its logs in Redis (every algorithm of `algorithms.py`); a decision is one
+    script, so limits are exact across replicas."""
 
     def __init__(
         self, store: RedisStore, clock: Clock, window_override: float | None = None, enabled: bool = True
@@ -115,9 +155,6 @@ class RedisRateLimiter(RateLimiter):
         self._script = store.redis.register_script(HIT)
         self._ids = itertools.count()
         self._me = os.urandom(6).hex()
-
-    def _key(self, key: str, bucket: str) -> str:
-        return self.store.key(f"rl:{key}\0{bucket}")
 
     def hit(self, key: str, buckets: Sequence[Bucket]) -> Decision | None:
         """As in one process; Redis unreachable refuses the request (503), since admitting it
@@ -152,23 +189,23 @@ class RedisRateLimiter(RateLimiter):
             at, offset_key = self.clock.now(), ""
         args: list[Any] = [repr(at), offset_key, f"{self._me}:{next(self._ids)}"]
         for b in buckets:
-            args += [b.limit, repr(b.window)]
-        return [self._key(key, b.name) for b in buckets], args
+            args += [_KIND[b.algorithm], b.limit, repr(b.window), b.capacity]
+        return [self._key(key, b) for b in buckets], args
+
+    def _key(self, key: str, b: Bucket) -> str:
+        # another algorithm for the same bucket (an overlay changed) starts a log of its own
+        suffix = "" if b.algorithm == alg.SLIDING else "\0" + b.algorithm
+        return self.store.key(f"rl:{key}\0{b.name}{suffix}")
 
     def _decide(self, out: list[Any], buckets: Sequence[Bucket], args: list[Any]) -> Decision:
         now = float(out[1])
         if args[1]:
             self.store.clock_offset = float(out[2])
-        counts, marks = out[3], out[4]
-        if not out[0]:
-            waits = {i: float(marks[i]) + b.window - now for i, b in enumerate(buckets) if marks[i]}
-            worst = max(waits, key=waits.__getitem__)
-            retry = max(1, math.ceil(waits[worst]))
-            return Decision(False, buckets[worst], 0, retry, retry, tuple(buckets))
-        tight = min(range(len(buckets)), key=lambda i: buckets[i].limit - counts[i])
-        b = buckets[tight]
-        reset = math.ceil(float(marks[tight]) + b.window - now)
-        return Decision(True, b, b.limit - counts[tight], max(reset, 0), 0, tuple(buckets))
+        logs = [
+            _Tail(n, first, mark, n - b.limit)
+            for b, n, first, mark in zip(buckets, out[3], out[4], out[5], strict=True)
+        ]
+        return verdict(buckets, logs, now, bool(out[0]))
 
     def reset(self, key_prefix: str = "") -> None:
         pattern = self.store.key("rl:") + _glob_escape(key_prefix) + "*"
@@ -185,15 +222,43 @@ class RedisRateLimiter(RateLimiter):
             self.reset(key + "\0")
 
 
+_KIND = {alg.SLIDING: "s", alg.FIXED: "f", alg.BUCKET: "b"}
+
+
+class _Tail(Sequence[float]):
+    """What the Lua limiter returns of a log: its length, its first entry and the entry at `at`
+    (`limit` from its end): all that `algorithms.py` reads of a log to answer."""
+
+    def __init__(self, n: int, first: bytes, mark: bytes, at: int) -> None:
+        self.n, self.first, self.mark, self.at = n, first, mark, at
+
+    def __len__(self) -> int:
+        return self.n
+
+    @overload
+    def __getitem__(self, i: int) -> float: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[float]: ...
+    def __getitem__(self, i: int | slice) -> float | Sequence[float]:
+        if i == self.at and self.mark:
+            return float(self.mark)
+        if i == 0 and self.n:
+            return float(self.first)
+        raise IndexError(i)
+
+
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 class RedisRequestLog(RequestLog):
     """The request log of every replica, in order of answer (`GET /_mock/requests`). Appends
-    leave the request path: a thread sends what is queued, pipelined, as soon as it can (so
-    another replica's entries show up within a round trip or so); a read sends this replica's
-    queue first."""
+    leave the request path: on the event loop, the entries of one turn of the loop are sent
+    together after it, pipelined with the requests' scripts (`RedisStore.post`); elsewhere a
+    thread sends what is queued as soon as it can (so another replica's entries show up within
+    a round trip or so); a read sends this replica's queue first. Like the rate-limit windows,
+    the log goes to Redis' replicas but not to its AOF (`LOG`): no request waits for an fsync
+    to be logged, and a Redis restart starts the log over, as a file-store restart does."""
 
     def __init__(self, store: RedisStore, size: int) -> None:
         super().__init__(0)
@@ -201,14 +266,29 @@ class RedisRequestLog(RequestLog):
         self.size = size
         self.key = store.key("requests")
         self._queue: deque[bytes] = deque()
+        self._batch: list[bytes] = []
         self._ready = threading.Event()
         self._sending = threading.Lock()
         self._warned = -60.0
         threading.Thread(target=self._sender, name="redis-request-log", daemon=True).start()
 
     def append(self, entry: dict[str, Any]) -> None:
-        self._queue.append(dumps(entry))
+        data = dumps(entry)
+        if self._batch:  # this turn of the event loop's entries, sent together after it
+            self._batch.append(data)
+            return
+        if self.store.on_loop():
+            self._batch.append(data)
+            asyncio.get_running_loop().call_soon(self._post)
+            return
+        self._queue.append(data)
         self._ready.set()
+
+    def _post(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch and not self.store.post("EVAL", LOG, 1, self.key, self.size, *batch):
+            self._queue.extend(batch)  # the connection is not up: the thread sends them
+            self._ready.set()
 
     def _sender(self) -> None:
         while True:
@@ -218,12 +298,13 @@ class RedisRequestLog(RequestLog):
 
     def _send(self) -> None:
         with self._sending:
+            if self._batch:
+                self._queue.extend(self._batch)
+                self._batch = []
             try:
                 while self._queue:
-                    pipe = self.store.redis.pipeline(transaction=False)
-                    for _ in range(min(len(self._queue), 500)):
-                        pipe.xadd(self.key, {"e": self._queue.popleft()}, maxlen=self.size, approximate=True)
-                    pipe.execute()
+                    batch = [self._queue.popleft() for _ in range(min(len(self._queue), 500))]
+                    self.store.redis.eval(LOG, 1, self.key, self.size, *batch)
             except redis.RedisError as exc:  # the log misses these requests; requests go on
                 if time.monotonic() - self._warned >= 60:
                     self._warned = time.monotonic()

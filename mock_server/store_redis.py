@@ -30,14 +30,12 @@ from typing import Any, TypeVar
 
 import orjson
 import redis
-import redis.asyncio
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
 from redis.retry import Retry
 
 from .errors import StoreUnavailable
 from .jsonio import dumps
+from .redis_wire import Script, Wire
 from .store import Record, Store
 
 log = logging.getLogger(__name__)
@@ -149,16 +147,6 @@ def connect(url: str) -> redis.Redis:
     )
 
 
-def aconnect(url: str) -> redis.asyncio.Redis:
-    """`connect` for an event loop: the same timeouts and retry, awaited instead of blocking."""
-    return redis.asyncio.Redis.from_url(
-        url,
-        socket_connect_timeout=1.0,
-        socket_timeout=2.0,
-        retry=AsyncRetry(NoBackoff(), 1, (redis.ConnectionError,)),
-    )
-
-
 @dataclass(slots=True)
 class Standing:
     """One request's standing with the store, from `open` to `settle` (a context variable, so
@@ -181,6 +169,13 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # no event loop in this thread
+        return None
+
+
 def _current_task() -> object | None:
     try:
         return asyncio.current_task()
@@ -198,6 +193,8 @@ class RedisStore(Store):
     remote = True
     BATCH = 1000  # journal entries read at once
     RESEND = 2.0  # seconds a commit whose connection broke is sent again (a timeout is not)
+    HOLD = 0.02  # seconds a process keeps the lease for its writers once another replica asked
+    PAUSE = 0.002  # the longest pause between two attempts at the lease
 
     def __init__(self, url: str, prefix: str = "sandbox:") -> None:
         super().__init__()
@@ -222,12 +219,13 @@ class RedisStore(Store):
         # writer at a time in this process, and a count of the events that undid writes
         # requests may have read (a refused commit, a reload over pending writes)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._aredis: redis.asyncio.Redis | None = None
-        self._ascripts: dict[str, AsyncScript] = {}
+        self._wire: Wire | None = None
+        self._ascripts: dict[str, Script] = {}
         self._writer = asyncio.Lock()
         self._writers = 0  # writers between `ready` and `settle` (waiting for their turn, or in it)
         self._held = ""  # the lease this process keeps across its writers' commit rounds
         self._yield = False  # another replica asked for the lease: give it back at the next round
+        self._wanted = 0.0  # when another replica first asked for it (monotonic; 0: nobody asked)
         self._loose = False  # the pending writes are a read's, made without the lease
         self._next_round: asyncio.Future[None] | None = None
         self._inflight: asyncio.Future[None] | None = None
@@ -358,7 +356,7 @@ class RedisStore(Store):
             if time.monotonic() > deadline:
                 raise StoreUnavailable("another replica held the store's lease too long")
             time.sleep(pause)
-            pause = min(pause * 2, 0.02)
+            pause = min(pause * 2, self.PAUSE)
         self._fresh_for = _current_task()
 
     def _finish(self, token: str) -> None:
@@ -400,18 +398,28 @@ class RedisStore(Store):
                 self._depth -= 1
 
     # -- requests on an event loop ----------------------------------------------------------
-    def ascript(self, text: str) -> AsyncScript:
-        """`text` registered with this loop's asyncio client (reloaded by redis-py on NOSCRIPT)."""
+    def ascript(self, text: str) -> Script:
+        """`text` as a script of this loop's client (`redis_wire`: pipelined, sent whole on NOSCRIPT)."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a first request, or a new loop (tests): its own connections
-            self._loop, self._aredis, self._ascripts = loop, aconnect(self.url), {}
+        if self._loop is not loop:  # a first request, or a new loop (tests): its own connection
+            self._loop, self._wire, self._ascripts = loop, Wire(self.url), {}
             self._writer, self._writers, self._held, self._yield = asyncio.Lock(), 0, "", False
+            self._wanted = 0.0
             self._next_round, self._inflight, self._committer = loop.create_future(), None, None
         script = self._ascripts.get(text)
         if script is None:
-            assert self._aredis is not None
-            script = self._ascripts[text] = self._aredis.register_script(text)
+            assert self._wire is not None
+            script = self._ascripts[text] = self._wire.script(text)
         return script
+
+    def on_loop(self) -> bool:
+        """Called on the event loop of this store's requests."""
+        return self._wire is not None and self._loop is _running_loop()
+
+    def post(self, *parts: Any) -> bool:
+        """Send a command nobody waits for, with this loop's next batch (False: not on the
+        loop of this store's requests, or its connection is not up: the caller sends it)."""
+        return self.on_loop() and self._wire is not None and self._wire.post(*parts)
 
     async def acall(self, pending: Awaitable[T]) -> T:
         """`call` on the event loop: awaited, never blocking it."""
@@ -477,7 +485,7 @@ class RedisStore(Store):
             if time.monotonic() > deadline:
                 raise StoreUnavailable("another replica held the store's lease too long")
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.02)
+            pause = min(pause * 2, self.PAUSE)
         with self.lock:
             if self._pending:  # writes of reads, made without the lease on what may now move
                 self._pending.clear()
@@ -563,7 +571,7 @@ class RedisStore(Store):
             assert round_ is not None
             token, base = self._held, self._last
             if give_back:
-                self._held, self._yield = "", False
+                self._held, self._yield, self._wanted = "", False, 0.0
             self._inflight = round_
             out: list[Any]
             try:
@@ -583,8 +591,11 @@ class RedisStore(Store):
                 self._inflight = None
                 return
             self._advance(_text(out[1]), base)
-            if len(out) > 2 and out[2]:
-                self._yield = True  # another replica waits for the lease
+            if len(out) > 2 and out[2]:  # another replica waits for the lease: it gets it after
+                # at most `HOLD` more of our rounds' time (each hand-over costs everyone round trips)
+                now = time.monotonic()
+                self._wanted = self._wanted or now
+                self._yield = now - self._wanted >= self.HOLD
             round_.set_result(None)
             self._inflight = None
 

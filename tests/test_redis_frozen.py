@@ -20,7 +20,7 @@ from tests.redis_server import RedisServer, redis_server
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT = 2.0  # the Redis client's reply timeout (`store_redis.connect` / `aconnect`)
+TIMEOUT = 2.0  # the Redis clients' reply timeout (`store_redis.connect`, `redis_wire.REPLY_TIMEOUT`)
 READS = 8
 
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mock_server import algorithms as alg
 from mock_server.clock import FrozenClock
 from mock_server.errors import StoreUnavailable
 from mock_server.ratelimit import RateLimiter
@@ -158,27 +159,38 @@ def test_the_clock_offset_is_shared(url: str) -> None:
     assert abs(cb.now() - ca.now()) < 5
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+ALGORITHMS = st.tuples(st.sampled_from([alg.SLIDING, alg.FIXED, alg.BUCKET]), st.sampled_from([0, 1, 5]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     steps=st.lists(
-        st.tuples(st.sampled_from(["hit", "write", "other"]), st.sampled_from([0.0, 0.0, 0.25, 1.0, 2.5])),
+        st.tuples(
+            st.sampled_from(["hit", "write", "other"]), st.sampled_from([0.0, 0.0, 0.25, 0.7, 1.0, 2.5])
+        ),
         max_size=40,
-    )
+    ),
+    kinds=st.tuples(ALGORITHMS, ALGORITHMS),
+    start=st.sampled_from([0.0, 0.5, 1_700_000_000.3]),
 )
-def test_redis_limits_decide_as_the_memory_limiter(shared_redis: RedisServer, steps) -> None:  # type: ignore[no-untyped-def]
-    """Two replicas' limiters, taking turns, decide exactly as one in-memory limiter, headers and all."""
+def test_redis_limits_decide_as_the_memory_limiter(shared_redis: RedisServer, steps, kinds, start) -> None:  # type: ignore[no-untyped-def]
+    """Two replicas' limiters, taking turns, decide exactly as one in-memory limiter, headers and
+    all, for every algorithm (`algorithms.py`, which the Lua limiter mirrors) and their mixes."""
     shared_redis.client().flushdb()
-    clock = FrozenClock()
+    clock = FrozenClock(start)
     memory = RateLimiter(clock)
     replicas = [RedisRateLimiter(RedisStore(shared_redis.url), clock) for _ in range(2)]
+    (all_kind, all_burst), (write_kind, write_burst) = kinds
     for n, (what, wait) in enumerate(steps):
         clock.advance(wait)
         key = "tok_b" if what == "other" else "tok_a"
-        names = [("all", 3, 2.0), ("write", 2, 1.0)] if what == "write" else [("all", 3, 2.0)]
+        names = [("all", 3, 2.0, all_kind, all_burst)]
+        if what == "write":
+            names.append(("write", 2, 1.0, write_kind, write_burst))
         replica = replicas[n % 2]
         want = memory.hit(key, [memory.bucket(*b) for b in names])
         got = replica.hit(key, [replica.bucket(*b) for b in names])
-        assert got == want
+        assert got == want, (n, what)
 
 
 def test_rate_limit_logs_reset_and_forget(url: str) -> None:
