@@ -15,6 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from . import provenance
+from .credentials import check_credential
 from .documented import view as documented_view
 from .envelope import Template, unpromised
 from .envelope import documented as documented_template
@@ -392,6 +393,8 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
                     raise SpecError(
                         f"{where}: {at}: x-signature: unknown resource {op['x-signature']['resource']}"
                     )
+            if "x-credential" in op:
+                check_credential(doc, op["x-credential"], check, f"{where}: {at}")
             if "x-rate-limit" not in op:
                 raise SpecError(f"{where}: {at}: missing x-rate-limit")
             for bucket in op["x-rate-limit"]:

@@ -85,7 +85,19 @@ def family(
 
 def load_all() -> dict[str, Family]:
     """Import every family module (registration happens at import)."""
-    from . import auth, defaults, envelope, filters, inputs, lifecycle, pagination, ratelimit, scopes, tenancy  # noqa: F401
+    from . import (  # noqa: F401
+        auth,
+        credentials,
+        defaults,
+        envelope,
+        filters,
+        inputs,
+        lifecycle,
+        pagination,
+        ratelimit,
+        scopes,
+        tenancy,
+    )
 
     return FAMILIES
 
@@ -93,6 +105,7 @@ def load_all() -> dict[str, Family]:
 ORDER = (
     "envelope",
     "auth",
+    "credentials",
     "scopes",
     "tenancy",
     "lifecycle",

@@ -259,16 +259,6 @@ def create_api_key(call: Call) -> Reply:
     return Reply(201, {**r.public("api_keys", record), "key": key})
 
 
-def list_api_keys(call: Call) -> Reply:
-    r = call.resources
-    return Reply(200, [r.public("api_keys", k) for k in r.list("api_keys", call.owner)], kind="list")
-
-
-def revoke_api_key(call: Call) -> Reply:
-    call.resources.delete("api_keys", call.owner, call.params["id"])
-    return Reply(204, kind="empty")
-
-
 # -- projects ---------------------------------------------------------------------------------
 def create_project(call: Call) -> Reply:
     r, body = call.resources, call.body
@@ -572,12 +562,10 @@ __all__ = [
     "github_callback",
     "github_login",
     "github_webhook",
-    "list_api_keys",
     "list_env_vars",
     "me",
     "node_join_token",
     "put_env_var",
     "quota",
     "register_node",
-    "revoke_api_key",
 ]

@@ -74,6 +74,9 @@ CAUGHT: dict[str, tuple[str, tuple[str, ...]]] = {
     "nexos:no_auth_required": ("auth", _DOMAIN),
     "nexos:cross_account_project": ("tenancy", _DOMAIN),
     "nexos:cross_account_subresources": ("tenancy", _DOMAIN),
+    "nexos:revoked_key_works": ("credentials", _DOMAIN),
+    "nexos:key_no_prefix": ("credentials", _DOMAIN),
+    "nexos:api_keys_list_unmasked": ("credentials", _DOMAIN),
 }
 # "backend:defect" -> why the default profile misses it: the words of the document that state the
 # behaviour (catalogue work, issue 32 items 1-2, must close these), or why nothing documented is broken
@@ -124,9 +127,6 @@ MISSED: dict[str, str] = {
     "instances': the engine enum is not enforced by the documented view",
     "cloudnexus_io:limit_max_ignored": "003 'limit ... (default: 20, max: 100)': needs more than 100 records",
     "cloudnexus_io:never_running": "003 lists statuses (pending ... running) but no transition (inferred)",
-    "nexos:revoked_key_works": "004 'DELETE | /auth/api-keys/:id | Revoke an API key': catalogue",
-    "nexos:key_no_prefix": "004 'API keys are prefixed with nxs_': catalogue (a token format)",
-    "nexos:api_keys_list_unmasked": "004 'GET | /auth/api-keys | List API keys (masked)': catalogue",
     "nexos:env_values_clear": "004 'List environment variables (masked values)': catalogue",
     "nexos:project_delete_keeps_envs": "004 'DELETE | /projects/:id | Delete a project and all "
     "environments': catalogue (a cascade)",

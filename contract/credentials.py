@@ -1,0 +1,63 @@
+"""`x-credential`: an operation that creates a credential (specs/EXTENSIONS.md), decoded into a
+typed field; the sandbox and the suites read it here, never by string key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import SpecError
+
+if TYPE_CHECKING:
+    from .model import Operation
+
+
+@dataclass(frozen=True)
+class Credential:
+    """The response `field` holds a secret shown once, in the documented `pattern`; it
+    authenticates `probe`; after `revoked_by` (a delete of the created record) it answers 401;
+    `listed_by` shows it masked, never in clear."""
+
+    field: str
+    probe: str
+    pattern: str | None = None
+    revoked_by: str | None = None
+    listed_by: str | None = None
+
+    def well_formed(self, secret: str) -> bool:
+        return self.pattern is None or re.search(self.pattern, secret) is not None
+
+
+def credential(op: Operation) -> Credential | None:
+    raw = op.raw.get("x-credential")
+    if not raw:
+        return None
+    return Credential(
+        field=str(raw["field"]),
+        probe=str(raw["probe"]),
+        pattern=raw.get("pattern"),
+        revoked_by=raw.get("revoked-by"),
+        listed_by=raw.get("listed-by"),
+    )
+
+
+def check_credential(doc: dict[str, Any], raw: Any, check: Callable[[Any, str, str], None], at: str) -> None:
+    """Schema-check `raw` and that the operations it names exist (a start-up error otherwise)."""
+    check(raw, "credential", f"{at} x-credential")
+    ids = {
+        op.get("operationId")
+        for item in (doc.get("paths") or {}).values()
+        if isinstance(item, dict)
+        for op in item.values()
+        if isinstance(op, dict)
+    }
+    for key in ("probe", "revoked-by", "listed-by"):
+        if key in raw and raw[key] not in ids:
+            raise SpecError(f"{at}: x-credential.{key}: no operation {raw[key]}")
+    if "pattern" in raw:
+        try:
+            re.compile(raw["pattern"])
+        except re.error as exc:
+            raise SpecError(f"{at}: x-credential.pattern: {exc}") from None
