@@ -1,5 +1,6 @@
-"""`x-credential`: an operation that creates a credential (specs/EXTENSIONS.md), decoded into a
-typed field; the sandbox and the suites read it here, never by string key."""
+"""Secrets the documents promise to keep: `x-credential` (an operation that creates a credential)
+and `x-resources.<name>.masked` (fields never shown in clear), specs/EXTENSIONS.md; the sandbox
+and the suites read them here, never by string key."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import SpecError
 
 if TYPE_CHECKING:
-    from .model import Operation
+    from .model import Operation, Resource
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ def credential(op: Operation) -> Credential | None:
         revoked_by=raw.get("revoked-by"),
         listed_by=raw.get("listed-by"),
     )
+
+
+def masked(res: Resource) -> dict[str, str]:
+    """`x-resources.<name>.masked`: field -> what every response shows in its place."""
+    return {str(k): str(v) for k, v in (res.config.get("masked") or {}).items()}
 
 
 def check_credential(doc: dict[str, Any], raw: Any, check: Callable[[Any, str, str], None], at: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from contract import Contract
+from contract.credentials import masked
 
 from .clock import Clock
 from .errors import ApiError, Problem, StorageError, conflict, not_found
@@ -115,6 +116,7 @@ class Resources:
                 *((life[0],) if life else ()),
             )
         self._sources: dict[tuple[str, Any], list[Any] | None] = {}
+        self._masked = {n: masked(res) for n, res in spec.resources.items()}
 
     def table(self, name: str) -> str:
         return self._table_names.get(name) or f"{self.spec.name}:{name}"
@@ -144,7 +146,9 @@ class Resources:
 
     def public(self, name: str, record: Record) -> Record:
         """The record as the API shows it: only the schema's fields, no hidden ones."""
-        return {k: record[k] for k in self._fields[name] if k in record}
+        shown = {k: record[k] for k in self._fields[name] if k in record}
+        mask = self._masked.get(name)
+        return {**shown, **{k: v for k, v in mask.items() if k in shown}} if mask else shown
 
     def _shown(self, name: str, record: Record) -> Record:
         """`public(record)` of a stored record at rest (no lifecycle, or a status nothing

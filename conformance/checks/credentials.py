@@ -1,14 +1,16 @@
 """credentials: for each operation declaring `x-credential` (specs/EXTENSIONS.md), a created
 credential has the documented format, authenticates its probe, never appears in clear in the
-list that shows it masked, and answers 401 once its delete has revoked it."""
+list that shows it masked, and answers 401 once its delete has revoked it; for each collection
+declaring `masked` fields, a value written is listed, never in clear."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from contract import MISSING, Contract
-from contract.credentials import credential
+from contract import MISSING, Contract, Resource, body_for
+from contract.credentials import credential, masked
 
+from ..factory import CannotCreate
 from . import Context, family
 from .common import example_body
 
@@ -16,9 +18,9 @@ CHECK = "credentials"
 
 
 def _applies(contract: Contract) -> str | None:
-    if any(credential(op) for op in contract.operations):
+    if any(credential(op) for op in contract.operations) or any(map(masked, contract.resources.values())):
         return None
-    return "no operation declares x-credential"
+    return "no operation declares x-credential, no collection masked fields"
 
 
 def _record(ctx: Context, body: Any) -> dict[str, Any]:
@@ -28,6 +30,58 @@ def _record(ctx: Context, body: Any) -> dict[str, Any]:
 
 @family(CHECK, "created credentials: documented format, masked in lists, 401 once revoked", applies=_applies)
 def run(ctx: Context) -> None:
+    for res in ctx.contract.resources.values():
+        if masked(res):
+            _masked_list(ctx, res)
+    _credentials(ctx)
+
+
+def _writer(contract: Contract, res: Resource) -> Any:
+    return res.create_op or next(
+        (o for o in contract.operations if (o.resource or {}).get("name") == res.name
+         and (o.resource or {}).get("op") == "upsert"), None)  # fmt: skip
+
+
+def _masked_list(ctx: Context, res: Resource) -> None:
+    """Write a record with a distinctive value in each masked field; the list shows the record
+    (as many items as before plus one), never the value."""
+    writer, listing = _writer(ctx.contract, res), res.list_op
+    if writer is None or listing is None:
+        ctx.results.skip(CHECK, f"{res.name}: masked fields, but no operation writes or lists them")
+        return
+    path: dict[str, Any] = {}
+    link = res.parent
+    try:
+        if link is not None:
+            parent = ctx.contract.resources[link["name"]]
+            path = {link["param"]: ctx.factory.create(parent).id}
+    except CannotCreate as exc:
+        ctx.results.skip(CHECK, f"{res.name}: {exc}", listing.label)
+        return
+    body = body_for(writer)
+    body = dict(body) if isinstance(body, dict) else {}
+    secrets_ = {f: f"conformance-secret-{ctx.factory.unique('v')}" for f in masked(res) if f in body}
+    if not secrets_:
+        ctx.results.skip(CHECK, f"{writer.label}: its example body has no masked field", listing.label)
+        return
+    body.update(secrets_)
+    wrote = ctx.client.call(writer, path=path, body=body)
+    if not 200 <= wrote.status < 300:
+        ctx.results.skip(CHECK, f"{writer.label} answered {wrote.status}: nothing to list", listing.label)
+        return
+    listed = ctx.client.call(listing, path=path)
+    items = ctx.factory.items(listing, listed) or []
+    text = listed.content.decode("utf-8", "replace")
+    if not items:
+        ctx.fail(CHECK, listed, "the record just written is not listed", key="masked-listed", before=[wrote])
+    elif any(v in text for v in secrets_.values()):
+        ctx.fail(CHECK, listed, f"the list shows {sorted(secrets_)} in clear (documented masked)",
+                 key="masked", before=[wrote])  # fmt: skip
+    else:
+        ctx.results.ok(CHECK, listing.label)
+
+
+def _credentials(ctx: Context) -> None:
     contract = ctx.contract
     for op in contract.operations:
         cred = credential(op)

@@ -63,7 +63,6 @@ PLANS: dict[str, dict[str, int]] = {
 ACCOUNT_PLAN = "pro"
 ENV_ALLOCATION = (0.5, 1024)  # CPU cores, memory MB of one running environment's containers
 SERVICE_ALLOCATION = {"postgres": (0.5, 1024), "redis": (0.25, 256), "s3": (0.0, 0)}
-MASKED = "********"
 ZERO_SHA = "0" * 40
 
 _KEY = re.compile(r"nxs_(test_)?([a-z0-9]{12})_([A-Za-z0-9]{32})")
@@ -381,33 +380,6 @@ def deployment_logs(call: Call) -> Reply:
     )
 
 
-# -- environment variables --------------------------------------------------------------------
-def _masked(r: Resources, var: Record) -> Record:
-    return {**r.public("env_vars", var), "value": MASKED}
-
-
-def list_env_vars(call: Call) -> Reply:
-    r = call.resources
-    project = r.get("projects", call.owner, call.params["id"])
-    return Reply(
-        200, [_masked(r, v) for v in r.list("env_vars", call.owner, project_id=project["id"])], kind="list"
-    )
-
-
-def put_env_var(call: Call) -> Reply:
-    r = call.resources
-    with call.sandbox.store.transaction():
-        project = r.get("projects", call.owner, call.params["id"])
-        var, created = r.upsert(
-            "env_vars",
-            call.owner,
-            "key",
-            {"key": call.body["key"], "value": call.body["value"]},
-            extra={"project_id": project["id"]},
-        )
-    return Reply(201 if created else 200, _masked(r, var))
-
-
 # -- nodes ------------------------------------------------------------------------------------
 def node_join_token(call: Call) -> Reply:
     token = call.sandbox.ids.secret("njt_", 32)
@@ -562,10 +534,8 @@ __all__ = [
     "github_callback",
     "github_login",
     "github_webhook",
-    "list_env_vars",
     "me",
     "node_join_token",
-    "put_env_var",
     "quota",
     "register_node",
 ]

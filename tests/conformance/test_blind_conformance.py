@@ -77,6 +77,7 @@ CAUGHT: dict[str, tuple[str, tuple[str, ...]]] = {
     "nexos:revoked_key_works": ("credentials", _DOMAIN),
     "nexos:key_no_prefix": ("credentials", _DOMAIN),
     "nexos:api_keys_list_unmasked": ("credentials", _DOMAIN),
+    "nexos:env_values_clear": ("credentials", _DOMAIN),
 }
 # "backend:defect" -> why the default profile misses it: the words of the document that state the
 # behaviour (catalogue work, issue 32 items 1-2, must close these), or why nothing documented is broken
@@ -127,7 +128,6 @@ MISSED: dict[str, str] = {
     "instances': the engine enum is not enforced by the documented view",
     "cloudnexus_io:limit_max_ignored": "003 'limit ... (default: 20, max: 100)': needs more than 100 records",
     "cloudnexus_io:never_running": "003 lists statuses (pending ... running) but no transition (inferred)",
-    "nexos:env_values_clear": "004 'List environment variables (masked values)': catalogue",
     "nexos:project_delete_keeps_envs": "004 'DELETE | /projects/:id | Delete a project and all "
     "environments': catalogue (a cascade)",
     "nexos:quota_not_updated": "004 'Get current resource usage and quota limits': catalogue",
