@@ -175,13 +175,19 @@ def _request(contract: Contract, factory: Factory, op: Operation, existing: bool
 
 
 def _webhook(
-    contract: Contract, factory: Factory, op: Operation, sig: dict[str, Any], secret: str | None
+    contract: Contract,
+    factory: Factory,
+    op: Operation,
+    sig: dict[str, Any],
+    secret: str | None,
+    owner: Created | None = None,
 ) -> Any:
-    """A signed delivery for a record of `sig['resource']` whose `sig['match']` field names it."""
+    """A signed delivery for a record of `sig['resource']` (`owner`, else a new one) whose
+    `sig['match']` field names it."""
     res = contract.resources.get(str(sig.get("resource")))
     if res is None or res.create_op is None:
         return None
-    owner = factory.create(res)
+    owner = owner or factory.create(res)
     key = secret or owner.data.get(str(sig.get("secret-field")))
     if not isinstance(key, str):
         return None

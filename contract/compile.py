@@ -15,7 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from . import provenance
-from .credentials import check_credential
+from .behaviours import check_credential
 from .documented import view as documented_view
 from .envelope import Template, unpromised
 from .envelope import documented as documented_template

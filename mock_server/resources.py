@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from contract import Contract
-from contract.credentials import masked
+from contract.behaviours import masked
 
 from .clock import Clock
 from .errors import ApiError, Problem, StorageError, conflict, not_found

@@ -87,6 +87,7 @@ def load_all() -> dict[str, Family]:
     """Import every family module (registration happens at import)."""
     from . import (  # noqa: F401
         auth,
+        cascade,
         credentials,
         defaults,
         envelope,
@@ -106,6 +107,7 @@ ORDER = (
     "envelope",
     "auth",
     "credentials",
+    "cascade",
     "scopes",
     "tenancy",
     "lifecycle",

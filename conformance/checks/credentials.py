@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from contract import MISSING, Contract, Resource, body_for
-from contract.credentials import credential, masked
+from contract.behaviours import credential, masked
 
 from ..factory import CannotCreate
 from . import Context, family

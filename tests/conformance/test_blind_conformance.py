@@ -78,6 +78,7 @@ CAUGHT: dict[str, tuple[str, tuple[str, ...]]] = {
     "nexos:key_no_prefix": ("credentials", _DOMAIN),
     "nexos:api_keys_list_unmasked": ("credentials", _DOMAIN),
     "nexos:env_values_clear": ("credentials", _DOMAIN),
+    "nexos:project_delete_keeps_envs": ("cascade", _DOMAIN),
 }
 # "backend:defect" -> why the default profile misses it: the words of the document that state the
 # behaviour (catalogue work, issue 32 items 1-2, must close these), or why nothing documented is broken
@@ -128,8 +129,6 @@ MISSED: dict[str, str] = {
     "instances': the engine enum is not enforced by the documented view",
     "cloudnexus_io:limit_max_ignored": "003 'limit ... (default: 20, max: 100)': needs more than 100 records",
     "cloudnexus_io:never_running": "003 lists statuses (pending ... running) but no transition (inferred)",
-    "nexos:project_delete_keeps_envs": "004 'DELETE | /projects/:id | Delete a project and all "
-    "environments': catalogue (a cascade)",
     "nexos:quota_not_updated": "004 'Get current resource usage and quota limits': catalogue",
     "nexos:project_quota_unenforced": "004 shows limits.max_projects, not that creates are refused beyond "
     "it: catalogue",

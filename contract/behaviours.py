@@ -49,6 +49,11 @@ def masked(res: Resource) -> dict[str, str]:
     return {str(k): str(v) for k, v in (res.config.get("masked") or {}).items()}
 
 
+def cascade(res: Resource) -> tuple[str, ...]:
+    """`x-resources.<name>.cascade`: the child collections a delete is documented to delete."""
+    return tuple(str(c) for c in res.config.get("cascade") or ())
+
+
 def check_credential(doc: dict[str, Any], raw: Any, check: Callable[[Any, str, str], None], at: str) -> None:
     """Schema-check `raw` and that the operations it names exist (a start-up error otherwise)."""
     check(raw, "credential", f"{at} x-credential")
