@@ -1,5 +1,5 @@
-"""Secrets the documents promise to keep: `x-credential` (an operation that creates a credential)
-and `x-resources.<name>.masked` (fields never shown in clear), specs/EXTENSIONS.md; the sandbox
+"""Documented behaviours declared as `x-` extensions (specs/EXTENSIONS.md): `x-credential`,
+`x-quota`, `x-resources.<name>.masked` and `.cascade`, decoded into typed fields; the sandbox
 and the suites read them here, never by string key."""
 
 from __future__ import annotations
@@ -47,6 +47,36 @@ def credential(op: Operation) -> Credential | None:
 def masked(res: Resource) -> dict[str, str]:
     """`x-resources.<name>.masked`: field -> what every response shows in its place."""
     return {str(k): str(v) for k, v in (res.config.get("masked") or {}).items()}
+
+
+@dataclass(frozen=True)
+class Counter:
+    """`x-quota` item: `usage` (a dotted body path) counts the records of `counts`; `limit` (a
+    dotted body path) bounds them: a create beyond it is refused."""
+
+    counts: str
+    usage: str
+    limit: str | None = None
+
+
+def counters(op: Operation) -> tuple[Counter, ...]:
+    return tuple(
+        Counter(str(c["counts"]), str(c["usage"]), c.get("limit")) for c in op.raw.get("x-quota") or ()
+    )
+
+
+def at_path(body: Any, dotted: str) -> Any:
+    """The value at a dotted path of a JSON body, None when absent."""
+    for key in dotted.split("."):
+        body = body.get(key) if isinstance(body, dict) else None
+    return body
+
+
+def check_quota(doc: dict[str, Any], raw: Any, check: Callable[[Any, str, str], None], at: str) -> None:
+    check(raw, "quota", f"{at} x-quota")
+    for item in raw:
+        if item["counts"] not in (doc.get("x-resources") or {}):
+            raise SpecError(f"{at}: x-quota: unknown resource {item['counts']}")
 
 
 def cascade(res: Resource) -> tuple[str, ...]:

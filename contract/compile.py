@@ -15,7 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from . import provenance
-from .behaviours import check_credential
+from .behaviours import check_credential, check_quota
 from .documented import view as documented_view
 from .envelope import Template, unpromised
 from .envelope import documented as documented_template
@@ -393,6 +393,8 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
                     raise SpecError(
                         f"{where}: {at}: x-signature: unknown resource {op['x-signature']['resource']}"
                     )
+            if "x-quota" in op:
+                check_quota(doc, op["x-quota"], check, f"{where}: {at}")
             if "x-credential" in op:
                 check_credential(doc, op["x-credential"], check, f"{where}: {at}")
             if "x-rate-limit" not in op:

@@ -79,6 +79,8 @@ CAUGHT: dict[str, tuple[str, tuple[str, ...]]] = {
     "nexos:api_keys_list_unmasked": ("credentials", _DOMAIN),
     "nexos:env_values_clear": ("credentials", _DOMAIN),
     "nexos:project_delete_keeps_envs": ("cascade", _DOMAIN),
+    "nexos:quota_not_updated": ("quota", _DOMAIN),
+    "nexos:project_quota_unenforced": ("quota", _DOMAIN),
 }
 # "backend:defect" -> why the default profile misses it: the words of the document that state the
 # behaviour (catalogue work, issue 32 items 1-2, must close these), or why nothing documented is broken
@@ -129,9 +131,6 @@ MISSED: dict[str, str] = {
     "instances': the engine enum is not enforced by the documented view",
     "cloudnexus_io:limit_max_ignored": "003 'limit ... (default: 20, max: 100)': needs more than 100 records",
     "cloudnexus_io:never_running": "003 lists statuses (pending ... running) but no transition (inferred)",
-    "nexos:quota_not_updated": "004 'Get current resource usage and quota limits': catalogue",
-    "nexos:project_quota_unenforced": "004 shows limits.max_projects, not that creates are refused beyond "
-    "it: catalogue",
     "nexos:restart_alias_missing": "004 'Rebuild environment from the latest commit (alias: /restart)': "
     "no environment action succeeds in a run (success path not exercised), and none is declared",
     "nexos:resume_rebuilds": "004 'Start previously-paused containers (no rebuild)': as above",
