@@ -1,6 +1,6 @@
 """Documented behaviours declared as `x-` extensions (specs/EXTENSIONS.md): `x-credential`,
-`x-quota`, `x-resources.<name>.masked` and `.cascade`, decoded into typed fields; the sandbox
-and the suites read them here, never by string key."""
+`x-quota`, `x-generated`, `x-requires`, `x-resources.<name>.masked` and `.cascade`, decoded into
+typed fields; the sandbox and the suites read them here, never by string key."""
 
 from __future__ import annotations
 
@@ -77,6 +77,25 @@ def check_quota(doc: dict[str, Any], raw: Any, check: Callable[[Any, str, str], 
     for item in raw:
         if item["counts"] not in (doc.get("x-resources") or {}):
             raise SpecError(f"{at}: x-quota: unknown resource {item['counts']}")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """`x-requires` item: the body field names a `collection` record that must be in `status`."""
+
+    collection: str
+    status: str
+
+
+def generated(op: Operation) -> tuple[str, ...]:
+    """`x-generated`: body fields the request may omit; the response then returns one."""
+    return tuple(str(f) for f in op.raw.get("x-generated") or ())
+
+
+def requires(op: Operation) -> dict[str, Requirement]:
+    """`x-requires`: body field -> the record it names and the status that record must be in."""
+    raw = op.raw.get("x-requires") or {}
+    return {str(f): Requirement(str(r["collection"]), str(r["status"])) for f, r in raw.items()}
 
 
 def cascade(res: Resource) -> tuple[str, ...]:

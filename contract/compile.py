@@ -393,6 +393,9 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
                     raise SpecError(
                         f"{where}: {at}: x-signature: unknown resource {op['x-signature']['resource']}"
                     )
+            for ext in ("generated", "requires"):
+                if f"x-{ext}" in op:
+                    check(op[f"x-{ext}"], ext, f"{at} x-{ext}")
             if "x-quota" in op:
                 check_quota(doc, op["x-quota"], check, f"{where}: {at}")
             if "x-credential" in op:

@@ -97,6 +97,7 @@ def load_all() -> dict[str, Family]:
         pagination,
         quota,
         ratelimit,
+        requests,
         scopes,
         tenancy,
     )
@@ -110,6 +111,8 @@ ORDER = (
     "credentials",
     "cascade",
     "quota",
+    "generated",
+    "requires",
     "scopes",
     "tenancy",
     "lifecycle",
