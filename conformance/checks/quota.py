@@ -35,6 +35,16 @@ def run(ctx: Context) -> None:
 
 
 def _counter(ctx: Context, op: Operation, c: Counter) -> None:
+    made: list[Created] = []
+    try:
+        _fill(ctx, op, c, made)
+    finally:  # free the quota for the families after this one
+        for record in made:
+            if not record.deleted:
+                ctx.factory.delete(record)
+
+
+def _fill(ctx: Context, op: Operation, c: Counter, made: list[Created]) -> None:
     res = ctx.contract.resources[c.counts]
     first, body = _read(ctx, op)
     before = at_path(body, c.usage)
@@ -42,7 +52,7 @@ def _counter(ctx: Context, op: Operation, c: Counter) -> None:
         ctx.fail(CHECK, first, f"`{c.usage}` is not a count: {before!r}", key="usage")
         return
     try:
-        made = ctx.factory.create(res)
+        made.append(ctx.factory.create(res))
     except CannotCreate as exc:
         ctx.results.skip(CHECK, f"{res.name}: {exc.reason}", op.label)
         return
@@ -50,7 +60,7 @@ def _counter(ctx: Context, op: Operation, c: Counter) -> None:
     after = at_path(body, c.usage)
     if after != before + 1:
         ctx.fail(CHECK, second, f"`{c.usage}` is {after!r} after one create (was {before})", key="usage",
-                 before=[first, made.exchange])  # fmt: skip
+                 before=[first, made[0].exchange])  # fmt: skip
         return
     limit = at_path(body, c.limit) if c.limit else None
     if not isinstance(limit, int) or limit - after > REACH:
@@ -58,7 +68,7 @@ def _counter(ctx: Context, op: Operation, c: Counter) -> None:
         return
     for _ in range(limit - after):
         try:
-            ctx.factory.create(res)
+            made.append(ctx.factory.create(res))
         except CannotCreate as exc:
             ctx.fail(CHECK, exc.exchange, f"a create within `{c.limit}` ({limit}) was refused", key="limit")
             return
@@ -68,7 +78,9 @@ def _counter(ctx: Context, op: Operation, c: Counter) -> None:
     if 200 <= beyond.status < 300:
         data = ctx.factory.extract(res.create_op, beyond)
         if isinstance(data, dict) and "id" in data:  # deleted with the rest at the end of the run
-            ctx.factory.created.append(Created(res, str(data["id"]), data, body_, {}, beyond))
+            extra = Created(res, str(data["id"]), data, body_, {}, beyond)
+            ctx.factory.created.append(extra)
+            made.append(extra)
         ctx.fail(
             CHECK, beyond, f"a create beyond `{c.limit}` ({limit}) answered {beyond.status}", key="limit"
         )
