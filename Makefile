@@ -28,10 +28,11 @@ serve: $(STAMP)
 
 # What the tests need from Debian besides .venv: chromium + chromium-driver (the browser tests
 # drive the system browser, no download), jq (the docs' shell blocks) and redis-server (the
-# tests of `serve --store redis://` start a real one). Installed with apt-get
+# tests of `serve --store redis://` start a real one), haproxy (the Redis soak's balancer,
+# tests/redis_soak.py), nginx (a real limit_req for the rate-limit fingerprint). Installed with apt-get
 # when absent and when we are root; otherwise the tests that need them say loudly why they skip.
-SYSTEM_TOOLS := chromium chromedriver jq curl openssl redis-server
-SYSTEM_PACKAGES := chromium chromium-driver jq curl openssl redis-server
+SYSTEM_TOOLS := chromium chromedriver jq curl openssl redis-server haproxy nginx
+SYSTEM_PACKAGES := chromium chromium-driver jq curl openssl redis-server haproxy nginx
 system-tools:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -z "$$missing" ]; then :; \

@@ -334,8 +334,9 @@ class Bench:
             self.note("Prism not measured: npx (Node.js) is not installed")
             return None
         port = free_port()
+        # `--verboseLevel error`: no line per request (Prism logs each at `info`), as every server here
         cmd = [npx, "--yes", PRISM_PACKAGE, "mock", "-h", "127.0.0.1", "-p", str(port),
-               str(ROOT / "specs" / f"{datafile.API}.yaml")]  # fmt: skip
+               "--verboseLevel", "error", str(ROOT / "specs" / f"{datafile.API}.yaml")]  # fmt: skip
         srv = Server("prism", cmd, port, base + "/servers", self.tmp, cpus=self.server_cpus)
         try:
             srv.start(timeout=240)

@@ -146,7 +146,11 @@ def render_md(res: dict[str, Any]) -> str:
         "(`bench/baselines.py --mode ceiling`), on the sandbox's uvicorn settings.",
         "- **minimal handler** the same routes with a token dict lookup and the same documents encoded "
         "per request by the sandbox's encoder (`bench/baselines.py --mode handler`).",
-        "- **Prism static mock** `npx @stoplight/prism-cli@5 mock specs/nurosentrix.yaml` (when npx exists).",
+        "- **Prism static mock** `npx @stoplight/prism-cli@5 mock --verboseLevel error "
+        "specs/nurosentrix.yaml` (when npx exists).",
+        "- Per-request logging is off in every server: the sandbox and the baselines (no access log), "
+        "connexion and Granian (`--log-level warning`, no access log), Prism (`--verboseLevel error`: "
+        "it logs each request at `info` by default).",
         "- **connexion --mock** connexion's stateless `--mock=all` on the same contract "
         "(`bench/connexion_app.py`).",
         "- **sandbox** `python -m mock_server serve --api nurosentrix --data <file> --seed <token> "

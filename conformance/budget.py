@@ -16,7 +16,6 @@ In both modes a 429 with `Retry-After` pauses *every* caller until that moment; 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 import threading
@@ -26,14 +25,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from judge.headers import header, rate_state, reset_seconds, retry_after_seconds
+
 if TYPE_CHECKING:
     from contract import Bucket
 
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$", re.IGNORECASE)
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-_RATELIMIT_T = re.compile(r"(?:^|;)\s*t=(\d+)")
-_RATELIMIT_R = re.compile(r"(?:^|;)\s*r=(\d+)")
-_RATELIMIT_NAME = re.compile(r'^\s*"?([^";,]+)"?\s*;')
 MAX_WAIT = 120.0  # never sleep longer than this at once on the backend's word
 
 
@@ -71,59 +69,6 @@ def parse_rate(value: str) -> tuple[int, float] | None:
     if not m or int(m.group(1)) < 1:
         raise BudgetError(f"--rate-limit must be N/s, N/m, N/h or auto, not {value!r}")
     return int(m.group(1)), _UNITS[m.group(2)[0].lower()]
-
-
-def header(headers: Mapping[str, object], name: str) -> str | None:
-    """A header's value from a plain, httpx or Schemathesis (lowercase keys, list values) mapping."""
-    value: object = None
-    for key in (name, name.lower()):
-        try:
-            value = headers[key]
-            break
-        except KeyError:
-            continue
-    else:
-        wanted = name.lower()
-        value = next((v for k, v in headers.items() if str(k).lower() == wanted), None)
-    if isinstance(value, list):
-        return str(value[0]) if value else None
-    return None if value is None else str(value)
-
-
-def retry_after_seconds(headers: Mapping[str, object]) -> float | None:
-    raw = header(headers, "Retry-After")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw.strip()))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
-
-
-EPOCH = 1_000_000_000  # a reset above this is a Unix time (GitHub's convention), not seconds
-
-
-def reset_seconds(value: str | None, headers: Mapping[str, object] | None = None) -> float | None:
-    """`X-RateLimit-Reset` as seconds from now: a delta (IETF drafts) or a Unix epoch (GitHub),
-    read against the response's `Date` when it has one."""
-    if value is None or not value.strip().isdigit():
-        return None
-    n = float(value.strip())
-    if n < EPOCH:
-        return n
-    now = time.time()
-    date = header(headers, "Date") if headers is not None else None
-    if date:
-        from email.utils import parsedate_to_datetime
-
-        with contextlib.suppress(TypeError, ValueError):
-            now = parsedate_to_datetime(date).timestamp()
-    return max(0.0, n - now)
 
 
 class Budget:
@@ -229,8 +174,8 @@ class Budget:
         pause: float | None = None
         retry: float | None = None
         combined = header(headers, "RateLimit")
-        named = _RATELIMIT_NAME.match(combined) if combined else None
-        bucket = named.group(1).strip() if named and named.group(1).strip() in self.buckets else "*"
+        named, state_r, state_t = rate_state(combined)
+        bucket = named if named is not None and named in self.buckets else "*"
         if status == 429:
             self.rate_limited += 1
             retry = retry_after_seconds(headers)
@@ -238,12 +183,10 @@ class Budget:
         elif self.mode == "auto":
             remaining = header(headers, "X-RateLimit-Remaining")
             reset = header(headers, "X-RateLimit-Reset")
-            if remaining is None and combined:
-                m = _RATELIMIT_R.search(combined)
-                remaining = m.group(1) if m else None
-            if reset is None and combined:
-                m = _RATELIMIT_T.search(combined)
-                reset = m.group(1) if m else None
+            if remaining is None:
+                remaining = state_r
+            if reset is None:
+                reset = state_t
             seconds = reset_seconds(reset, headers)
             if remaining is not None and remaining.strip() == "0" and seconds is not None:
                 pause = seconds

@@ -65,8 +65,8 @@ class Tracker:
         for res in self.contract.resources.values():
             if op is not None and res.create_op is op:
                 return res
-        if op is not None and op.resource and op.resource.get("op") == "create":
-            found = self.contract.resources.get(str(op.resource.get("name")))
+        if op is not None and op.resource is not None and op.resource.op == "create":
+            found = self.contract.resources.get(op.resource.name)
             if found is not None:
                 return found
         by_prefix = [
@@ -170,7 +170,7 @@ class Tracker:
             return 0
         parents = set(res.belongs_to.values())
         if res.parent:
-            parents.add(str(res.parent["name"]))
+            parents.add(res.parent.name)
         return 1 + max((self._depth(p, seen | {name}) for p in parents), default=0)
 
     def _delete_op(self, res: Resource, rec: Tracked) -> Operation | None:
@@ -189,10 +189,10 @@ class Tracker:
         if not names:
             return None
         path: dict[str, Any] = {names[-1]: rec.id}
-        parent = (op.resource or {}).get("parent") or {}
+        parent = op.resource.parent if op.resource is not None else None
         for name in names[:-1]:
-            if parent.get("param") == name and parent.get("field") in rec.data:
-                path[name] = rec.data[parent["field"]]
+            if parent is not None and parent.param == name and parent.field in rec.data:
+                path[name] = rec.data[parent.field]
             else:
                 return None
         return path

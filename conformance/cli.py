@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import sys
+from dataclasses import fields
 
+from judge.profile import PROFILES
+
+from . import usage
 from .checks import ORDER
 from .schemathesis_phase import PHASES
 
@@ -40,6 +45,10 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Each flag's destination is the `Options` field of its name; the defaults are Options'."""
+    from .runner import Options
+
+    d = Options(api="")
     parser = argparse.ArgumentParser(
         prog="python -m conformance",
         description=DESCRIPTION,
@@ -110,13 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-examples",
         type=int,
-        default=10,
+        default=d.max_examples,
         metavar="N",
-        help="Schemathesis examples per operation and phase (default: 10)",
+        help=f"Schemathesis examples per operation and phase (default: {d.max_examples})",
     )
     run.add_argument(
         "--rate-limit",
-        default="auto",
+        default=d.rate_limit,
         metavar="N/m|auto",
         help="request budget shared by every phase: N/s, N/m or N/h paces requests so no "
         "window of that length holds more than N (plus the spec's x-rate-limit "
@@ -128,24 +137,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--phases",
-        default=",".join(PHASES),
+        default=",".join(d.phases),
         metavar="LIST",
         help=f"Schemathesis phases to run, comma-separated, or 'none' (default: {','.join(PHASES)})",
     )
     run.add_argument(
         "--checks",
-        default=",".join(ORDER),
+        default=",".join(d.checks),
         metavar="LIST",
         help=f"domain check families, comma-separated, or 'none' (default: {','.join(ORDER)}); "
         "envelope and ratelimit also gate the per-response checks",
     )
     run.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="per-request timeout (default: 30)"
+        "--timeout",
+        type=float,
+        default=d.timeout,
+        metavar="SECONDS",
+        help=f"per-request timeout (default: {d.timeout:g})",
     )
     run.add_argument(
         "--profile",
-        choices=("documented", "strict"),
-        default="documented",
+        choices=PROFILES,
+        default=d.profile,
         help="documented (default): fail a backend only on what the vendor documents say; where "
         "the sandbox inferred something (x-inferred), a different choice is reported apart and never "
         "fails the run. strict: hold the backend to every choice of the spec, as the sandbox is",
@@ -196,9 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--progress-interval",
         type=float,
-        default=15.0,
+        default=d.progress_interval,
         metavar="SECONDS",
-        help="plain progress: a status line this often (default: 15)",
+        help=f"plain progress: a status line this often (default: {d.progress_interval:g})",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display or lines on stderr")
     return parser
@@ -215,13 +228,13 @@ def _duration(value: str) -> float:
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
 
 
-def _list(parser: argparse.ArgumentParser, value: str, allowed: tuple[str, ...], flag: str) -> list[str]:
+def _list(value: str, allowed: tuple[str, ...], flag: str) -> list[str]:
     items = [x.strip() for x in value.split(",") if x.strip()]
     if items == ["none"]:
         return []
     unknown = [x for x in items if x not in allowed]
     if unknown:
-        parser.error(f"{flag}: unknown {', '.join(unknown)} (choose from {', '.join(allowed)} or none)")
+        raise ValueError(f"{flag}: unknown {', '.join(unknown)} (choose from {', '.join(allowed)} or none)")
     return items
 
 
@@ -229,45 +242,42 @@ def main(argv: list[str] | None = None) -> int:
     from .runner import EXIT_USAGE, Options, Runner, UsageError
 
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    source = usage.sources(argv)
+
+    def refuse(message: str, blame: bool = False) -> int:  # exit 2, and the reports CI uploads say why
+        message = usage.named(message, source) if blame else message
+        print(f"conformance: {message}", file=sys.stderr)
+        for problem in usage.write(args.api, message, args.junit_xml, args.report):
+            print(f"conformance: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+
     if not args.sandbox and not (args.token and args.base_url):
-        parser.error("give --base-url and --token (or $CONFORMANCE_TOKEN), or --sandbox URL")
+        return refuse("give --base-url and --token (or $CONFORMANCE_TOKEN), or --sandbox URL")
     if args.max_examples < 1:
-        parser.error("--max-examples must be at least 1")
+        return refuse("--max-examples must be at least 1")
+    try:
+        phases = _list(args.phases, PHASES, "--phases")
+        checks = _list(args.checks, ORDER, "--checks")
+    except ValueError as exc:
+        return refuse(str(exc))
+    given = {f.name: getattr(args, f.name) for f in fields(Options) if hasattr(args, f.name)}
     options = Options(
-        api=args.api,
-        base_url=args.base_url,
-        token=args.token,
-        limited_token=args.limited_token,
-        other_token=args.other_token,
-        sandbox=args.sandbox,
-        spec=args.spec,
-        junit_xml=args.junit_xml,
-        report=args.report,
-        max_examples=args.max_examples,
-        rate_limit=args.rate_limit,
-        seed=args.seed,
-        phases=_list(parser, args.phases, PHASES, "--phases"),
-        checks=_list(parser, args.checks, ORDER, "--checks"),
-        timeout=args.timeout,
-        quiet=args.quiet,
-        profile=args.profile,
-        baseline=args.baseline,
-        write_baseline=args.write_baseline,
-        admin_token=args.admin_token,
-        keep_resources=args.keep_resources,
-        max_time=args.max_time,
-        progress={"live": "rich"}.get(args.progress, args.progress),
-        progress_interval=args.progress_interval,
-        webhook_secret=args.webhook_secret,
-        login_email=args.login_email,
-        login_password=os.environ.get("CONFORMANCE_LOGIN_PASSWORD") or None,
+        **{
+            **given,
+            # the seed used is reported: rerun with it
+            "seed": args.seed if args.seed is not None else secrets.randbelow(2**31),
+            "phases": phases,
+            "checks": checks,
+            "progress": {"live": "rich"}.get(args.progress, args.progress),
+            "login_password": os.environ.get("CONFORMANCE_LOGIN_PASSWORD") or None,
+        }
     )
     try:
         code, _ = Runner(options).run()
     except UsageError as exc:
-        print(f"conformance: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(str(exc), blame=True)
     return code
 
 

@@ -109,7 +109,7 @@ class Factory:
         if not isinstance(body, dict):
             return body
         props = (op.body_schema or {}).get("properties") or {}
-        unique_fields = {"name", *((res.config.get("unique") or []) if res else [])}
+        unique_fields = {"name", *(res.unique if res else [])}
         for key, value in body.items():
             schema = props.get(key) or {}
             if not isinstance(value, str) or schema.get("enum") or key.endswith("_id"):
@@ -149,12 +149,12 @@ class Factory:
         if op.path_params:
             if link is None or depth > 3:
                 raise CannotCreate(f"{op.label} needs path parameters the spec does not tie to a parent")
-            parent_res = self.contract.resources.get(link["name"])
+            parent_res = self.contract.resources.get(link.name)
             if parent_res is None:
-                raise CannotCreate(f"{res.name}: unknown parent {link['name']}")
+                raise CannotCreate(f"{res.name}: unknown parent {link.name}")
             if parent is None:
                 parent = self.create(parent_res, depth=depth + 1, as_=as_)
-            path = {link["param"]: parent.id}
+            path = {link.param: parent.id}
         body = self.body(op, res, depth, as_=as_)
         ex = self.client.call(op, as_=as_, path=path, body=body)
         for attempt in range(2):  # a refused fixture is retried before a check is skipped

@@ -4,7 +4,8 @@ lines every few seconds, nothing with `-q`.
 Shown: the part running (a domain family or a Schemathesis phase) as step k of n, requests sent,
 the operation being requested, violations so far, the current wait for the request budget with
 its reason and length, and a rough time left (elapsed time per finished step times the steps
-left: parts differ a lot in size, so it is an order of magnitude, marked ≈)."""
+left: parts differ a lot in size, so it is an order of magnitude, marked ≈; it counts down and
+never grows)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ class Progress:
         self.started = time.monotonic()
         self.step_started = self.started
         self.waiting: tuple[float, str, float] | None = None  # (seconds, why, since)
+        self._end: float | None = None  # the estimated end (monotonic clock), never moved later
+        self._estimated_at = 0  # steps finished when it was estimated
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._live: Any = None
@@ -84,9 +87,9 @@ class Progress:
             f"{len(self.results.failing)} violations",
             f"elapsed {_fmt(elapsed)}",
         ]
-        finished = max(self.index - 1, 0)
-        if finished:
-            parts.append(f"≈{_fmt(elapsed / finished * (len(self.steps) - finished))} left")
+        left = self.left(now)
+        if left is not None:
+            parts.append(f"≈{_fmt(left)} left")
         if self.max_time is not None:
             parts.append(f"--max-time in {_fmt(self.max_time - elapsed)}")
         if self.budget.current:
@@ -96,6 +99,21 @@ class Progress:
             if now - since < seconds:
                 parts.append(f"waiting {seconds - (now - since):.0f}s of {seconds:.0f}s for {why}")
         return " | ".join(parts)
+
+    def left(self, now: float) -> float | None:
+        """Time left, about: at each finished step, elapsed time per step times the steps left;
+        between steps it counts down, and a new estimate never moves the end later than the last
+        one did (nor past --max-time): an ETA that does not grow while the run waits on a bucket."""
+        finished = max(self.index - 1, 0)
+        if finished and finished != self._estimated_at:
+            elapsed = now - self.started
+            end = now + elapsed / finished * (len(self.steps) - finished)
+            self._end = end if self._end is None else min(self._end, end)
+            self._estimated_at = finished
+        if self._end is None:
+            return None
+        end = self._end if self.max_time is None else min(self._end, self.started + self.max_time)
+        return max(0.0, end - now)
 
     def _line(self) -> None:
         print(f"[conformance] {self.status()}", file=self.stream, flush=True)

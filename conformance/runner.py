@@ -14,19 +14,22 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from urllib.parse import urlsplit
 
 import httpx
 
 from contract import Contract, SpecError, load
+from judge.profile import Profile
+from judge.response import judged_problems
 
 from . import baseline, report
 from .budget import Budget, BudgetError, Interrupted
-from .checks import ORDER, Context, load_all
-from .checks.responses import judged_problems
+from .checks import LAST, ONCE, ORDER, Context, Family, load_all
 from .cleanup import Tracker
 from .factory import Factory
 from .http import TOKEN_VARS, Client, Exchange
+from .plan import plan as plan_requests
 from .progress import Progress
 from .results import Results, is_success
 
@@ -112,6 +115,10 @@ def mint_tokens(
             if refused is not None:
                 raise refused
             health.raise_for_status()
+            if "apis" not in health.json():  # a guarded sandbox's public answer: its refusal says why
+                refused = _control_refused(root, http.get(f"{root}/_mock/tokens", params={"limit": 1}))
+                if refused is not None:
+                    raise refused
             base_path = (health.json().get("apis") or {}).get(contract.name)
             if base_path is None:
                 raise UsageError(f"the sandbox at {root} does not serve {contract.name!r}")
@@ -149,6 +156,33 @@ def mint_tokens(
     except httpx.HTTPError as exc:
         raise UsageError(f"cannot reach the sandbox control API at {root}/_mock: {exc}") from None
     return tokens, f"{root}{base_path}"
+
+
+@dataclass
+class Step:
+    """One step of the run's plan; `shows`: its names in the progress display."""
+
+    run: Callable[[], None]
+    shows: tuple[str, ...]
+    stage: str = "checks"  # "checks" (a stop skips the rest), "cleanup" (always), "last" (if complete)
+
+
+@dataclass
+class _Run:
+    """What the steps of one run share."""
+
+    contract: Contract
+    tokens: Tokens
+    base_url: str
+    budget: Budget
+    judge: Contract
+    results: Results
+    tracker: Tracker
+    client: Client
+    factory: Factory
+    ctx: Context
+    families: list[Family] = field(default_factory=list)  # the selected ones, in the plan's order
+    secrets_shown: dict[str, str] = field(default_factory=dict)
 
 
 class Runner:
@@ -208,6 +242,8 @@ class Runner:
 
     @staticmethod
     def _wrong_base(base_url: str, contract: Contract, tried: list[str]) -> str:
+        from .usage import rebased
+
         documented = urlsplit(contract.server_url).path.rstrip("/")
         given = urlsplit(base_url)
         hint = ""
@@ -215,7 +251,7 @@ class Runner:
         if documented and not given.path.rstrip("/").endswith(documented):
             hint = (
                 f"; the spec's base path is {documented!r} (servers[0].url {contract.server_url}): "
-                f"try --base-url {origin}{given.path.rstrip('/')}{documented}"
+                f"try --base-url {origin}{rebased(given.path, documented)}"
             )
         try:  # a sandbox at that origin serves the API under its own path
             health = httpx.get(f"{origin}/_mock/health", timeout=5)
@@ -224,8 +260,9 @@ class Runner:
             )
         except (httpx.HTTPError, ValueError, AttributeError):
             served = None
-        if served:
-            hint += f"; a sandbox answers at {origin}: use --base-url {origin}{served} or --sandbox {origin}"
+        if served:  # the surest hint first
+            use = f"use --base-url {origin}{served} or --sandbox {origin}"
+            hint = f"; a sandbox answers at {origin}: {use}{hint}"
         return (
             f"every documented GET tried at --base-url {base_url} answered 404 ({', '.join(tried)}): "
             f"is it the API's base URL?{hint}"
@@ -233,12 +270,83 @@ class Runner:
 
     def run(self) -> tuple[int, Results]:
         o = self.options
+        r = self._setup()
+        plan = self._plan(r)
+        shown = [name for step in plan for name in step.shows]
+        mode = "off" if o.quiet else o.progress
+        progress = Progress(
+            r.budget, r.results, shown, mode, interval=o.progress_interval, max_time=o.max_time
+        )
+        self.log = progress.log
+        progress.start()
+        restore = self._on_signals(r.budget)
+        timer = None
+        if o.max_time is not None:
+            timer = threading.Timer(o.max_time, r.budget.interrupt, (f"--max-time {o.max_time:g}s reached",))
+            timer.daemon = True
+            timer.start()
+        self.log(f"{r.contract.name} at {r.base_url}; budget: {r.budget.describe()}")
+        planned = plan_requests(r.contract, o.phases, len(r.families), o.max_examples, o.rate_limit)
+        r.results.meta["planned"] = planned.line(o.max_time).removeprefix("plan: ")
+        self.log(planned.line(o.max_time))
+        try:
+            try:
+                r.budget.section = "preflight"
+                self.preflight(r.client, r.contract)
+                for step in plan:
+                    if step.stage == "checks":
+                        step.run()
+            except Interrupted:
+                r.results.incomplete = r.budget.stop_reason or "interrupted"
+                self.log(f"STOPPING: {r.results.incomplete}; cleaning up and writing the reports")
+            if timer is not None:
+                timer.cancel()
+            r.budget.resume()
+            for step in plan:
+                if step.stage == "cleanup" or (step.stage == "last" and r.results.incomplete is None):
+                    step.run()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            restore()
+            progress.stop()
+            r.client.close()
+        return self._finish(r)
+
+    def _setup(self) -> _Run:
+        """The contract, tokens, budget, results, the observer of every response and the client."""
+        o = self.options
         contract, tokens, base_url = self.prepare()
         try:
             budget = Budget(o.rate_limit, contract.buckets)
         except BudgetError as exc:
             raise UsageError(str(exc)) from None
-        judge = contract.documented if o.profile == "documented" else contract
+        judge = Profile.named(o.profile).view(contract)
+        results = self._results(contract, base_url)
+        selected = [c for c in ORDER if c in o.checks]
+        families = load_all()
+        tracker = Tracker(contract, tokens.as_dict())
+        per_response = [n for n in selected if families[n].per_response]
+        observe = self._observer(contract, judge, results, tracker, budget, base_url, per_response)
+        client = Client(base_url, contract, budget, tokens.as_dict(), [observe], timeout=o.timeout)
+        factory = Factory(contract, client)
+        ctx = Context(
+            contract,
+            client,
+            results,
+            factory,
+            tokens.as_dict(),
+            limited_scopes=tokens.limited_scopes,
+            revoked_token=tokens.revoked,
+            judge=judge,
+        )
+        run = _Run(contract, tokens, base_url, budget, judge, results, tracker, client, factory, ctx)
+        run.families = [families[n] for n in selected]
+        run.secrets_shown = self._secrets(tokens)
+        return run
+
+    def _results(self, contract: Contract, base_url: str) -> Results:
+        o = self.options
         results = Results(contract.name, base_url, profile=o.profile)
         results.operations = [op.label for op in contract.operations]
         results.meta = self._meta(contract, base_url)
@@ -255,20 +363,36 @@ class Runner:
                 results.baseline = baseline.read(o.baseline)
             except baseline.BaselineError as exc:
                 raise UsageError(str(exc)) from None
-        secrets_shown = {v: f"${TOKEN_VARS[k]}" for k, v in tokens.as_dict().items() if v}
+        return results
+
+    def _secrets(self, tokens: Tokens) -> dict[str, str]:
+        """Each secret of the run and the variable the reports show instead."""
+        o = self.options
+        shown = {v: f"${TOKEN_VARS[k]}" for k, v in tokens.as_dict().items() if v}
         if tokens.revoked:
-            secrets_shown[tokens.revoked] = "$CONFORMANCE_REVOKED_TOKEN"
+            shown[tokens.revoked] = "$CONFORMANCE_REVOKED_TOKEN"
         if o.admin_token:
-            secrets_shown[o.admin_token] = f"${ADMIN_VAR}"
+            shown[o.admin_token] = f"${ADMIN_VAR}"
         if o.webhook_secret:
-            secrets_shown[o.webhook_secret] = "$CONFORMANCE_WEBHOOK_SECRET"
+            shown[o.webhook_secret] = "$CONFORMANCE_WEBHOOK_SECRET"
         if o.login_password:
-            secrets_shown[o.login_password] = "$CONFORMANCE_LOGIN_PASSWORD"
+            shown[o.login_password] = "$CONFORMANCE_LOGIN_PASSWORD"
         if tokens.login:
-            secrets_shown[tokens.login[1]] = "$CONFORMANCE_LOGIN_PASSWORD"
-        selected = [c for c in ORDER if c in o.checks]
-        families = load_all()
-        tracker = Tracker(contract, tokens.as_dict())
+            shown[tokens.login[1]] = "$CONFORMANCE_LOGIN_PASSWORD"
+        return shown
+
+    @staticmethod
+    def _observer(
+        contract: Contract,
+        judge: Contract,
+        results: Results,
+        tracker: Tracker,
+        budget: Budget,
+        base_url: str,
+        per_response: list[str],
+    ) -> Callable[[Exchange], None]:
+        """What every response the suite receives goes through: success bookkeeping, the
+        cleanup's tracker, never a 5xx, and the per-response families (judge.response)."""
 
         def observe(ex: Exchange) -> None:
             if ex.op is not None and is_success(ex.status, ex.op.responses):
@@ -284,9 +408,7 @@ class Runner:
                     key=f"status:{ex.status}",
                 )
             found = judged_problems(contract, judge, ex.op, ex.status, ex.response_headers, ex.content)
-            for check in ("envelope", "ratelimit"):
-                if check not in selected:
-                    continue
+            for check in per_response:
                 mine = [(p, why) for p, why in found if p.check == check]
                 for p, why in mine:
                     results.fail(
@@ -301,108 +423,90 @@ class Runner:
                 if not mine and ex.op is not None:
                     results.ok(check, ex.label)
 
-        client = Client(base_url, contract, budget, tokens.as_dict(), [observe], timeout=o.timeout)
-        factory = Factory(contract, client)
-        ctx = Context(
-            contract,
-            client,
-            results,
-            factory,
-            tokens.as_dict(),
-            limited_scopes=tokens.limited_scopes,
-            revoked_token=tokens.revoked,
-            judge=judge,
-        )
-        steps = [n for n in selected if n != "ratelimit"]
-        steps += [f"schemathesis {p}" for p in o.phases] + ["success paths"] * o.success_paths + ["cleanup"]
-        steps += ["ratelimit"] if "ratelimit" in selected else []
-        mode = "off" if o.quiet else o.progress
-        progress = Progress(budget, results, steps, mode, interval=o.progress_interval, max_time=o.max_time)
-        self.log = progress.log
-        progress.start()
-        restore = self._on_signals(budget)
-        timer = None
-        if o.max_time is not None:
-            timer = threading.Timer(o.max_time, budget.interrupt, (f"--max-time {o.max_time:g}s reached",))
-            timer.daemon = True
-            timer.start()
-        self.log(f"{contract.name} at {base_url}; budget: {budget.describe()}")
-        try:
-            try:
-                budget.section = "preflight"
-                self.preflight(client, contract)
-                for name in selected:
-                    if name == "ratelimit":
-                        continue
-                    self._family(ctx, families[name])
-                    if budget.stop.is_set():
-                        raise Interrupted(budget.stop_reason or "stopped")
-                self._hints(results, by_hand={"limited": bool(o.limited_token), "other": bool(o.other_token)})
-                if o.phases:
-                    self.log(f"schemathesis: phases {', '.join(o.phases)}, max {o.max_examples} examples")
-                    from . import schemathesis_phase
+        return observe
 
-                    schemathesis_phase.run(
-                        contract,
-                        results,
-                        budget,
-                        base_url=base_url,
-                        token=tokens.token,
-                        other_token=tokens.other,
-                        phases=o.phases,
-                        max_examples=o.max_examples,
-                        seed=o.seed,
-                        selected=selected,
-                        progress=self.log,
-                        judge=judge,
-                        tracker=tracker,
-                    )
-                else:
-                    results.skip("schemathesis", "no Schemathesis phase selected (--phases none)")
-                if budget.stop.is_set():
-                    raise Interrupted(budget.stop_reason or "stopped")
-                if o.success_paths:
-                    budget.section = "success paths"
-                    from .success import exercise
+    def _plan(self, r: _Run) -> list[Step]:
+        """The run's steps in order: the `once` families, Schemathesis' phases, the success
+        paths, the cleanup, the `last` families. A stop skips to the cleanup."""
+        o = self.options
+        plan = [Step(partial(self._once, r, f), (f.name,)) for f in r.families if f.kind == ONCE]
+        plan.append(Step(partial(self._schemathesis, r), tuple(f"schemathesis {p}" for p in o.phases)))
+        if o.success_paths:
+            plan.append(Step(partial(self._success_paths, r), ("success paths",)))
+        plan.append(Step(partial(self._cleanup, r), ("cleanup",), "cleanup"))
+        plan += [
+            Step(partial(self._family, r.ctx, f), (f.name,), "last") for f in r.families if f.kind == LAST
+        ]
+        return plan
 
-                    login = tokens.login
-                    if o.login_email and o.login_password:
-                        login = (o.login_email, o.login_password)
-                    reached = exercise(contract, factory, results, o.webhook_secret, login)
-                    if reached:
-                        self.log(f"success paths: a 2xx at last for {', '.join(reached)}")
-            except Interrupted:
-                results.incomplete = budget.stop_reason or "interrupted"
-                self.log(f"STOPPING: {results.incomplete}; cleaning up and writing the reports")
-            if timer is not None:
-                timer.cancel()
-            budget.resume()
-            budget.section = "cleanup"
-            if o.keep_resources:
-                self.log("cleanup: skipped (--keep-resources)")
-            else:
-                self.log(f"cleaning up {len(tracker.pending())} record(s), children first")
-                tracker.cleanup(client, abort=self._aborted)
-            results.cleanup = tracker.summary(kept=o.keep_resources)
-            if tracker.spared:
-                results.notes.append(
-                    f"{tracker.spared} Schemathesis write(s) aimed at a record the run did not create (an id "
-                    "it saw in a response) went to a stand-in id instead: the suite changes only its records"
-                )
-            self.log(f"cleanup: {results.cleanup}")
-            if "ratelimit" in selected and results.incomplete is None:
-                self._family(ctx, families["ratelimit"])
-        finally:
-            if timer is not None:
-                timer.cancel()
-            restore()
-            progress.stop()
-            client.close()
-        results.requests = budget.requests + client.unpaced
+    def _once(self, r: _Run, fam: Family) -> None:
+        self._family(r.ctx, fam)
+        if r.budget.stop.is_set():
+            raise Interrupted(r.budget.stop_reason or "stopped")
+
+    def _schemathesis(self, r: _Run) -> None:
+        o = self.options
+        self._hints(r.results, by_hand={"limited": bool(o.limited_token), "other": bool(o.other_token)})
+        if o.phases:
+            self.log(f"schemathesis: phases {', '.join(o.phases)}, max {o.max_examples} examples")
+            from . import schemathesis_phase
+
+            schemathesis_phase.run(
+                r.contract,
+                r.results,
+                r.budget,
+                base_url=r.base_url,
+                token=r.tokens.token,
+                other_token=r.tokens.other,
+                phases=o.phases,
+                max_examples=o.max_examples,
+                seed=o.seed,
+                selected=[f.name for f in r.families],
+                progress=self.log,
+                judge=r.judge,
+                tracker=r.tracker,
+            )
+        else:
+            r.results.skip("schemathesis", "no Schemathesis phase selected (--phases none)")
+        if r.budget.stop.is_set():
+            raise Interrupted(r.budget.stop_reason or "stopped")
+
+    def _success_paths(self, r: _Run) -> None:
+        o = self.options
+        r.budget.section = "success paths"
+        from .success import exercise
+
+        login = r.tokens.login
+        if o.login_email and o.login_password:
+            login = (o.login_email, o.login_password)
+        reached = exercise(r.contract, r.factory, r.results, o.webhook_secret, login)
+        if reached:
+            self.log(f"success paths: a 2xx at last for {', '.join(reached)}")
+
+    def _cleanup(self, r: _Run) -> None:
+        o = self.options
+        r.budget.section = "cleanup"
+        if o.keep_resources:
+            self.log("cleanup: skipped (--keep-resources)")
+        else:
+            self.log(f"cleaning up {len(r.tracker.pending())} record(s), children first")
+            r.tracker.cleanup(r.client, abort=self._aborted)
+        r.results.cleanup = r.tracker.summary(kept=o.keep_resources)
+        if r.tracker.spared:
+            r.results.notes.append(
+                f"{r.tracker.spared} Schemathesis write(s) aimed at a record the run did not create (an id "
+                "it saw in a response) went to a stand-in id instead: the suite changes only its records"
+            )
+        self.log(f"cleanup: {r.results.cleanup}")
+
+    def _finish(self, r: _Run) -> tuple[int, Results]:
+        """The run's figures in its notes, the reports written, the exit code."""
+        o, results, budget = self.options, r.results, r.budget
+        results.requests = budget.requests + r.client.unpaced
         results.rate_limited = budget.rate_limited
         results.notes.append(f"budget: {budget.describe()}; waited {budget.waited:.1f}s for it")
         counts = ", ".join(f"{k}={v}" for k, v in sorted(budget.by_bucket.items()) if k != "*")
-        floor = budget.estimate(contract.buckets)
+        floor = budget.estimate(r.contract.buckets)
         results.notes.append(
             f"requests by rate-limit bucket: {counts}; at the spec's documented limits this run needs "
             f"at least {floor / 60:.1f} min"
@@ -419,12 +523,12 @@ class Runner:
         results.finished = time.monotonic()
         results.meta["duration"] = f"{results.duration:.1f}s"
         results.meta["requests"] = str(results.requests)
-        for note in ctx.notes:
+        for note in r.ctx.notes:
             results.notes.append(note)
-        report.write_all(results, o.junit_xml, o.report, secrets_shown)
+        report.write_all(results, o.junit_xml, o.report, r.secrets_shown)
         if o.write_baseline:
-            baseline.write(o.write_baseline, results, secrets_shown)
-        print(report.summary(results, secrets_shown))
+            baseline.write(o.write_baseline, results, r.secrets_shown)
+        print(report.summary(results, r.secrets_shown))
         if results.incomplete is not None:
             return EXIT_INCOMPLETE, results
         return (EXIT_VIOLATIONS if results.failing else EXIT_OK), results
@@ -503,10 +607,7 @@ class Runner:
             "host": os.uname().nodename if hasattr(os, "uname") else "",
         }
 
-    def _family(self, ctx: Context, fam: object) -> None:
-        from .checks import Family
-
-        assert isinstance(fam, Family)
+    def _family(self, ctx: Context, fam: Family) -> None:
         reason = fam.applies(ctx.contract) if fam.applies else None
         if reason:
             ctx.results.skip(fam.name, reason)

@@ -33,9 +33,10 @@ from schemathesis.engine import events, from_schema
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
 from contract import Contract, Operation
+from judge.response import judged_problems
 
 from .budget import Budget
-from .checks.responses import judged_problems
+from .checks import per_response
 from .cleanup import Tracker
 from .results import SCHEMATHESIS, Results, is_success
 
@@ -90,7 +91,7 @@ def _collect(active: Active, op: Operation | None, case: Any, response: Any) -> 
     found = judged_problems(
         active.contract, active.judge, op, response.status_code, response.headers, response.content
     )
-    families = {"envelope", "ratelimit"} & active.families
+    families = set(per_response()) & active.families
     complained = {p.check for p, _ in found}
     for problem, inferred in found:
         if problem.check in families:
@@ -211,7 +212,7 @@ def run(
     phases: Iterable[str],
     max_examples: int,
     seed: int | None,
-    selected: Iterable[str] = ("envelope", "ratelimit"),
+    selected: Iterable[str] | None = None,  # default: the per-response families
     progress: Any = None,
     judge: Contract | None = None,
     tracker: Tracker | None = None,
@@ -240,7 +241,14 @@ def run(
         schema = schemathesis.openapi.from_dict(raw, config=config)
         schema.hooks.register_hook_with_name(_after_call, "after_call")
         with _lock:
-            _ACTIVE[id(schema)] = Active(contract, judge, budget, frozenset(selected), results, tracker)
+            _ACTIVE[id(schema)] = Active(
+                contract,
+                judge,
+                budget,
+                frozenset(per_response() if selected is None else selected),
+                results,
+                tracker,
+            )
         GLOBAL_HOOK_DISPATCHER.register_hook_with_name(_before_call, "before_call")
         started = time.monotonic()
         stream = from_schema(schema).execute()

@@ -15,7 +15,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from contract import MISSING, Contract, Operation, Resource, body_for
+from contract import MISSING, Contract, Operation, Resource, Signature, body_for
 
 from .factory import CannotCreate, Created, Factory
 from .results import Results, is_success
@@ -34,7 +34,7 @@ def _child_for(factory: Factory, res: Resource, obj: Created, key: str) -> Creat
     created under `obj`."""
     for child in factory.contract.resources.values():
         parent = child.parent
-        if parent and parent.get("name") == res.name and key == f"{child.name.rstrip('s')}_id":
+        if parent and parent.name == res.name and key == f"{child.name.rstrip('s')}_id":
             made = factory.create(child, parent=obj)
             factory.settle(made, factory.settle_timeout, changed=True)
             return made
@@ -43,12 +43,12 @@ def _child_for(factory: Factory, res: Resource, obj: Created, key: str) -> Creat
 
 def _signed(op: Operation, body: Any, secret: str | None) -> tuple[bytes, dict[str, str]] | None:
     """The raw body and its signature header, when the operation declares `x-signature`."""
-    sig = op.raw.get("x-signature")
-    if not isinstance(sig, dict) or secret is None:
+    sig = op.signature
+    if sig is None or secret is None:
         return None
     raw = json.dumps(body, ensure_ascii=False).encode()
     digest = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    return raw, {str(sig["header"]): f"{sig.get('prefix', '')}{digest}"}
+    return raw, {sig.header: f"{sig.prefix}{digest}"}
 
 
 def is_login(op: Operation) -> bool:
@@ -72,10 +72,9 @@ def exercise(
     for op in contract.operations:
         if results.successes.get(op.label):
             continue
-        sig = op.raw.get("x-signature")
         try:
-            if isinstance(sig, dict):
-                ex = _webhook(contract, factory, op, sig, webhook_secret)
+            if op.signature is not None:
+                ex = _webhook(contract, factory, op, op.signature, webhook_secret)
             elif is_login(op):
                 if login is None:
                     results.notes.append(f"success path of {op.label}: no credentials (--login-email)")
@@ -96,7 +95,7 @@ def exercise(
             results.notes.append(f"success path of {op.label}: {ex.method} answered {ex.status} {text}")
     if reached and any(not results.successes.get(o.label) for o in contract.operations):
         for op in contract.operations:
-            if results.successes.get(op.label) or op.raw.get("x-signature"):
+            if results.successes.get(op.label) or op.signature is not None:
                 continue
             try:
                 ex = _request(contract, factory, op, existing=True)
@@ -178,23 +177,23 @@ def _webhook(
     contract: Contract,
     factory: Factory,
     op: Operation,
-    sig: dict[str, Any],
+    sig: Signature,
     secret: str | None,
     owner: Created | None = None,
 ) -> Any:
-    """A signed delivery for a record of `sig['resource']` (`owner`, else a new one) whose
-    `sig['match']` field names it."""
-    res = contract.resources.get(str(sig.get("resource")))
+    """A signed delivery for a record of `sig.resource` (`owner`, else a new one) whose
+    `sig.match` field names it."""
+    res = contract.resources.get(sig.resource)
     if res is None or res.create_op is None:
         return None
     owner = owner or factory.create(res)
-    key = secret or owner.data.get(str(sig.get("secret-field")))
+    key = secret or owner.data.get(sig.secret_field)
     if not isinstance(key, str):
         return None
     body = body_for(op)
     if not isinstance(body, dict):
         return None
-    for field, source in (sig.get("match") or {}).items():  # body path → the record's field
+    for field, source in sig.match.items():  # body path → the record's field
         target: Any = body
         *parents, last = str(field).split(".")
         for name in parents:

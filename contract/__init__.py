@@ -8,6 +8,17 @@ from .compile import HTTP_METHODS, SPECS_DIR, available_specs, compile_spec, loa
 from .envelope import MISSING, Template, placeholders
 from .errors import SpecError
 from .examples import body_for, synthesize
+from .extensions import (
+    Counter,
+    Credential,
+    Lifecycle,
+    Parent,
+    Requirement,
+    ResourceOp,
+    Signature,
+    Transition,
+    at_path,
+)
 from .model import (
     Bucket,
     Contract,
@@ -28,15 +39,24 @@ __all__ = [
     "SPECS_DIR",
     "Bucket",
     "Contract",
+    "Counter",
+    "Credential",
     "Header",
+    "Lifecycle",
     "Operation",
     "Pagination",
     "Param",
+    "Parent",
     "Provenance",
+    "Requirement",
     "Resource",
+    "ResourceOp",
     "Response",
+    "Signature",
     "SpecError",
     "Template",
+    "Transition",
+    "at_path",
     "available_specs",
     "body_for",
     "compile_spec",

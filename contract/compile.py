@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
 
-from . import provenance
-from .behaviours import check_credential, check_quota
+from . import extensions, provenance
 from .documented import view as documented_view
 from .envelope import Template, unpromised
 from .envelope import documented as documented_template
@@ -112,7 +112,14 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
     servers = doc.get("servers") or [{"url": "/"}]
     server_path = re.sub(r"^[a-z]+://[^/]+", "", servers[0]["url"]).rstrip("/")
     buckets = {
-        name: Bucket(name, int(b["limit"]), float(b["window"]), provenance.reason_key(b))
+        name: Bucket(
+            name,
+            int(b["limit"]),
+            float(b["window"]),
+            provenance.reason_key(b),
+            b.get("algorithm", "sliding-window"),
+            b.get("burst"),
+        )
         for name, b in config["rate-limits"].items()
     }
     pag = config.get("pagination") or {"style": "none"}
@@ -246,7 +253,12 @@ def _operation(
         public=security == [] or security == [{}],
         scopes=tuple(op.get("x-scopes") or ()),
         buckets=tuple(buckets[b] for b in op.get("x-rate-limit") or () if b in buckets),
-        resource=op.get("x-resource"),
+        resource=extensions.resource_op(op.get("x-resource")),
+        signature=extensions.signature(op.get("x-signature")),
+        credential=extensions.credential(op.get("x-credential")),
+        quota=extensions.quota(op.get("x-quota")),
+        generated=extensions.generated(op.get("x-generated")),
+        requires=extensions.requires(op.get("x-requires")),
         handler=op.get("x-handler"),
         responses={str(c): _response(str(c), r, op_prov) for c, r in (op.get("responses") or {}).items()},
         description=str(op.get("description") or ""),
@@ -321,9 +333,9 @@ def _resources(contract: Contract, declared: dict[str, Any]) -> dict[str, Resour
     }
     kinds = {k: f"{k}_op" for k in ("list", "get", "create", "update", "delete")}
     for op in contract.operations:
-        xr = op.resource or {}
-        res = out.get(xr.get("name", ""))
-        attr = kinds.get(xr.get("op", ""))
+        xr = op.resource
+        res = out.get(xr.name) if xr is not None else None
+        attr = kinds.get(xr.op) if xr is not None else None
         if res is not None and attr is not None:
             setattr(res, attr, op)
     for res in out.values():
@@ -343,7 +355,7 @@ def _handler_create(contract: Contract, res: Resource) -> Operation | None:
     """A POST served by a handler that creates `res`: on its list path, else one linking to its get."""
     if res.list_op is not None:
         op = contract.op("post", res.list_op.path)
-        if op is not None and not (op.resource and op.resource.get("name") != res.name):
+        if op is not None and not (op.resource and op.resource.name != res.name):
             return op
     if res.get_op is not None:
         for op in contract.operations:
@@ -374,6 +386,9 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
         check(res, "resource", f"x-resources.{name}")
         if res["schema"] not in (doc.get("components") or {}).get("schemas", {}):
             raise SpecError(f"{where}: x-resources.{name}: no schema {res['schema']}")
+        for child in res.get("cascade") or ():
+            if child not in doc["x-resources"]:
+                raise SpecError(f"{where}: x-resources.{name}.cascade: unknown resource {child}")
     buckets = doc["x-sandbox"]["rate-limits"]
     for path, item in (doc.get("paths") or {}).items():
         for method in HTTP_METHODS:
@@ -396,10 +411,15 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
             for ext in ("generated", "requires"):
                 if f"x-{ext}" in op:
                     check(op[f"x-{ext}"], ext, f"{at} x-{ext}")
+            for field, need in (op.get("x-requires") or {}).items():
+                if need["collection"] not in (doc.get("x-resources") or {}):
+                    raise SpecError(
+                        f"{where}: {at}: x-requires.{field}: unknown resource {need['collection']}"
+                    )
             if "x-quota" in op:
-                check_quota(doc, op["x-quota"], check, f"{where}: {at}")
+                _check_quota(doc, op["x-quota"], check, f"{where}: {at}")
             if "x-credential" in op:
-                check_credential(doc, op["x-credential"], check, f"{where}: {at}")
+                _check_credential(doc, op["x-credential"], check, f"{where}: {at}")
             if "x-rate-limit" not in op:
                 raise SpecError(f"{where}: {at}: missing x-rate-limit")
             for bucket in op["x-rate-limit"]:
@@ -408,3 +428,33 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
             unknown = set(op.get("x-scopes", [])) - set(doc["x-sandbox"].get("scopes", []))
             if unknown:
                 raise SpecError(f"{where}: {at}: scopes not in x-sandbox.scopes: {sorted(unknown)}")
+
+
+Check = Callable[[Any, str, str], None]
+
+
+def _check_quota(doc: dict[str, Any], raw: Any, check: Check, at: str) -> None:
+    check(raw, "quota", f"{at} x-quota")
+    for item in raw:
+        if item["counts"] not in (doc.get("x-resources") or {}):
+            raise SpecError(f"{at}: x-quota: unknown resource {item['counts']}")
+
+
+def _check_credential(doc: dict[str, Any], raw: Any, check: Check, at: str) -> None:
+    """Schema-check `raw`, and that the operations it names exist and its pattern compiles."""
+    check(raw, "credential", f"{at} x-credential")
+    ids = {
+        op.get("operationId")
+        for item in (doc.get("paths") or {}).values()
+        if isinstance(item, dict)
+        for op in item.values()
+        if isinstance(op, dict)
+    }
+    for key in ("probe", "revoked-by", "listed-by"):
+        if key in raw and raw[key] not in ids:
+            raise SpecError(f"{at}: x-credential.{key}: no operation {raw[key]}")
+    if "pattern" in raw:
+        try:
+            re.compile(raw["pattern"])
+        except re.error as exc:
+            raise SpecError(f"{at}: x-credential.pattern: {exc}") from None

@@ -11,6 +11,10 @@ from functools import cached_property
 from typing import Any
 
 from .envelope import MISSING, Template
+from .extensions import Counter, Credential, Lifecycle, Parent, Requirement, ResourceOp, Signature
+from .extensions import cascade as _cascade
+from .extensions import lifecycle as _lifecycle
+from .extensions import masked as _masked
 from .provenance import DOCUMENTED, Provenance
 
 
@@ -59,6 +63,8 @@ class Bucket:
     limit: int
     window: float
     provenance: Provenance = DOCUMENTED
+    algorithm: str = "sliding-window"  # | fixed-window | token-bucket (refill limit/window, burst)
+    burst: int | None = None  # token-bucket: its capacity (default: limit)
 
     def describe(self) -> str:
         return f"{self.limit} per {format_seconds(self.window)}"
@@ -105,12 +111,17 @@ class Operation:
     public: bool
     scopes: tuple[str, ...]
     buckets: tuple[Bucket, ...]
-    resource: dict[str, Any] | None  # `x-resource`
+    resource: ResourceOp | None  # `x-resource`
     handler: str | None  # `x-handler`
     responses: dict[str, Response]
     description: str
     provenance: Provenance = DOCUMENTED
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    signature: Signature | None = None  # `x-signature`
+    credential: Credential | None = None  # `x-credential`
+    quota: tuple[Counter, ...] = ()  # `x-quota`
+    generated: tuple[str, ...] = ()  # `x-generated`
+    requires: Mapping[str, Requirement] = field(default_factory=dict)  # `x-requires`
 
     @property
     def label(self) -> str:
@@ -210,23 +221,43 @@ class Resource:
         return dict(self.config.get("belongs-to") or {})
 
     @property
-    def lifecycle(self) -> dict[str, Any] | None:
-        return self.config.get("lifecycle")
+    def defaults(self) -> dict[str, Any]:
+        """Set on create when the body omits them."""
+        return dict(self.config.get("defaults") or {})
 
     @property
-    def parent(self) -> dict[str, Any] | None:
+    def generate(self) -> dict[str, Any]:
+        """Field -> how the sandbox generates it on create (ipv4, now, uuid, secret, hostname, null)."""
+        return dict(self.config.get("generate") or {})
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle | None:
+        return _lifecycle(self.config.get("lifecycle"))
+
+    @cached_property
+    def masked(self) -> Mapping[str, str]:
+        """`masked`: field -> what every response shows in its place."""
+        return _masked(self.config.get("masked"))
+
+    @cached_property
+    def cascade(self) -> tuple[str, ...]:
+        """`cascade`: the child collections a delete is documented to delete."""
+        return _cascade(self.config.get("cascade"))
+
+    @property
+    def parent(self) -> Parent | None:
         for op in (self.create_op, self.list_op):
-            if op is not None and op.resource and op.resource.get("parent"):
-                return dict(op.resource["parent"])
+            if op is not None and op.resource is not None and op.resource.parent is not None:
+                return op.resource.parent
         return None
 
     @property
     def status_field(self) -> str:
-        return str((self.lifecycle or {}).get("field", "status"))
+        return self.lifecycle.field if self.lifecycle else "status"
 
     @property
     def transient_states(self) -> set[str]:
-        return {t["from"] for t in (self.lifecycle or {}).get("transitions", [])}
+        return {t.source for t in self.lifecycle.transitions} if self.lifecycle else set()
 
     def status_enum(self) -> list[Any]:
         prop = (self.schema.get("properties") or {}).get(self.status_field) or {}
@@ -333,7 +364,7 @@ class Contract:
         """The envelope a response should have; None when the operation documents its own shape."""
         if status >= 400:  # None: the documents never promise this status a body
             return None if status in self.error.unpromised else self.error
-        if op is not None and op.resource and op.resource.get("op") == "list":
+        if op is not None and op.resource is not None and op.resource.op == "list":
             return self.listing
         tpl = self.single
         if op is not None and tpl.top_keys:

@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
         "the sandbox's own choices where they state none (x-sandbox.rate-limits `inferred`)",
     )
 
+    from .fingerprint.cli import add_parser as add_fingerprint
+
+    add_fingerprint(sub, apis, _positive)
+
     run = sub.add_parser(
         "run",
         help="run one API's mixed Locust workload headless (HTML report, CSV)",
@@ -175,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     token = _token(args)
+    if args.command == "fingerprint":
+        if not token:
+            parser.error(f"--token is required (or set ${token_env_vars(args.api)[0]} or $LOAD_TOKEN)")
+        from .fingerprint.cli import main as fingerprint_main
+
+        return fingerprint_main(args, token)
     if args.command == "ratelimit":
         if not token:
             parser.error(f"--token is required (or set ${token_env_vars(args.api)[0]} or $LOAD_TOKEN)")

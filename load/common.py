@@ -35,6 +35,7 @@ from locust import FastHttpUser, events
 from locust.runners import WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
+from judge.headers import delay_seconds
 from load import token_env_vars
 from load.roles import ApiContract, origin
 
@@ -345,5 +346,4 @@ class ApiUser(FastHttpUser):
 
 
 def _retry_after(headers: Any) -> int | None:
-    raw = headers.get("Retry-After") if headers else None
-    return int(raw) if raw and raw.strip().isdigit() else None
+    return delay_seconds(headers.get("Retry-After")) if headers else None

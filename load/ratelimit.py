@@ -39,9 +39,7 @@ with a hard cap on requests and on total time.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import math
-import re
 import secrets
 import sys
 import time
@@ -50,13 +48,15 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import httpx
-from jsonschema import Draft202012Validator
 
 from contract import Bucket, Operation, format_seconds
+from judge.headers import parse_retry_after, parse_structured
+from judge.schema import first_error
 
+from .fingerprint import promise
 from .roles import ApiContract
 
-EPSILON = 0.005  # seconds: clock granularity allowed when judging "within one window"
+EPSILON = promise.EPSILON  # seconds: clock granularity allowed when judging "within one window"
 # The rate-limit headers checked for presence when the spec documents them on the answer.
 RATE_HEADERS = (
     "RateLimit-Policy",
@@ -138,53 +138,13 @@ class BucketFigures:
     recovery: str = "not tested"
     certain: int = 0
     observed: int = 0
-
-
-def parse_retry_after(value: str | None) -> int | None:
-    """RFC 9110: delay-seconds or an HTTP-date; None when absent or unusable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0, math.ceil(when.timestamp() - time.time()))
-
-
-_ITEM = re.compile(r'^\s*(?:"(?P<name>[^"]*)"|(?P<token>[A-Za-z0-9_.-]+))?\s*(?P<params>(?:;[^,]*)?)$')
-
-
-def parse_structured(value: str | None) -> dict[str, dict[str, str]] | None:
-    """IETF RateLimit / RateLimit-Policy (draft -11): `"all";q=100;w=60, "write";q=20;w=60`
-    -> {"all": {"q": "100", "w": "60"}, ...}. None when absent or in another format."""
-    if not value:
-        return None
-    out: dict[str, dict[str, str]] = {}
-    for item in value.split(","):
-        m = _ITEM.match(item)
-        if m is None or not (m.group("name") or m.group("token")):
-            return None
-        params = {}
-        for part in m.group("params").split(";")[1:]:
-            key, _, val = part.strip().partition("=")
-            params[key.strip()] = val.strip().strip('"')
-        out[m.group("name") or m.group("token") or ""] = params
-    return out
+    readings: list[str] = field(default_factory=list)  # honest readings the admissions keep
 
 
 def certain_peak(spans: list[tuple[float, float]], window: float) -> tuple[int, float]:
-    """The most accepted requests provably admitted within less than one window: those sent
-    no earlier than some request i and answered before i's send time + window - EPSILON.
-    Returns (count, the time from the first send to the last answer of that group)."""
-    best, best_span = 0, 0.0
-    for start_i, _ in spans:
-        group = [end for start, end in spans if start >= start_i and end < start_i + window - EPSILON]
-        if len(group) > best:
-            best, best_span = len(group), max(group) - start_i
-    return best, best_span
+    """The most accepted requests provably admitted within less than one window (see
+    `load.fingerprint.promise.sliding_peak`)."""
+    return promise.sliding_peak(spans, window)
 
 
 def observed_peak(spans: list[tuple[float, float]], window: float) -> int:
@@ -210,8 +170,13 @@ class Verifier:
         max_time: float | None = None,
         timeout: float = 10.0,
         out: TextIO = sys.stdout,
+        profile: str = "documented",
     ) -> None:
         self.c = contract
+        # documented: judged only by what the vendor documents say (any honest reading of "N per
+        # window"; only the headers, 429 body and codes they name); strict: the spec's choices too
+        self.strict = profile == "strict"
+        self.view = contract.spec if self.strict else contract.spec.documented
         self.base_url = contract.base_url(base_url)
         self.token = token
         self.users = max(1, users)
@@ -244,7 +209,6 @@ class Verifier:
         self.figures: dict[str, BucketFigures] = {}
         self.notes: list[str] = []
         self._deadline = 0.0
-        self._validators: dict[str, Draft202012Validator] = {}
 
     # -- output -----------------------------------------------------------------------------
     def say(self, text: str = "") -> None:
@@ -313,6 +277,26 @@ class Verifier:
         await self.sleep_until(last + window + margin(window), "a full window of silence")
 
     # -- per-response checks ------------------------------------------------------------------
+    def vop(self, op: Operation) -> Operation:
+        """`op` as the profile sees it (the documented view drops inferred headers and bodies)."""
+        return self.view.by_id(op.operation_id) or op
+
+    def named(self, op: Operation, status: int) -> set[str]:
+        """The rate-limit headers (lower case) whose values are judged on this answer: strict,
+        all the conventional ones; documented, only those the documents name."""
+        if self.strict:
+            return {h.lower() for h in RATE_HEADERS}
+        return set(self.vop(op).response_headers(status))
+
+    def rate_code(self, op: Operation) -> str | None:
+        """The error code a 429 must carry: strict, the spec's own 429 example's; documented,
+        none beyond what the documented 429 schema constrains (checked with the schema)."""
+        if not self.strict:
+            return None
+        r = op.responses.get("429")
+        codes = [c for e in (r.examples if r else ()) if (c := self.c.error_code(e))]
+        return codes[0] if codes else None
+
     def check(self, o: Obs, bucket: str) -> None:
         op = o.op
         if o.status == 0:
@@ -334,10 +318,11 @@ class Verifier:
 
     def check_headers(self, o: Obs, bucket: str) -> None:
         op = o.op
-        documented = op.response_headers(o.status)
+        documented = self.vop(op).response_headers(o.status)
+        named = self.named(op, o.status)
         limits = {b.limit: b.name for b in self.c.buckets_of(op)}
-        limit_h = o.headers.get("x-ratelimit-limit")
-        remaining_h = o.headers.get("x-ratelimit-remaining")
+        limit_h = o.headers.get("x-ratelimit-limit") if "x-ratelimit-limit" in named else None
+        remaining_h = o.headers.get("x-ratelimit-remaining") if "x-ratelimit-remaining" in named else None
         missing = [h for h in RATE_HEADERS if h.lower() in documented and h.lower() not in o.headers]
         if missing:
             self.problem(
@@ -366,10 +351,10 @@ class Verifier:
                 f"an accepted request left X-RateLimit-Remaining {remaining_h} "
                 f"of X-RateLimit-Limit {limit_h}",
             )
-        self.check_policy(o, bucket)
+        self.check_policy(o, bucket, named)
 
-    def check_policy(self, o: Obs, bucket: str) -> None:
-        raw = o.headers.get("ratelimit-policy")
+    def check_policy(self, o: Obs, bucket: str, named: set[str]) -> None:
+        raw = o.headers.get("ratelimit-policy") if "ratelimit-policy" in named else None
         policy = parse_structured(raw)
         if policy is not None:
             for name, params in policy.items():
@@ -383,7 +368,7 @@ class Verifier:
                         bucket,
                         f"RateLimit-Policy advertises {raw}; documented {name}: {b.describe()}",
                     )
-        state = parse_structured(o.headers.get("ratelimit"))
+        state = parse_structured(o.headers.get("ratelimit")) if "ratelimit" in named else None
         remaining_h = o.headers.get("x-ratelimit-remaining")
         if state and remaining_h and remaining_h.strip().isdigit():
             rs = [p.get("r") for p in state.values() if p.get("r") is not None]
@@ -405,24 +390,27 @@ class Verifier:
         else:
             code = self.c.error_code(o.body)
             where = ".".join(self.c.error_code_path or ())
-            if code != "RATE_LIMITED":
+            expected = self.rate_code(op)
+            if expected is not None and code != expected:
                 self.problem(
-                    "envelope", bucket, f"a 429 from {what} has {where}={code!r}, expected 'RATE_LIMITED'"
+                    "envelope", bucket, f"a 429 from {what} has {where}={code!r}, expected {expected!r}"
                 )
-            schema = op.response_schema(429)
+            schema = self.vop(op).response_schema(429)
             if schema is not None:
-                errors = list(self._validator(op, schema).iter_errors(o.body))
-                if errors:
+                error = first_error(o.body, schema, by_text=False)
+                if error is not None:
                     self.problem(
                         "envelope",
                         bucket,
-                        f"a 429 body from {what} does not match the spec's 429 schema: {errors[0].message}",
+                        f"a 429 body from {what} does not match the spec's 429 schema: {error}",
                     )
         raw = o.headers.get("retry-after")
         ra = parse_retry_after(raw)
         window = max(self.c.buckets[n].window for n in op.rate_buckets)
-        if raw is None:
+        if raw is None and "retry-after" in self.vop(op).response_headers(429):
             self.problem("retry-after-missing", bucket, f"a 429 from {what} has no Retry-After header")
+        elif raw is None:
+            self.notes.append(f"a 429 from {what} has no Retry-After (the documents name none)")
         elif ra is None:
             self.problem(
                 "retry-after-invalid", bucket, f"a 429 from {what} has an unusable Retry-After: {raw!r}"
@@ -434,18 +422,19 @@ class Verifier:
                 f"a 429 said Retry-After: {ra}, longer than the {format_seconds(window)} window "
                 "(a slot frees within it)",
             )
-        documented = op.response_headers(429)
+        documented = self.vop(op).response_headers(429)
+        named = self.named(op, 429)
         missing = [h for h in RATE_HEADERS if h.lower() in documented and h.lower() not in o.headers]
         if missing:
             self.problem(
                 "headers-missing", bucket, f"429 answers lack {', '.join(missing)} (documented by the spec)"
             )
-        remaining_h = o.headers.get("x-ratelimit-remaining")
+        remaining_h = o.headers.get("x-ratelimit-remaining") if "x-ratelimit-remaining" in named else None
         if remaining_h is not None and remaining_h.strip() != "0":
             self.problem(
                 "headers-countdown", bucket, f"a 429 carried X-RateLimit-Remaining {remaining_h} (not 0)"
             )
-        state = parse_structured(o.headers.get("ratelimit"))
+        state = parse_structured(o.headers.get("ratelimit")) if "ratelimit" in named else None
         if state and ra is not None:
             for params in state.values():
                 t = params.get("t")
@@ -455,13 +444,8 @@ class Verifier:
                         bucket,
                         f"a 429 said Retry-After: {ra} but RateLimit says the bucket resets in {t} s",
                     )
-        if "429" not in op.responses:
+        if "429" not in op.responses and "4XX" not in self.vop(op).responses:
             self.notes.append(f"{op.operation_id} answered 429, which its spec entry does not document")
-
-    def _validator(self, op: Operation, schema: dict[str, Any]) -> Draft202012Validator:
-        if op.operation_id not in self._validators:
-            self._validators[op.operation_id] = Draft202012Validator(schema)
-        return self._validators[op.operation_id]
 
     # -- steps --------------------------------------------------------------------------------
     async def probe(self, one: Callable[[], Awaitable[Obs]], tries: int) -> Obs | None:
@@ -506,8 +490,11 @@ class Verifier:
 
     def judge_recovery(self, b: Bucket, fig: BucketFigures, op: Operation, rec: list[Obs], nxt: Obs) -> None:
         accepted = [o for o in rec if o.accepted]
+        counted = "x-ratelimit-remaining" in self.named(op, 200) | self.named(op, 201)
         rems = sorted(
-            int(v) for o in accepted if (v := o.headers.get("x-ratelimit-remaining")) and v.strip().isdigit()
+            int(v)
+            for o in accepted
+            if counted and (v := o.headers.get("x-ratelimit-remaining")) and v.strip().isdigit()
         )
         tightest = min(x.limit for x in self.c.buckets_of(op))
         span = max(o.end for o in rec) - min(o.start for o in rec) if rec else 0.0
@@ -550,8 +537,8 @@ class Verifier:
         refusal = await self.probe(lambda: one(step="probe"), b.limit + 1)
         retry = await self.honesty(b, fig, refusal, lambda: one(step="retry"))
         if retry is not None and retry.accepted:
-            # At once again: a moving window has freed only what left it, while a fixed window
-            # that reset since the first burst admits a whole new budget (caught by the judge).
+            # At once again: a moving window has freed only what left it, a fixed window that
+            # reset since the first burst a whole new budget (the judge knows both readings).
             await self.report_burst(fig, await self.burst(2 * b.limit, lambda i: one(i, "burst-2")), "again")
         await self.silence(op)
         rec = await self.burst(b.limit, lambda i: one(i, "recovery"))
@@ -720,18 +707,29 @@ class Verifier:
                 continue
             fig.certain, span = certain_peak(spans, b.window)
             fig.observed = observed_peak(spans, b.window)
-            if fig.certain > b.limit:
+            allowed = (b.algorithm,) if self.strict else promise.READINGS
+            fig.readings = promise.readings(spans, b.limit, b.window, allowed, b.burst)
+            if not fig.readings:
+                said = " or ".join(allowed)
                 text = (
-                    f"{fig.certain} requests were accepted within {span:.2f} s "
-                    f"(documented at most {b.limit} per {format_seconds(b.window)})"
+                    f"{len(spans)} accepted requests keep no honest reading ({said}) of "
+                    f"{b.limit} per {format_seconds(b.window)}: {fig.certain} within {span:.2f} s"
                 )
                 self.problem("limit-exceeded", name, text)
-                self.problems[("limit-exceeded", name)].text = text  # the sliding judge's figure wins
+                self.problems[("limit-exceeded", name)].text = text  # the judge's figure wins
 
     def summary(self) -> bool:
         self.say("\nObserved vs documented")
         rows = [
-            ("bucket", "documented", "max accepted in a window", "bursts", "Retry-After", "after silence")
+            (
+                "bucket",
+                "documented",
+                "max accepted in a window",
+                "kept as",
+                "bursts",
+                "Retry-After",
+                "after silence",
+            )
         ]
         for name, fig in self.figures.items():
             ras = sorted(fig.retry_after)
@@ -741,6 +739,7 @@ class Verifier:
                     name,
                     fig.bucket.describe(),
                     f"{fig.observed} (certain {fig.certain}) of {fig.bucket.limit}",
+                    "/".join(fig.readings) or "none",
                     (", ".join(fig.bursts) + " accepted") if fig.bursts else "-",
                     f"{ra}; {fig.honest}",
                     fig.recovery,
@@ -810,7 +809,9 @@ def verify(
                     file=out,
                 )
                 return 0
-        verifier = Verifier(contract, base_url, token, users, buckets, max_requests, max_time, out=out)
+        verifier = Verifier(
+            contract, base_url, token, users, buckets, max_requests, max_time, out=out, profile=profile
+        )
         return 0 if asyncio.run(verifier.run()) else 1
     except (UsageError, ContractError) as exc:
         print(f"load ratelimit: {exc}", file=sys.stderr)

@@ -68,7 +68,7 @@ class ApiContract:
             and not op.public
             and not any(p.required or p.location == "path" for p in op.params)
         ]
-        found.sort(key=lambda op: ((op.resource or {}).get("op") != "list", op.path.count("/")))
+        found.sort(key=lambda op: ((op.resource.op if op.resource else None) != "list", op.path.count("/")))
         return found[0] if found else None
 
     def write_pair_for(self, bucket: str) -> tuple[Operation, Operation | None] | None:
@@ -96,7 +96,7 @@ class ApiContract:
                 ),
                 None,
             )
-            generic = (create.resource or {}).get("op") == "create"
+            generic = create.resource is not None and create.resource.op == "create"
             pairs.append(((delete is None, not generic, create.path.count("/")), (create, delete)))
         pairs.sort(key=lambda p: p[0])
         return pairs[0][1] if pairs else None

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import webui
+from . import siteguard, webui
 from .control import ControlApi
 from .engine import ApiEngine
-from .errors import ApiError
+from .errors import ApiError, StorageError
 from .httpguard import MAX_HEADER_BYTES, MAX_URL_BYTES
 from .sandbox import Sandbox
 
@@ -57,7 +58,12 @@ class SandboxApp:
         if too_big is not None:
             response = self._refusal(engine, ApiError(*too_big))
         elif engine is None and (path == "/_mock" or path.startswith("/_mock/")):
-            response = await self.control.handle(request, path.removeprefix("/_mock"))
+            try:
+                response = siteguard.refusal(scope) or await self._control(
+                    request, path.removeprefix("/_mock")
+                )
+            except ClientDisconnect:  # its body never came (the protocol's body deadline): no one to answer
+                return
         elif engine is not None:
             response = await engine.handle(request, path[len(engine.spec.base_path) :])
         elif path == "/":
@@ -84,16 +90,36 @@ class SandboxApp:
                     engine,
                     ApiError(503, "STORAGE_UNAVAILABLE", "The change could not be confirmed on disk; retry"),
                 )
+        try:
+            await self.sandbox.store.settle()  # Redis: the request's commit (see `RedisStore.open`)
+        except StorageError as err:
+            response = self._refusal(engine, err)
         await response(scope, receive, send)
+
+    async def _control(self, request: Request, subpath: str) -> Response:
+        """The control API. On a remote store (Redis) a route that reads or writes the state
+        first meets it in one awaited round trip, then runs in a thread: nothing it does waits
+        on the store on the event loop. Health and pages need no store."""
+        store = self.sandbox.store
+        if not store.remote or subpath.strip("/") == "health" or webui.is_page(subpath):
+            return await self.control.handle(request, subpath)
+        await request.body()  # read on the loop (kept by the request): the thread has no receive
+        write = request.method not in ("GET", "HEAD")
+        try:
+            await store.open(write)
+            if write:
+                await store.ready()
+        except StorageError as err:
+            return self._refusal(None, err)
+        return await asyncio.to_thread(asyncio.run, self.control.handle(request, subpath))
 
     def _refusal(self, engine: ApiEngine | None, err: ApiError) -> Response:
         """An error before (or after) the request's handler: the API's envelope where the path
         names an API, the control API's shape elsewhere."""
         if engine is not None:
-            rid = engine.sandbox.ids.request_id()
-            return engine._render(engine._error(err, rid), rid, None)
+            return engine.refuse(err)
         body = {"error": {"code": err.code, "message": err.message}}
-        return Response(json.dumps(body), err.status, media_type="application/json")
+        return Response(json.dumps(body), err.status, headers=err.headers, media_type="application/json")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -108,12 +134,13 @@ class SandboxApp:
 
 def with_cors(app: SandboxApp, origins: list[str] | None) -> ASGIApp:
     """`serve --cors ORIGIN`: let browser apps on those origins call the APIs (off by default).
-    Clients read the sandbox's own headers too: request id, rate limits, Retry-After."""
+    Clients read the sandbox's own headers too: request id, rate limits, Retry-After. The
+    control API (`/_mock`) is never opened to other origins (`siteguard.py`)."""
     if not origins:
         return app
     from starlette.middleware.cors import CORSMiddleware
 
-    return CORSMiddleware(
+    cors = CORSMiddleware(
         app,
         allow_origins=origins,
         allow_methods=["*"],
@@ -130,3 +157,10 @@ def with_cors(app: SandboxApp, origins: list[str] | None) -> ASGIApp:
         ],
         max_age=600,
     )
+
+    async def apis_only(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        control = path == "/_mock" or path.startswith("/_mock/")
+        await (app if control else cors)(scope, receive, send)
+
+    return apis_only

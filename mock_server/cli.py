@@ -1,4 +1,5 @@
-"""`python -m mock_server serve | token create | token list | token revoke`."""
+"""`mock-server` / `python -m mock_server`: serve | token create | token list | token revoke, and the
+commands of the higher layers (proxy, mcp, conformance, load: `commands.py`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .httpguard import HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT
+from .commands import COMMANDS
+from .commands import run as run_command
+from .grading import cli as grading_cli
+from .httpguard import BODY_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -54,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         metavar="URL",
         help="keep all state in Redis (redis://HOST:PORT/DB): replicas on many machines given the "
-        "same URL serve one sandbox, rate limits exact across them (docs/redis.md)",
+        "same URL serve one sandbox, rate limits exact across them (docs/redis.md); a URL with a "
+        "password is better given as $SANDBOX_STORE (argv is visible in `ps`)",
     )
     serve.add_argument(
         "--rate-window",
@@ -86,7 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--admin-token",
         metavar="TOKEN",
         help="require `Authorization: Bearer TOKEN` on the /_mock control API "
-        "(set one when --host is not a loopback address)",
+        "(set one when --host is not a loopback address; default: $SANDBOX_ADMIN_TOKEN, "
+        "read after parsing with --admin-token-file, startup.resolve_secrets)",
+    )
+    serve.add_argument(
+        "--admin-token-file",
+        type=Path,
+        metavar="FILE",
+        help="read the admin token from FILE (or set $SANDBOX_ADMIN_TOKEN): unlike --admin-token, "
+        "not shown to other local users by `ps`",
     )
     serve.add_argument(
         "--rotate-tokens",
@@ -99,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="allow browser apps served from ORIGIN (e.g. http://localhost:3000) to call the APIs; "
         "repeat for several, or '*' for any (default: off)",
+    )
+    serve.add_argument(
+        "--rate-limits",
+        metavar="FILE",
+        help="a rate-limit overlay (e.g. from `python -m load fingerprint --write-overlay FILE`): "
+        "its buckets and algorithms replace the spec's",
     )
     serve.add_argument(
         "--workers",
@@ -114,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="close a connection whose request line and headers have not arrived in this time "
         f"(default: {HEAD_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=BODY_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request body has not all arrived in this time (each read "
+        f"within --header-timeout of the last; default: {BODY_TIMEOUT:g})",
     )
     serve.add_argument(
         "--keep-alive-timeout",
@@ -143,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = tsub.add_parser("revoke", help="revoke a token (by value or tok_ id)")
     revoke.add_argument("token")
     lst.add_argument("--json", action="store_true", help="print JSON even on a terminal")
+    grading_cli.add_parser(sub, DEFAULT_URL)
+    for name, (_, summary, _) in COMMANDS.items():  # run by commands.run, before parsing
+        sub.add_parser(name, help=summary, add_help=False)
     for p in (create, lst, revoke):
         p.add_argument(
             "--url",
@@ -163,6 +193,23 @@ def serve(args: argparse.Namespace) -> int:
     lifetime lock (`lockfile.py`: one server per file), the data folder's writability, the
     port (bound and listening); only then open the store, revoke the last start's tokens,
     mint new ones and empty the `--workers` run directory."""
+    from .lockfile import DataLock
+    from .startup import argument_problem, resolve_secrets
+
+    problem = resolve_secrets(args, DEFAULT_DATA) or argument_problem(args)
+    if problem:
+        return _refuse(problem)
+    if args.workers < 1 or (args.workers > 1 and args.memory):
+        return _refuse("--workers N needs N >= 1 and, above 1, the file store or Redis (not --memory)")
+    lock = None if args.memory or args.store else DataLock(args.data)
+    try:
+        return _serve_locked(args, lock)
+    finally:
+        if lock is not None:
+            lock.release()  # held for the server's whole life; a refused start lets it go at once
+
+
+def _serve_locked(args: argparse.Namespace, lock: Any) -> int:
     import uvicorn
 
     from contract import SpecError
@@ -170,18 +217,14 @@ def serve(args: argparse.Namespace) -> int:
     from .app import SandboxApp, with_cors
     from .errors import StorageError
     from .faults import FaultError, load_faults
-    from .lockfile import DataFileBusy, DataFolderUnusable, DataLock, check_writable
+    from .lockfile import DataFileBusy, DataFolderUnusable, check_writable
     from .logs import quiet_access_log
     from .sandbox import Sandbox, load_all
     from .seed import SeedError, apply_seed, load_seed
+    from .startup import rehearse
     from .store import MemoryStore, Store
     from .store_tinydb import StoreFileError, TinyDBStore
 
-    if args.workers < 1 or (args.workers > 1 and args.memory):
-        return _refuse("--workers N needs N >= 1 and, above 1, the file store or Redis (not --memory)")
-    if args.store and not args.store.startswith(("redis://", "rediss://", "unix://")):
-        return _refuse(f"--store {args.store}: a Redis URL is redis://HOST:PORT/DB (or rediss://, unix://)")
-    lock = None if args.memory or args.store else DataLock(args.data)
     try:
         if lock is not None:
             lock.acquire()
@@ -192,9 +235,19 @@ def serve(args: argparse.Namespace) -> int:
     _raise_open_files_limit()
     try:
         specs = load_all(args.api)
+        if args.rate_limits:
+            from contract import overlay
+
+            for spec in specs:
+                overlay.apply(spec, overlay.read(Path(args.rate_limits)))
+        seed = load_seed(args.seed) if args.seed else None
+        rehearse(specs, seed, args.faults)  # before the store opens: nothing half-applied
         store: Store
         if args.store:
+            from .algorithms import refuse_on_redis
             from .store_redis import RedisStore
+
+            refuse_on_redis(specs)
 
             store = RedisStore(args.store)
         elif args.memory:
@@ -208,8 +261,8 @@ def serve(args: argparse.Namespace) -> int:
             rate_limit=not args.no_rate_limit,
             async_delay=args.async_delay,
         )
-        if args.seed:
-            apply_seed(sandbox, load_seed(args.seed))
+        if seed is not None:
+            apply_seed(sandbox, seed)
         if args.faults or not args.store:  # on Redis the rules are the sandbox's, not a replica's
             sandbox.faults.clear()  # rules are a run's: never kept from the last start
         if args.faults:
@@ -237,6 +290,7 @@ def serve(args: argparse.Namespace) -> int:
     except (StorageError, OSError) as exc:
         return _refuse(f"cannot write the start-up tokens to {state}: {exc}")
     print(f"Control API: {base}/_mock (health, tokens, reset, requests, clock)")
+    print(f"             {admin_banner(args.admin_token)}")
     print(f"API docs:    {base}/   Dashboard: {base}/_mock/ui")
     print(f"For the token CLI: export SANDBOX_URL={base}", flush=True)
     if args.workers > 1:
@@ -245,12 +299,17 @@ def serve(args: argparse.Namespace) -> int:
     config = _config(args, app)
     quiet_access_log()  # after uvicorn configured logging
     gc.freeze()  # the loaded state is long-lived: collections scan only what requests create
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        if lock is not None:
-            lock.release()
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def admin_banner(admin_token: str | None) -> str:
+    if admin_token is None:
+        return "open: no admin token (serve --admin-token TOKEN or $SANDBOX_ADMIN_TOKEN would guard it)"
+    return (
+        "guarded: send Authorization: Bearer <the --admin-token / $SANDBOX_ADMIN_TOKEN value>; "
+        "the token CLI and the dashboard ask for the same (/_mock/health is public)"
+    )
 
 
 def _masked(url: str) -> str:
@@ -311,6 +370,7 @@ def _config(args: argparse.Namespace, app: Any, **extra: Any) -> Any:
         log_level=args.log_level,
         keep_alive=args.keep_alive_timeout,
         head_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
         **extra,
     )
 
@@ -331,6 +391,7 @@ def _serve_workers(args: argparse.Namespace, sandbox: Sandbox, sock: socket.sock
             "data": str(args.data),
             "store": args.store,
             "rate_window": args.rate_window,
+            "rate_limits": args.rate_limits,
             "rate_limit": not args.no_rate_limit,
             "async_delay": args.async_delay,
             "admin_token": args.admin_token,
@@ -363,13 +424,22 @@ def token_command(args: argparse.Namespace) -> int:
         print(f"mock_server: cannot reach the sandbox at {args.url}: {exc}", file=sys.stderr)
         return 2
     if r.status_code >= 400:
-        print(f"mock_server: {r.status_code} {r.text}", file=sys.stderr)
+        print(f"mock_server: {r.status_code} {r.text}{_hint(r.status_code)}", file=sys.stderr)
         return 1
     if args.token_command == "create" and not args.json:
         print(r.json()["token"])
     elif r.content:
         print(json.dumps(r.json(), indent=2))
     return 0
+
+
+def _hint(status: int) -> str:
+    if status != 401:
+        return ""
+    return (
+        "\nhint: this sandbox has an admin token: pass --admin-token TOKEN or export "
+        "SANDBOX_ADMIN_TOKEN (the value it was started with: serve --admin-token / $SANDBOX_ADMIN_TOKEN)"
+    )
 
 
 def token_table(tokens: list[dict[str, Any]]) -> str:
@@ -406,7 +476,7 @@ def _list_tokens(url: str, api: str | None, auth: dict[str, str], table: bool = 
         params: dict[str, str | int] = {"limit": 1000, "offset": offset, **({"api": api} if api else {})}
         r = httpx.get(url, params=params, headers=auth)
         if r.status_code >= 400:
-            print(f"mock_server: {r.status_code} {r.text}", file=sys.stderr)
+            print(f"mock_server: {r.status_code} {r.text}{_hint(r.status_code)}", file=sys.stderr)
             return 1
         page = r.json()
         tokens += page["tokens"]
@@ -416,7 +486,12 @@ def _list_tokens(url: str, api: str | None, auth: dict[str, str], table: bool = 
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in COMMANDS:
+        return run_command(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "grade":
+        return grading_cli.run(args)
     return token_command(args)

@@ -6,17 +6,22 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from contract import HTTP_METHODS
+from judge.schema import schema_problems
 
-from . import webui
+from . import control_routes, webui
 from .clock import iso
 from .errors import ApiError, StorageError
 from .faults import FaultError
+from .grading import route as grading
+from .requestlog import request_page
 from .sandbox import Sandbox
 from .tokens import MODES
 from .users import save_user
@@ -46,10 +51,28 @@ async def _json(request: Request) -> dict[str, Any]:
     return value
 
 
+UNAUTHORIZED_HINT = (
+    "The control API needs the admin token: send `Authorization: Bearer TOKEN` with the value the "
+    "sandbox was started with (serve --admin-token, or $SANDBOX_ADMIN_TOKEN); the token CLI reads "
+    "--admin-token or $SANDBOX_ADMIN_TOKEN"
+)
+
+
+Params = dict[str, str]  # a route's path parameters
+Body = dict[str, Any]  # its JSON body, valid against the documented schema ({} when it has none)
+Handler = Callable[[Request, Params, Body], Awaitable[Response]]
+
+
 class ControlApi:
+    """Served from `control_api.yaml` (`control_routes`): each operationId's handler is the
+    method of its snake_case name; one missing, or one too many, is a start-up error."""
+
     def __init__(self, sandbox: Sandbox, admin_token: str | None = None) -> None:
         self.sandbox = sandbox
         self.admin_token = admin_token
+        named = {r.operation_id: getattr(self, _snake(r.operation_id), None) for r in control_routes.routes()}
+        self.handlers: dict[str, Handler] = {k: v for k, v in named.items() if v is not None}
+        control_routes.check_handlers(self.handlers)
 
     def _authorised(self, request: Request) -> bool:
         if self.admin_token is None:
@@ -63,8 +86,10 @@ class ControlApi:
         if webui.is_page(subpath):  # pages hold no state: their data comes from the routes below
             return webui.serve(self.sandbox, request, subpath)
         if not self._authorised(request):
+            if subpath.strip("/") == "health" and request.method in ("GET", "HEAD"):
+                return JSONResponse({"status": "ok"})  # public, for wait loops: it reveals nothing
             return JSONResponse(
-                {"error": {"code": "UNAUTHORIZED", "message": "The control API needs the admin token"}},
+                {"error": {"code": "UNAUTHORIZED", "message": UNAUTHORIZED_HINT}},
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="_mock"'},
             )
@@ -80,84 +105,113 @@ class ControlApi:
             )
 
     async def _dispatch(self, request: Request, path: str, method: str) -> Response:
-        sb = self.sandbox
-        if path == "health" and method == "GET":
-            return JSONResponse(
-                {
-                    "status": "ok",
-                    "apis": {n: s.base_path for n, s in sb.specs.items()},
-                    "now": sb.clock.isoformat(),
-                    "pid": os.getpid(),
-                }
-            )
-        if path == "tokens" and method == "POST":
-            return self._mint(await _json(request))
-        if path == "users" and method == "POST":
-            return self._user(await _json(request))
-        if path == "tokens" and method == "GET":
-            return self._tokens(request)
-        if path.startswith("tokens/") and method == "DELETE":
-            rid = sb.tokens.token_id(path.removeprefix("tokens/"))
-            if not sb.tokens.revoke(rid):
-                raise ControlError(404, "no such token")
-            sb.limiter.forget(rid)  # its rate-limit logs can never matter again
-            return Response(status_code=204)
-        if path == "reset" and method == "POST":
+        route, params, _ = control_routes.match(method, path)
+        if route is None:
+            if method.lower() not in HTTP_METHODS:
+                raise ControlError(405, "method not allowed")
+            raise ControlError(404, f"no control endpoint {method} /_mock/{path}")
+        body: dict[str, Any] = {}
+        if route.body_schema is not None:
             body = await _json(request)
-            api = body.get("api") or request.query_params.get("api")
-            if api is not None and api not in sb.specs:
-                raise ControlError(400, f"unknown api {api!r}")
-            sb.reset(api, tokens=body.get("tokens") is True)
-            if body.get("requests") is True:
-                sb.requests.clear()
-            return JSONResponse(
-                {
-                    "reset": api or "all",
-                    "tokens": body.get("tokens") is True,
-                    "requests": body.get("requests") is True,
-                }
-            )
-        if path == "faults" and method == "POST":
-            try:
-                return JSONResponse(sb.faults.create(await _json(request)), status_code=201)
-            except FaultError as exc:
-                raise ControlError(400, str(exc)) from None
-        if path == "faults" and method == "GET":
-            return JSONResponse({"faults": sb.faults.list(request.query_params.get("api"))})
-        if path == "faults" and method == "DELETE":
-            return JSONResponse({"removed": sb.faults.clear(request.query_params.get("api"))})
-        if path.startswith("faults/") and method == "DELETE":
-            if not sb.faults.delete(path.removeprefix("faults/")):
-                raise ControlError(404, "no such fault rule")
-            return Response(status_code=204)
-        if path == "requests" and method == "GET":
-            keep = _request_filter(request.query_params)
-            rows = [r for r in sb.requests if keep(r)]
-            rows = rows[-_int(request.query_params.get("limit"), 100) :]
-            return JSONResponse({"requests": [{**r, "at": iso(r["at"])} for r in rows]})
-        if path == "resources" and method == "GET":
-            return JSONResponse(self._collections(request.query_params.get("api")))
-        if path.startswith("resources/") and method == "GET":
-            return self._records(request, path.removeprefix("resources/").split("/"))
-        if path == "settling" and method == "GET":
-            return JSONResponse(self._settling(request.query_params.get("api")))
-        if path == "clock" and method == "GET":
-            return JSONResponse({"now": sb.clock.isoformat(), "epoch": sb.clock.now()})
-        if path == "clock/advance" and method == "POST":
-            seconds = (await _json(request)).get("seconds")
-            if (
-                not isinstance(seconds, (int, float))
-                or isinstance(seconds, bool)
-                or not 0 <= seconds <= 10**8
-            ):
-                raise ControlError(400, "seconds must be a number from 0 to 100000000")
-            sb.clock.advance(float(seconds))
-            return JSONResponse({"now": sb.clock.isoformat(), "epoch": sb.clock.now()})
-        if path.startswith("specs/") and method == "GET":
-            return self._spec(request, path.removeprefix("specs/"))
-        if method.lower() not in HTTP_METHODS:
-            raise ControlError(405, "method not allowed")
-        raise ControlError(404, f"no control endpoint {method} /_mock/{path}")
+            problems = schema_problems(body, route.body_schema)
+            if problems:
+                raise ControlError(400, "; ".join(f"{p.field}: {p.reason}" for p in problems))
+        return await self.handlers[route.operation_id](request, params, body)
+
+    # -- the operations of control_api.yaml, by operationId --------------------------------------
+    async def health(self, request: Request, params: Params, body: Body) -> Response:
+        sb = self.sandbox
+        return JSONResponse(
+            {
+                "status": "ok",
+                "apis": {n: s.base_path for n, s in sb.specs.items()},
+                "now": sb.clock.isoformat(),
+                "pid": os.getpid(),
+            }
+        )
+
+    async def mint_token(self, request: Request, params: Params, body: Body) -> Response:
+        return self._mint(body)
+
+    async def create_user(self, request: Request, params: Params, body: Body) -> Response:
+        return self._user(body)
+
+    async def list_tokens(self, request: Request, params: Params, body: Body) -> Response:
+        return self._tokens(request)
+
+    async def revoke_token(self, request: Request, params: Params, body: Body) -> Response:
+        sb = self.sandbox
+        rid = sb.tokens.token_id(params["token"])
+        if not sb.tokens.revoke(rid):
+            raise ControlError(404, "no such token")
+        sb.limiter.forget(rid)  # its rate-limit logs can never matter again
+        return Response(status_code=204)
+
+    async def reset(self, request: Request, params: Params, body: Body) -> Response:
+        sb = self.sandbox
+        api = body.get("api") or request.query_params.get("api")
+        if api is not None and api not in sb.specs:
+            raise ControlError(400, f"unknown api {api!r}")
+        sb.reset(api, tokens=body.get("tokens") is True)
+        if body.get("requests") is True:
+            sb.requests.clear()
+        return JSONResponse(
+            {
+                "reset": api or "all",
+                "tokens": body.get("tokens") is True,
+                "requests": body.get("requests") is True,
+            }
+        )
+
+    async def create_fault(self, request: Request, params: Params, body: Body) -> Response:
+        try:
+            return JSONResponse(self.sandbox.faults.create(body), status_code=201)
+        except FaultError as exc:
+            raise ControlError(400, str(exc)) from None
+
+    async def list_faults(self, request: Request, params: Params, body: Body) -> Response:
+        return JSONResponse({"faults": self.sandbox.faults.list(request.query_params.get("api"))})
+
+    async def clear_faults(self, request: Request, params: Params, body: Body) -> Response:
+        return JSONResponse({"removed": self.sandbox.faults.clear(request.query_params.get("api"))})
+
+    async def delete_fault(self, request: Request, params: Params, body: Body) -> Response:
+        if not self.sandbox.faults.delete(params["id"]):
+            raise ControlError(404, "no such fault rule")
+        return Response(status_code=204)
+
+    async def grade_client(self, request: Request, params: Params, body: Body) -> Response:
+        return grading.handle(self.sandbox, request)
+
+    async def list_requests(self, request: Request, params: Params, body: Body) -> Response:
+        return JSONResponse(request_page(self.sandbox.requests, request.query_params, _request_filter, _int))
+
+    async def list_collections(self, request: Request, params: Params, body: Body) -> Response:
+        return JSONResponse(self._collections(request.query_params.get("api")))
+
+    async def list_records(self, request: Request, params: Params, body: Body) -> Response:
+        return self._records(request, [params["api"], params["collection"]])
+
+    async def get_record(self, request: Request, params: Params, body: Body) -> Response:
+        return self._records(request, [params["api"], params["collection"], params["id"]])
+
+    async def list_settling(self, request: Request, params: Params, body: Body) -> Response:
+        return JSONResponse(self._settling(request.query_params.get("api")))
+
+    async def get_clock(self, request: Request, params: Params, body: Body) -> Response:
+        sb = self.sandbox
+        return JSONResponse({"now": sb.clock.isoformat(), "epoch": sb.clock.now()})
+
+    async def advance_clock(self, request: Request, params: Params, body: Body) -> Response:
+        sb = self.sandbox
+        seconds = body.get("seconds")
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= 10**8:
+            raise ControlError(400, "seconds must be a number from 0 to 100000000")
+        sb.clock.advance(float(seconds))
+        return JSONResponse({"now": sb.clock.isoformat(), "epoch": sb.clock.now()})
+
+    async def get_spec(self, request: Request, params: Params, body: Body) -> Response:
+        return self._spec(request, params["api"])
 
     def _tokens(self, request: Request) -> Response:
         """A page of tokens (masked): `limit` (1-1000, default 100) from `offset` (default 0)."""
@@ -304,9 +358,9 @@ class ControlApi:
 
 def _request_filter(query: Any) -> Any:
     """`/_mock/requests` filters: api, status (401, or a class: 4xx), token (masked or tok_ id),
-    method, path (a prefix)."""
+    method, path (a prefix), request_id."""
     api, status, token = query.get("api"), query.get("status"), query.get("token")
-    method, prefix = query.get("method"), query.get("path")
+    method, prefix, rid = query.get("method"), query.get("path"), query.get("request_id")
     cls = status[0] if status and len(status) == 3 and status.endswith("xx") else None
 
     def keep(r: dict[str, Any]) -> bool:
@@ -317,6 +371,8 @@ def _request_filter(query: Any) -> Any:
         if token and token not in (r.get("token"), r.get("token_id")):
             return False
         if method and r["method"] != method.upper():
+            return False
+        if rid and r["request_id"] != rid:
             return False
         return not (prefix and not r["path"].startswith(prefix))
 
@@ -332,6 +388,11 @@ def _bounded(raw: str | None, name: str, low: int, high: int, default: int) -> i
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and low <= int(raw) <= high):
         raise ControlError(400, f"{name} must be an integer from {low} to {high}")
     return int(raw)
+
+
+def _snake(name: str) -> str:
+    """`mintToken` -> `mint_token`."""
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
 def _int(raw: str | None, default: int) -> int:

@@ -1,19 +1,22 @@
 """Why the sandbox refused a request, in words, for the request log (`/_mock/requests`, the
 dashboard): a 401 says whether the token is unknown, revoked, another API's, or an expired
-session; a 400 names its problems; a 403 the missing scope; a 429 the bucket that ran out.
+session; a 400 names its problems; a 429 (forced) the bucket that ran out.
 
-Computed after the response, from the request and the response alone, so the engine's
-pipeline stays as it is; never includes a token, a secret or a rejected value."""
+The engine's stages write the reason of their own refusals (the missing scope, the bucket used
+up, no such operation: `stages.Pass.why`); what they leave unsaid is computed here after the
+response, from the request and the response alone. Never includes a token, a secret or a
+rejected value."""
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+
+from judge.headers import parse_structured, rate_state
 
 from .clock import iso
 from .tokens import REVOKED, token_hash
@@ -22,8 +25,6 @@ if TYPE_CHECKING:
     from contract import Contract, Operation
 
     from .services import Services
-
-_BUCKET = re.compile(r'"([^"]+)";r=(\d+);t=(\d+)')
 
 
 def credential(spec: Contract, request: Request) -> tuple[str | None, str]:
@@ -90,8 +91,6 @@ def reason(
         return _rate_limited(response)
     if problems:
         return "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
-    if status == 403:
-        return _forbidden(sandbox, spec, request, op) or _message(response)
     if status == 404 and op is None:
         return f"no operation of {spec.name} matches {request.method} {request.url.path}"
     return _message(response)
@@ -161,26 +160,13 @@ def _claims(token: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _forbidden(sandbox: Services, spec: Contract, request: Request, op: Operation | None) -> str | None:
-    token, _ = credential(spec, request)
-    if op is None or token is None:
-        return None
-    principal = sandbox.authenticate(spec, token)
-    if principal is None:
-        return None
-    missing = [s for s in op.scopes if s not in principal.scopes]
-    if not missing:
-        return None
-    return f"the token lacks {', '.join(missing)} (it has: {', '.join(sorted(principal.scopes)) or 'none'})"
-
-
 def _rate_limited(response: Response) -> str:
-    m = _BUCKET.search(response.headers.get("ratelimit", ""))
-    if m is None:
+    name, _, wait = rate_state(response.headers.get("ratelimit"))
+    if name is None or wait is None:
         return "rate limited"
-    name, _, wait = m.groups()
-    policy = re.search(rf'"{re.escape(name)}";q=(\d+);w=(\d+)', response.headers.get("ratelimit-policy", ""))
-    limit = f" ({policy.group(1)} per {policy.group(2)} s)" if policy else ""
+    policy = (parse_structured(response.headers.get("ratelimit-policy")) or {}).get(name, {})
+    q, w = policy.get("q", ""), policy.get("w", "")
+    limit = f" ({q} per {w} s)" if q.isdigit() and w.isdigit() else ""
     return f'bucket "{name}"{limit} is used up; a slot frees in {wait} s (Retry-After)'
 
 

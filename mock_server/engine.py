@@ -1,5 +1,6 @@
-"""One API's request pipeline: route → authenticate → rate-limit → scopes → validate →
-dispatch → envelope. Everything here is driven by the compiled spec; nothing is per-endpoint."""
+"""One API's request pipeline: the named stages of `stages.py` (route → authenticate → limit →
+scopes → fault → prefer → validate → dispatch), then the envelope. Everything here is driven by
+the compiled spec; nothing is per-endpoint."""
 
 from __future__ import annotations
 
@@ -13,23 +14,24 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from contract import Contract, Operation
+from judge.request import MAX_BODY_BYTES, validate_params
 
-from . import diagnose, faults, forced, generic
-from .calls import Call, Handler, Reply
+from . import faults, forced
+from .calls import Handler, Reply
 from .envelope import Envelope
 from .errors import ApiError, Problem, validation
+from .grading.fields import BODY
 from .jsonio import dumps
 from .ratelimit import Decision
 from .resources import Resources
 from .responses import RawResponse, encode_headers
 from .services import Services
-from .tokens import Principal
-from .validation import MAX_BODY_BYTES, validate_body, validate_params
+from .stages import STAGES, Pass
 
 log = logging.getLogger("mock_server")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 BODY_READ_SECONDS = 30.0  # uvicorn has no body-read timeout: a stalled upload ends here
-SEEN_PARAMS = 4096  # raw parameter values whose validation is remembered, per API (`ApiEngine._params`)
+SEEN_PARAMS = 4096  # raw parameter values whose validation is remembered, per API (`ApiEngine.params`)
 
 
 def _header(heads: dict[bytes, bytes], name: bytes) -> str | None:
@@ -52,10 +54,12 @@ class ApiEngine:
             )
             for op in spec.operations
         }
-        self._seen_params: dict[tuple[Any, ...], dict[str, Any]] = {}  # see `_params`
+        self._seen_params: dict[tuple[Any, ...], dict[str, Any]] = {}  # see `params`
         self.sleep = asyncio.sleep  # injected in tests (Prefer: delay, latency faults)
         self.buckets = {
-            op.operation_id: tuple(sandbox.limiter.bucket(b.name, b.limit, b.window) for b in op.buckets)
+            op.operation_id: tuple(
+                sandbox.limiter.bucket(b.name, b.limit, b.window, b.algorithm, b.burst) for b in op.buckets
+            )
             for op in spec.operations
         }
 
@@ -64,107 +68,43 @@ class ApiEngine:
         heads = dict(reversed(request.scope["headers"]))  # the first of a repeated header, as Starlette
         given = _header(heads, b"x-request-id")
         request_id = given if given and _REQUEST_ID.fullmatch(given) else self.sandbox.ids.request_id()
-        op: Operation | None = None
-        decision: Decision | None = None
-        truncate: int | None = None
-        problems: list[dict[str, str]] = []
+        p = Pass(request, subpath, heads, request_id, started)
         try:
-            op, path_params, allowed = self.spec.match(request.method.lower(), subpath or "/")
-            if op is None:
-                if allowed:
-                    raise ApiError(
-                        405,
-                        "METHOD_NOT_ALLOWED",
-                        f"Method {request.method} not allowed",
-                        headers={"Allow": ", ".join(sorted(set(allowed)))},
-                    )
-                raise ApiError(404, "NOT_FOUND", "No such endpoint")
-            principal = None if op.public else self._authenticate(request)
-            decision = self.sandbox.limiter.hit(
-                principal.subject if principal else f"ip:{request.client.host if request.client else '-'}",
-                self.buckets[op.operation_id],
-            )
-            if decision is not None and not decision.allowed:
-                raise ApiError(
-                    429, "RATE_LIMITED", f"Rate limit exceeded. Retry after {decision.retry_after} seconds."
-                )
-            if principal is not None:
-                missing = [s for s in op.scopes if s not in principal.scopes]
-                if missing:
-                    raise ApiError(403, "FORBIDDEN", f"Token does not have permission: {missing[0]}")
-            fault = self.sandbox.faults.pick(
-                self.spec.name,
-                op,
-                request.method,
-                subpath or "/",
-                principal.subject if principal else None,
-                principal.account if principal else None,
-            )
-            if fault is not None:
-                problems = [{"field": "fault", "reason": f"{fault.rule} fired"}]
-                if fault.latency:
-                    await self.sleep(fault.latency)
-                if fault.drop:
-                    dropped = faults.Dropped()
-                    self.sandbox.record(
-                        self.spec.name,
-                        request,
-                        op,
-                        dropped,
-                        request_id,
-                        problems,
-                        time.perf_counter() - started,
-                    )
-                    return dropped
-                if fault.status is not None:
-                    err = forced.error(
-                        self.spec, op, fault.status, fault.message or "Injected fault", fault.retry_after
-                    )
-                    if fault.status == 429:
-                        err.headers.update(forced.rate_limited(decision, fault.retry_after))
-                    return self._answer(
-                        request, op, self._error(err, request_id), request_id, decision, problems, started
-                    )
-                truncate = fault.truncate
-            if principal is not None:
-                prefer = _header(heads, b"prefer")
-                if prefer is not None and principal.mode == "test":
-                    chosen = await self._prefer(op, prefer, decision, request_id)
-                    if chosen is not None:
-                        forced_by = [{"field": "Prefer", "reason": f"chosen by the client: {prefer[:80]}"}]
-                        return self._answer(request, op, chosen, request_id, decision, forced_by, started)
-            params = self._params(request, heads, op, path_params)
-            # A body is read only where the operation takes one: elsewhere it is ignored, unread.
-            raw_body = await self._read_body(request, heads) if op.body_schema is not None else b""
-            body = validate_body(op, raw_body, _header(heads, b"content-type"))
-            call = Call(
-                self.spec,
-                op,
-                principal,
-                params,
-                body,
-                self.resources,
-                self.sandbox,
-                raw_body,
-                request,
-                request.client.host if request.client else "-",
-            )
-            run = self.handlers[op.handler] if op.handler else generic.run
-            if request.method in ("GET", "HEAD"):
-                reply = run(call)
-            else:  # every write of the request saved together, or none (StorageError: 507/503)
-                with self.sandbox.store.transaction():
-                    reply = run(call)
+            for stage in STAGES:
+                pending = stage(self, p)
+                if pending is not None:
+                    await pending
+                if p.reply is not None or p.final is not None:
+                    break
         except ApiError as err:
-            problems = [p.as_dict() for p in err.details]
-            reply = self._error(err, request_id)
+            p.problems = [d.as_dict() for d in err.details]
+            p.reply = self.error_reply(err, request_id)
         except Exception:  # never a stack trace to the client
             log.exception("unhandled error in %s %s", request.method, request.url.path)
-            reply = self._error(ApiError(500, "INTERNAL_ERROR", "Internal server error"), request_id)
-        response = self._answer(request, op, reply, request_id, decision, problems, started)
-        return response if truncate is None else faults.Truncated(response, truncate)
+            p.reply = self.error_reply(ApiError(500, "INTERNAL_ERROR", "Internal server error"), request_id)
+        if p.final is not None:  # no response at all (a dropped connection)
+            self._log(p, p.final)
+            return p.final
+        assert p.reply is not None  # the last stage, dispatch, always answers
+        response = self._answer(p, p.reply)
+        return response if p.truncate is None else faults.Truncated(response, p.truncate)
 
-    def _params(
+    def forced_error(self, p: Pass, status: int, message: str, retry_after: int) -> Reply:
+        """An error of `status` as the request's operation documents it (a fault's); a 429 with
+        rate-limit headers coherent with it."""
+        assert p.op is not None
+        err = forced.error(self.spec, p.op, status, message, retry_after)
+        if status == 429:
+            err.headers.update(forced.rate_limited(p.decision, retry_after))
+        return self.error_reply(err, p.request_id)
+
+    def refuse(self, err: ApiError) -> Response:
+        """A refusal outside the stages (the app's, before or after the request's handler), in
+        the API's envelope, with a request id of its own."""
+        rid = self.sandbox.ids.request_id()
+        return self._render(self.error_reply(err, rid), rid, None)
+
+    def params(
         self, request: Request, heads: dict[bytes, bytes], op: Operation, path_params: dict[str, str]
     ) -> dict[str, Any]:
         """The operation's typed parameters. Validation is a pure function of the raw values of
@@ -193,55 +133,23 @@ class ApiEngine:
             return dict(params)
         return params
 
-    def _answer(
-        self,
-        request: Request,
-        op: Operation | None,
-        reply: Reply,
-        request_id: str,
-        decision: Decision | None,
-        problems: list[dict[str, str]],
-        started: float,
-    ) -> Response:
+    def _answer(self, p: Pass, reply: Reply) -> Response:
         try:
-            response = self._render(reply, request_id, decision)
+            response = self._render(reply, p.request_id, p.decision)
         except Exception:  # a handler's reply that cannot be rendered: still the API's envelope
-            log.exception("unrenderable reply in %s %s", request.method, request.url.path)
-            internal = self._error(ApiError(500, "INTERNAL_ERROR", "Internal server error"), request_id)
-            response = self._render(internal, request_id, decision)
-        self.sandbox.record(
-            self.spec.name, request, op, response, request_id, problems, time.perf_counter() - started
-        )
+            log.exception("unrenderable reply in %s %s", p.request.method, p.request.url.path)
+            err = ApiError(500, "INTERNAL_ERROR", "Internal server error")
+            internal = self.error_reply(err, p.request_id)
+            response = self._render(internal, p.request_id, p.decision)
+        self._log(p, response)
         return response
 
-    async def _prefer(
-        self, op: Operation, header: str, decision: Decision | None, request_id: str
-    ) -> Reply | None:
-        """`Prefer: code=…, example=…, delay=…` from a test-mode token: wait, then the chosen
-        response (never reaching a handler: stored state is never changed), or None to go on."""
-        pref = forced.parse_prefer(header)
-        if pref.delay_ms:
-            await self.sleep(pref.delay_ms / 1000)
-        if not pref.forces:
-            return None
-        chosen = forced.preferred(self.spec, op, pref, decision)
-        if isinstance(chosen, ApiError):
-            return self._error(chosen, request_id)
-        return chosen
+    def _log(self, p: Pass, response: Response) -> None:
+        elapsed = time.perf_counter() - p.started
+        spec, why = self.spec.name, p.why
+        self.sandbox.record(spec, p.request, p.op, response, p.request_id, p.problems, elapsed, why)
 
-    def _authenticate(self, request: Request) -> Principal:
-        token, _ = diagnose.credential(self.spec, request)
-        principal = self.sandbox.authenticate(self.spec, token) if token else None
-        if principal is None:
-            raise ApiError(
-                401,
-                "UNAUTHORIZED",
-                "Invalid or missing authentication token",
-                headers={"WWW-Authenticate": 'Bearer realm="' + self.spec.name + '"'},
-            )
-        return principal
-
-    async def _read_body(self, request: Request, heads: dict[bytes, bytes]) -> bytes:
+    async def read_body(self, request: Request, heads: dict[bytes, bytes]) -> bytes:
         declared = _header(heads, b"content-length")
         if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes")
@@ -261,13 +169,15 @@ class ApiEngine:
             raise validation(
                 "Request body is incomplete", Problem("body", f"not received within {BODY_READ_SECONDS:g} s")
             ) from None
-        return b"".join(chunks)
+        # its digest goes in the request log (grading); its start too, as request.body() caches it
+        request._body = request.scope[BODY] = raw = b"".join(chunks)
+        return raw
 
     def _common(self, request_id: str) -> dict[str, Any]:
         stamp = self.sandbox.clock.isoformat() if self.envelope.uses("timestamp") else None
         return {"request_id": request_id, "timestamp": stamp}
 
-    def _error(self, err: ApiError, request_id: str) -> Reply:
+    def error_reply(self, err: ApiError, request_id: str) -> Reply:
         body = self.envelope.error(err, self._common(request_id))
         return Reply(err.status, body, kind="raw", headers=err.headers)
 

@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from judge.refusal import Problem, Refusal
+from judge.refusal import validation as validation
 
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    reason: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "reason": self.reason}
-
-
-@dataclass
-class ApiError(Exception):
-    """Raised anywhere below HTTP; the engine renders it in the API's error envelope."""
-
-    status: int
-    code: str
-    message: str
-    details: list[Problem] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return f"{self.status} {self.code}: {self.message}"
+# Defined by the judge, whose request validator raises it too; the sandbox's name for it.
+ApiError = Refusal
+"""Raised anywhere below HTTP; the engine renders it in the API's error envelope."""
 
 
 def not_found(what: str = "Resource") -> ApiError:
     return ApiError(404, "NOT_FOUND", f"{what} not found")
-
-
-def validation(message: str, *problems: Problem) -> ApiError:
-    return ApiError(400, "VALIDATION_ERROR", message, list(problems))
 
 
 def conflict(message: str, *problems: Problem) -> ApiError:

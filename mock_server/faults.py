@@ -40,6 +40,11 @@ from .ids import IdGenerator
 from .store import Store
 from .tokens import TokenService
 
+# An effect is applied by the engine's `fault` stage to its per-request record; typed loosely
+# here, since the engine and its stages import this module (the layer test forbids the circle).
+ApiEngine = Any
+Pass = Any
+
 TABLE = "_mock:faults"
 MATCH = ("api", "operation", "method", "path", "token", "account")
 EFFECTS = ("status", "drop", "truncate")
@@ -62,6 +67,63 @@ class Fault:
     drop: bool = False
     truncate: int | None = None
     message: str | None = None
+
+    @property
+    def effects(self) -> tuple[Effect, ...]:
+        """Its effects in the order they apply; the first that answers ends the request's way."""
+        out: list[Effect] = [Delay(self.latency)] if self.latency else []
+        if self.drop:
+            out.append(Drop())
+        if self.status is not None:
+            out.append(Fail(self.status, self.message or "Injected fault", self.retry_after))
+        if self.truncate is not None:
+            out.append(Truncate(self.truncate))
+        return tuple(out)
+
+
+class Effect:
+    """One effect of a fault on the request it fires on (`stages.fault` applies them)."""
+
+    async def apply(self, engine: ApiEngine, p: Pass) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Delay(Effect):
+    seconds: float
+
+    async def apply(self, engine: ApiEngine, p: Pass) -> None:
+        await engine.sleep(self.seconds)
+
+
+@dataclass(frozen=True)
+class Drop(Effect):
+    """No response at all: the connection closes."""
+
+    async def apply(self, engine: ApiEngine, p: Pass) -> None:
+        p.final = Dropped()
+
+
+@dataclass(frozen=True)
+class Fail(Effect):
+    """An error of `status` as the operation documents it (a 429 with coherent rate-limit headers)."""
+
+    status: int
+    message: str
+    retry_after: int
+
+    async def apply(self, engine: ApiEngine, p: Pass) -> None:
+        p.reply = engine.forced_error(p, self.status, self.message, self.retry_after)
+
+
+@dataclass(frozen=True)
+class Truncate(Effect):
+    """The real response (the handler runs), its body cut after `keep` bytes."""
+
+    keep: int
+
+    async def apply(self, engine: ApiEngine, p: Pass) -> None:
+        p.truncate = self.keep
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:

@@ -4,32 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract import ResourceOp
+
 from .calls import Call, Reply
 
 
-def _parent(call: Call) -> dict[str, Any]:
+def _parent(call: Call, res: ResourceOp) -> dict[str, Any]:
     """Check the parent exists for this caller (404 otherwise); the child's link to it."""
-    parent = (call.op.resource or {}).get("parent")
-    if not parent:
+    parent = res.parent
+    if parent is None:
         return {}
-    pid = call.params[parent["param"]]
-    call.resources.get(parent["name"], call.owner, pid)
-    return {parent["field"]: pid}
+    pid = call.params[parent.param]
+    call.resources.get(parent.name, call.owner, pid)
+    return {parent.field: pid}
 
 
-def _id_param(call: Call) -> str:
-    res = call.op.resource or {}
-    if "id-param" in res:
-        return str(res["id-param"])
+def _id_param(call: Call, res: ResourceOp) -> str:
+    if res.id_param is not None:
+        return res.id_param
     path_params = [p.name for p in call.op.params if p.location == "path"]
     return path_params[-1]
 
 
 def run(call: Call) -> Reply:
-    res = call.op.resource or {}
-    name, op = res["name"], res["op"]
+    res = call.op.resource
+    assert res is not None  # the engine dispatches here only operations with x-resource
+    name, op = res.name, res.op
     r = call.resources
-    link = _parent(call)
+    link = _parent(call, res)
     status = call.op.success_status
     if op == "list":
         filters = r.filters(name, call.params)
@@ -39,9 +41,9 @@ def run(call: Call) -> Reply:
         record = r.create(name, call.owner, _fields(call), extra=link)
         return Reply(status, r.public(name, record))
     if op == "upsert":
-        record, created = r.upsert(name, call.owner, res["key"], _fields(call), extra=link)
+        record, created = r.upsert(name, call.owner, str(res.key), _fields(call), extra=link)
         return Reply(201 if created and "201" in call.op.responses else status, r.public(name, record))
-    rid = call.params[_id_param(call)]
+    rid = call.params[_id_param(call, res)]
     if op == "get":
         return Reply(status, r.shown(name, call.owner, rid, **link))
     if op == "update":

@@ -10,7 +10,13 @@ is uvicorn's httptools protocol with two guards:
   httptools buffers more of it;
 - a head must arrive within `head_timeout` seconds of the connection opening, or of the first
   byte of the next request on a kept-alive one: then `408` (or, if nothing came, a plain
-  close). Idle kept-alive connections are closed by uvicorn's own `timeout_keep_alive`.
+  close). Idle kept-alive connections are closed by uvicorn's own `timeout_keep_alive`;
+- a request body has a deadline too: each read within `head_timeout` seconds of the last and
+  the whole body within `body_timeout` of its head, or `408` (a plain close once the answer has
+  begun); more than `MAX_BODY_BYTES` of body (declared or sent) is `413`; and once the answer
+  is complete, a connection whose body is still arriving is closed rather than read to its end
+  (a client declaring 100 MB and trickling a byte every 3 s held its connection for ever, even
+  after its 401: 1,100 of them made every normal request fail).
 
 These answers come from below the app, so they are JSON (`{"error": {"code", "message"}}`)
 but not any API's envelope. Inside those bounds the app answers in the envelope: a URL over
@@ -27,10 +33,23 @@ MAX_HEAD_BYTES = 64 * 1024  # request line + headers, read by the protocol
 MAX_URL_BYTES = 16 * 1024  # path + query, checked by the app (in the API's envelope)
 MAX_HEADER_BYTES = 32 * 1024  # names + values of every header, checked by the app
 HEAD_TIMEOUT = 10.0
+BODY_TIMEOUT = 60.0  # the whole body, from the end of its head
+MAX_BODY_BYTES = 1_048_576  # as `validation.MAX_BODY_BYTES`, the documented maximum
 KEEP_ALIVE_TIMEOUT = 5
+AFTER_ANSWER = 1.0  # a body still arriving after its answer: closed this long after
 
-_REASONS = {408: "Request Timeout", 414: "URI Too Long", 431: "Request Header Fields Too Large"}
-_CODES = {408: "REQUEST_TIMEOUT", 414: "URI_TOO_LONG", 431: "REQUEST_HEADER_FIELDS_TOO_LARGE"}
+_REASONS = {
+    408: "Request Timeout",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+}
+_CODES = {
+    408: "REQUEST_TIMEOUT",
+    413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
+    431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
+}
 
 
 def raw_error(status: int, message: str) -> bytes:
@@ -57,9 +76,14 @@ def protocol_options(head_timeout: float = HEAD_TIMEOUT) -> dict[str, Any]:
     return {"http": GuardedHttpToolsProtocol}
 
 
-def configure(config: Any, head_timeout: float) -> None:
-    """Carry the head timeout on the uvicorn config (it is pickled to `--workers` processes)."""
+def configure(
+    config: Any, head_timeout: float, body_timeout: float = BODY_TIMEOUT, max_body: int = MAX_BODY_BYTES
+) -> None:
+    """Carry the timeouts and the body limit on the uvicorn config (it is pickled to `--workers`
+    processes)."""
     config.sandbox_head_timeout = head_timeout
+    config.sandbox_body_timeout = body_timeout
+    config.sandbox_max_body = max_body
 
 
 def server_config(
@@ -70,6 +94,8 @@ def server_config(
     log_level: str = "warning",
     keep_alive: int = KEEP_ALIVE_TIMEOUT,
     head_timeout: float = HEAD_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
+    max_body: int = MAX_BODY_BYTES,
     **extra: Any,
 ) -> Any:
     """The `uvicorn.Config` every server of ours runs on: the sandbox (`serve`, one process or
@@ -89,7 +115,7 @@ def server_config(
         **protocol_options(),
         **extra,
     )
-    configure(config, head_timeout)
+    configure(config, head_timeout, body_timeout, max_body)
     return config
 
 
@@ -107,6 +133,15 @@ if HttpToolsProtocol is not None:
             self._line_done = False
             self._tail = b""
             self._refused = False
+            self._body_timeout = float(getattr(config, "sandbox_body_timeout", BODY_TIMEOUT))
+            # a margin over the documented maximum: where the app reads a body, its 413 (in the
+            # API's envelope) comes first; this one stops the reads nothing limits
+            self._max_body = int(getattr(config, "sandbox_max_body", MAX_BODY_BYTES)) + 65536
+            self._body_timer: asyncio.TimerHandle | None = None
+            self._in_body = False  # a body is expected and has not all arrived
+            self._body_bytes = 0
+            self._body_deadline = 0.0
+            self._last_read = 0.0
 
         # -- the timer ------------------------------------------------------------------------
         def _arm(self) -> None:
@@ -133,8 +168,48 @@ if HttpToolsProtocol is not None:
         def _refuse(self, status: int, message: str) -> None:
             self._refused = True
             self._disarm()
-            self.transport.write(raw_error(status, message))
+            self._end_body()
+            if self.cycle is None or not self.cycle.response_started:
+                self.transport.write(raw_error(status, message))
+            elif self.cycle is not None:
+                self.cycle.keep_alive = False
             self.transport.close()
+
+        # -- the body's deadline ----------------------------------------------------------------
+        def _expects_body(self) -> bool:
+            for name, value in self.headers:
+                if name == b"content-length":
+                    return value.strip() not in (b"0", b"")
+                if name == b"transfer-encoding":
+                    return True
+            return False
+
+        def _start_body(self) -> None:
+            now = self.loop.time()
+            self._in_body, self._last_read = True, now
+            self._body_deadline = now + self._body_timeout
+            self._body_timer = self.loop.call_at(
+                min(now + self._head_timeout, self._body_deadline), self._body_check
+            )
+
+        def _end_body(self) -> None:
+            self._in_body = False
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+
+        def _body_check(self) -> None:
+            self._body_timer = None
+            if not self._in_body or self.transport.is_closing():
+                return
+            now = self.loop.time()
+            if now >= self._body_deadline:
+                self._refuse(408, f"Request body not received within {self._body_timeout:g} s")
+            elif now - self._last_read >= self._head_timeout:
+                self._refuse(408, f"Request body stalled: nothing received for {self._head_timeout:g} s")
+            else:
+                due = min(self._last_read + self._head_timeout, self._body_deadline)
+                self._body_timer = self.loop.call_at(due, self._body_check)
 
         # -- uvicorn's protocol ---------------------------------------------------------------
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -143,11 +218,14 @@ if HttpToolsProtocol is not None:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            self._end_body()
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return
+            if self._in_body:
+                self._last_read = self.loop.time()
             if self._in_head:
                 self._arm()
                 buf = self._tail + data
@@ -170,8 +248,31 @@ if HttpToolsProtocol is not None:
         def on_headers_complete(self) -> None:
             self._in_head = False
             self._disarm()
+            self._body_bytes = 0
             super().on_headers_complete()
+            if self._expects_body():
+                self._start_body()
+
+        def on_body(self, body: bytes) -> None:
+            if self._refused:
+                return
+            self._body_bytes += len(body)
+            if self._body_bytes > self._max_body:
+                self._refuse(413, f"Request body exceeds {self._max_body} bytes")
+                return
+            super().on_body(body)
 
         def on_message_complete(self) -> None:
+            if self._refused:
+                return
+            self._end_body()
             super().on_message_complete()
             self._in_head, self._head_bytes, self._line_done, self._tail = True, 0, False, b""
+
+        def on_response_complete(self) -> None:
+            if self._in_body and self._body_timer is not None:  # answered before its body came:
+                # the rest is not read to its end; a moment for the client to read the answer
+                self._body_deadline = min(self._body_deadline, self.loop.time() + AFTER_ANSWER)
+                self._body_timer.cancel()
+                self._body_timer = self.loop.call_at(self._body_deadline, self._body_check)
+            super().on_response_complete()

@@ -3,10 +3,12 @@ touches the store.
 
 `serve` takes an exclusive `flock` on `.<file>.owner` beside the data file and keeps it for
 its whole life (with `--workers N`, the parent holds it for its workers); the file holds the
-holder's PID. A second `serve` on the same file finds the lock taken and refuses at once,
-naming the file and that PID, before it opens the store, mints or revokes a token, or empties
-the run directory. The kernel drops the lock when the holder exits, however it exits
-(`kill -9` included), so a stale lock file never blocks a restart.
+holder's PID. The lock is the file's, not its path's: a symlink to a served file (or the
+file through a symlinked folder) finds the same lock. A second `serve` on the same file
+finds the lock taken and refuses at once, naming the file and that PID, before it opens the
+store, mints or revokes a token, or empties the run directory. The kernel drops the lock when
+the holder exits, however it exits (`kill -9` included), so a stale lock file never blocks a
+restart.
 
 `--workers` processes also hold a shared `flock` on `.<file>.workers` for their lives: should
 their parent die alone (`kill -9`), the orphans keep serving the file, and a new `serve` finds
@@ -35,12 +37,20 @@ class DataFolderUnusable(Exception):
     """The data file's folder cannot be created or written to."""
 
 
+def _itself(data: Path) -> Path:
+    """The data file itself, whatever path names it: symlinks resolved, so a second path to
+    the same file finds the same lock."""
+    return Path(os.path.realpath(data))
+
+
 def owner_path(data: Path) -> Path:
-    return data.with_name(f".{data.name}.owner")
+    real = _itself(data)
+    return real.with_name(f".{real.name}.owner")
 
 
 def workers_path(data: Path) -> Path:
-    return data.with_name(f".{data.name}.workers")
+    real = _itself(data)
+    return real.with_name(f".{real.name}.workers")
 
 
 def hold_as_worker(data: Path) -> int:

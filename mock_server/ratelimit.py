@@ -1,4 +1,5 @@
-"""Per-caller moving-window rate limits: never more than `limit` accepted in any `window`."""
+"""Per-caller rate limits: by default a moving window (never more than `limit` accepted in any
+`window`); a bucket may declare a fixed window or a token bucket instead (`algorithms.py`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from judge.headers import NAMES, rate_headers
+
+from . import algorithms as alg
 from .clock import Clock
 
 
@@ -17,6 +21,12 @@ class Bucket:
     name: str
     limit: int
     window: float
+    algorithm: str = alg.SLIDING
+    burst: int = 0  # token-bucket: capacity (0: limit)
+
+    @property
+    def capacity(self) -> int:
+        return self.burst or self.limit
 
 
 @dataclass(slots=True)
@@ -30,55 +40,12 @@ class Decision:
 
     def headers(self) -> dict[str, str]:
         """IETF httpapi-ratelimit-headers (draft -11) plus the common X-RateLimit-* trio."""
-        return {_NAMES[k]: v.decode("latin-1") for k, v in self.raw_headers()}
+        return {NAMES[k]: v.decode("latin-1") for k, v in self.raw_headers()}
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """`headers()` as a response carries them: lowercase names, latin-1 values."""
-        b = self.bucket
-        remaining, reset = str(self.remaining).encode(), str(self.reset).encode()
-        out = [
-            (b"ratelimit-policy", _policy(self.policies)),
-            (b"ratelimit", b'"%s";r=%s;t=%s' % (b.name.encode("latin-1"), remaining, reset)),
-            (b"x-ratelimit-limit", str(b.limit).encode()),
-            (b"x-ratelimit-remaining", remaining),
-            (b"x-ratelimit-reset", reset),
-        ]
-        if not self.allowed:
-            out.append((b"retry-after", str(self.retry_after).encode()))
-        return out
-
-
-_NAMES = {
-    k.lower().encode(): k
-    for k in (
-        "RateLimit-Policy",
-        "RateLimit",
-        "X-RateLimit-Limit",
-        "X-RateLimit-Remaining",
-        "X-RateLimit-Reset",
-    )
-}
-_NAMES[b"retry-after"] = "Retry-After"
-
-
-def _policy(buckets: tuple[Bucket, ...]) -> bytes:
-    """The `RateLimit-Policy` value of an operation's buckets, remembered per tuple (the engine
-    passes each operation's one tuple; hashing it would hash every bucket)."""
-    hit = _policies.get(id(buckets))
-    if hit is not None and hit[0] is buckets:
-        return hit[1]
-    value = ", ".join(f'"{p.name}";q={p.limit};w={_num(p.window)}' for p in buckets).encode("latin-1")
-    if len(_policies) >= 1024:
-        _policies.clear()
-    _policies[id(buckets)] = (buckets, value)  # holds the tuple: its id is not reused meanwhile
-    return value
-
-
-_policies: dict[int, tuple[tuple[Bucket, ...], bytes]] = {}
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+        retry = None if self.allowed else self.retry_after
+        return rate_headers(self.bucket, self.remaining, self.reset, self.policies, retry)
 
 
 class RateLimiter:
@@ -103,8 +70,10 @@ class RateLimiter:
         self._since_sweep = 0
         self._swept_at = float("-inf")
 
-    def bucket(self, name: str, limit: int, window: float) -> Bucket:
-        b = Bucket(name, limit, self.window_override or window)
+    def bucket(
+        self, name: str, limit: int, window: float, algorithm: str = alg.SLIDING, burst: int | None = None
+    ) -> Bucket:
+        b = Bucket(name, limit, self.window_override or window, algorithm, burst or 0)
         self._windows[name] = max(self._windows.get(name, 0.0), b.window)
         return b
 
@@ -131,37 +100,36 @@ class RateLimiter:
             logs = self._logs(key, buckets)
             full = False
             for b, log in zip(buckets, logs, strict=True):
-                edge = now - b.window
-                while log and log[0] <= edge:
-                    log.popleft()
-                if len(log) >= b.limit:
+                alg.prune(b.algorithm, log, b.limit, b.window, now)
+                if alg.full(b.algorithm, log, b.limit, b.window, b.capacity, now):
                     full = True
             policies = buckets if isinstance(buckets, tuple) else tuple(buckets)
             if full:
                 waits = [
-                    (log[len(log) - b.limit] + b.window - now, i)
+                    (alg.wait(b.algorithm, log, b.limit, b.window, b.capacity, now), i)
                     for i, (b, log) in enumerate(zip(buckets, logs, strict=True))
-                    if len(log) >= b.limit
+                    if alg.full(b.algorithm, log, b.limit, b.window, b.capacity, now)
                 ]
                 wait, i = max(waits, key=lambda w: w[0])  # the longest wait (the first, if tied)
                 retry = max(1, math.ceil(wait))
                 self._save(key, buckets, logs)
                 return Decision(False, buckets[i], 0, retry, retry, policies)
-            for log in logs:
-                log.append(now)
+            for b, log in zip(buckets, logs, strict=True):
+                alg.admit(b.algorithm, log, b.limit, b.window, now)
             self._save(key, buckets, logs)
             self._since_sweep += 1
             if self._since_sweep >= self.SWEEP_EVERY and (
                 self._since_sweep >= len(self._log) or now - self._swept_at >= buckets[0].window
             ):
                 self._sweep(now)
-            tight, left = 0, buckets[0].limit - len(logs[0])
-            for i in range(1, len(buckets)):
-                if buckets[i].limit - len(logs[i]) < left:
-                    tight, left = i, buckets[i].limit - len(logs[i])
+            lefts = [
+                alg.left(b.algorithm, log, b.limit, b.window, b.capacity, now)
+                for b, log in zip(buckets, logs, strict=True)
+            ]
+            tight = min(range(len(buckets)), key=lambda i: lefts[i])
             b, log = buckets[tight], logs[tight]
-            reset = math.ceil(log[0] + b.window - now) if log else 0
-            return Decision(True, b, left, max(reset, 0), 0, policies)
+            reset = math.ceil(alg.reset(b.algorithm, log, b.window, now) - 1e-9)
+            return Decision(True, b, lefts[tight], max(reset, 0), 0, policies)
 
     # -- where the logs live: here, this process's memory (`shared.SharedRateLimiter`: SQLite) --
     def _locked(self) -> AbstractContextManager[object]:

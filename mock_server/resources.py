@@ -1,30 +1,26 @@
 """Generic resource behaviour declared by `x-resources`: create, read, list, update, delete.
 
 Tenancy lives here: every record carries its owner's account and mode, and a record of
-another owner is indistinguishable from one that does not exist. Lifecycles declared in
-`x-resources.<name>.lifecycle` are applied lazily, on read, from the engine's clock, so a
-jump of the clock moves every resource on at once and no background thread is needed.
+another owner is indistinguishable from one that does not exist. Lifecycles are applied on
+read by `lifecycle.Lifecycles`; a list stores the views that came to rest (`_keep`).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import itertools
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from contract import Contract
-from contract.behaviours import masked
 
 from .clock import Clock
 from .errors import ApiError, Problem, StorageError, conflict, not_found
 from .ids import IdGenerator
 from .jsonio import dumps
+from .lifecycle import Lifecycles
 from .store import Record, Store, clone
 
 Owner = dict[str, str]
@@ -38,20 +34,6 @@ def _properties(schema: dict[str, Any]) -> list[str]:
     for sub in schema.get("allOf", []):
         props += [p for p in _properties(sub) if p not in props]
     return props
-
-
-def derived(kind: str, seed: str, api: str) -> Any:
-    """A generated value that is a function of `seed` (lifecycle views stay stable across reads)."""
-    digest = hashlib.sha256(seed.encode()).digest()
-    if kind == "ipv4":
-        return f"{('203.0.113', '198.51.100')[digest[0] % 2]}.{2 + digest[1] % 253}"
-    if kind == "hostname":
-        return f"{digest.hex()[:10]}.{api}.sandbox.test"
-    if kind == "uuid":
-        return str(uuid.UUID(bytes=digest[:16], version=4))
-    if kind == "secret":
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:40]
-    return None
 
 
 def _a(noun: str) -> str:
@@ -83,28 +65,29 @@ class Resources:
         delay_override: float | None = None,
     ) -> None:
         self.spec, self.store, self.ids, self.clock = spec, store, ids, clock
-        self.delay_override = delay_override
+        self.lifecycles = Lifecycles(spec, clock, delay_override)
+        self._lifecycles = self.lifecycles.moves  # read on every list and get: kept one lookup away
+        self._settle = self.lifecycles.settle
+        self._at_rest = self.lifecycles.at_rest
+        self._resting = self.lifecycles.resting
+        self._sources_of = self.lifecycles.sources_of
+        self._moving = self.lifecycles.moving
         self._fields = {n: _properties(r.schema) for n, r in spec.resources.items()}
         self._views_cache: dict[int, tuple[Record, Record, orjson.Fragment]] = {}  # see `_shown`
         self._table_names = {n: f"{spec.name}:{n}" for n in spec.resources}
-        # name -> (the field a lifecycle moves, {from-status: its transitions in declared order})
-        self._lifecycles: dict[str, tuple[str, dict[Any, list[dict[str, Any]]]]] = {}
-        for n, res in spec.resources.items():
-            conf = res.config
-            if conf.get("lifecycle"):
-                by_from: dict[Any, list[dict[str, Any]]] = {}
-                for t in conf["lifecycle"]["transitions"]:
-                    by_from.setdefault(t["from"], []).append(t)
-                self._lifecycles[n] = (str(conf["lifecycle"].get("field", "status")), by_from)
         self.children: dict[str, list[tuple[str, str]]] = {}
         for child, res in spec.resources.items():
             for field, parent_name in res.belongs_to.items():
                 self.children.setdefault(parent_name, []).append((child, field))
         for op in spec.operations:
-            xr = op.resource or {}
-            parent = xr.get("parent")
-            if parent and (xr["name"], parent["field"]) not in self.children.get(parent["name"], []):
-                self.children.setdefault(parent["name"], []).append((xr["name"], parent["field"]))
+            xr = op.resource
+            link = xr.parent if xr is not None else None
+            if (
+                xr is not None
+                and link is not None
+                and (xr.name, link.field) not in self.children.get(link.name, [])
+            ):
+                self.children.setdefault(link.name, []).append((xr.name, link.field))
         # What lists filter on, what must be unique, what links a child to its parent: indexed.
         for n, res in spec.resources.items():
             life = self._lifecycles.get(n)
@@ -115,14 +98,10 @@ class Resources:
                 *(field for child, field in itertools.chain(*self.children.values()) if child == n),
                 *((life[0],) if life else ()),
             )
-        self._sources: dict[tuple[str, Any], list[Any] | None] = {}
-        self._masked = {n: masked(res) for n, res in spec.resources.items()}
+        self._masked = {n: res.masked for n, res in spec.resources.items() if res.masked}
 
     def table(self, name: str) -> str:
         return self._table_names.get(name) or f"{self.spec.name}:{name}"
-
-    def config(self, name: str) -> dict[str, Any]:
-        return self.spec.resources[name].config
 
     # -- values -------------------------------------------------------------------------
     def generate(self, kind: str | None) -> Any:
@@ -139,10 +118,10 @@ class Resources:
         return None
 
     def new_id(self, name: str) -> str:
-        idc = self.config(name)["id"]
-        if idc.get("style") == "uuid":
+        res = self.spec.resources[name]
+        if res.id_style == "uuid":
             return self.ids.uuid()
-        return self.ids.short(idc.get("prefix", ""))
+        return self.ids.short(res.id_prefix or "")
 
     def public(self, name: str, record: Record) -> Record:
         """The record as the API shows it: only the schema's fields, no hidden ones."""
@@ -169,52 +148,13 @@ class Resources:
         hit = self._views_cache[id(record)] = (record, view, orjson.Fragment(dumps(view)))
         return hit
 
-    # -- lifecycle ----------------------------------------------------------------------
-    def delay(self, seconds: float) -> float:
-        return seconds if self.delay_override is None else self.delay_override
-
-    def _settle(self, name: str, record: Record) -> Record:
-        """The record as of now: every due lifecycle transition applied.
-
-        A pure view of (stored record, clock) — nothing is written here, so a read of one record
-        never costs a write (a list stores the views that came to rest: `_keep`); values a
-        transition generates are derived from the record's id, so every read sees the same
-        address. Returns `record` itself when nothing is due."""
-        life = self._lifecycles.get(name)
-        if life is None or record.get(life[0]) not in life[1]:
-            return record  # no lifecycle, or a state nothing leaves: the common case, kept cheap
-        status_field, by_from = life
-        view = record
-        since = record.get("_since", 0.0)
-        now = self.clock.now()
-        for _ in range(64):  # a bound, should a spec declare a zero-delay cycle
-            step = next(
-                (
-                    t
-                    for t in by_from.get(view.get(status_field), ())
-                    if now >= since + self.delay(t.get("after", 0))
-                ),
-                None,
-            )
-            if step is None:
-                break
-            since += self.delay(step.get("after", 0))
-            view = {**view, status_field: step["to"], "_since": since, **step.get("set", {})}
-            for f, kind in step.get("generate", {}).items():
-                view[f] = (
-                    self.clock.isoformat(since)
-                    if kind == "at"
-                    else derived(kind, f"{record['id']}:{f}", self.spec.name)
-                )
-        return view
-
     # -- operations ---------------------------------------------------------------------
     def create(self, name: str, owner: Owner, fields: Record, extra: Record | None = None) -> Record:
-        conf = self.config(name)
+        res = self.spec.resources[name]
         record: Record = {"id": self.new_id(name)}
-        for f, value in conf.get("defaults", {}).items():
+        for f, value in res.defaults.items():
             record[f] = value
-        for f, kind in conf.get("generate", {}).items():
+        for f, kind in res.generate.items():
             record[f] = self.generate(kind)
         record.update({k: v for k, v in fields.items() if k != "id" and not k.startswith("_")})
         record.update(extra or {})
@@ -227,7 +167,7 @@ class Resources:
 
     def _check_references(self, name: str, owner: Owner, record: Record) -> None:
         """A `belongs-to` field must name a record of the same owner (404 naming the field)."""
-        for field, parent in self.config(name).get("belongs-to", {}).items():
+        for field, parent in self.spec.resources[name].belongs_to.items():
             if field in record and not _owned(self.store.get(self.table(parent), record[field]), owner):
                 raise ApiError(
                     404,
@@ -237,7 +177,7 @@ class Resources:
                 )
 
     def _check_unique(self, name: str, owner: Owner, record: Record) -> None:
-        for f in self.config(name).get("unique", []):
+        for f in self.spec.resources[name].unique:
             if f in record:
                 for other in self.store.find(self.table(name), **owner, **{f: record[f]}):
                     if other["id"] != record["id"]:
@@ -307,40 +247,6 @@ class Resources:
                 if self.store.get(table, record["id"]) == record:
                     self.store.replace(table, view)
 
-    def _at_rest(self, name: str, view: Record) -> bool:
-        """Whether the record's lifecycle moves it no further."""
-        return self._resting(name, view.get(self._lifecycles[name][0]))
-
-    def _resting(self, name: str, status: Any) -> bool:
-        """Whether no transition leaves `status`."""
-        try:
-            return status not in self._lifecycles[name][1]
-        except TypeError:
-            return False
-
-    def _sources_of(self, name: str, status: Any) -> list[Any] | None:
-        """The stored statuses from which a record can settle into `status` (itself included),
-        per the lifecycle's transitions; None if that cannot be told (then every record is read)."""
-        try:
-            return self._sources[(name, status)]
-        except KeyError:
-            pass
-        except TypeError:
-            return None
-        field, by_from = self._lifecycles[name]
-        if any(field in t.get("set", {}) for ts in by_from.values() for t in ts):
-            found = None
-        else:
-            found, todo = [status], [status]
-            while todo:
-                target = todo.pop()
-                for source, ts in by_from.items():
-                    if source not in found and any(t["to"] == target for t in ts):
-                        found.append(source)
-                        todo.append(source)
-        self._sources[(name, status)] = found
-        return found
-
     def require_status(
         self,
         name: str,
@@ -369,26 +275,20 @@ class Resources:
         out: list[Record] = []
         for record in rows:
             view = self._settle(name, record)
-            steps = by_from.get(view.get(status_field))
-            if not steps:
+            step = self.lifecycles.next_step(name, view)
+            if step is None:
                 continue
-            step = min(steps, key=lambda t: self.delay(t.get("after", 0)))
             out.append(
                 {
                     "id": record["id"],
                     "account": record.get("_account"),
                     "mode": record.get("_mode"),
                     "status": view.get(status_field),
-                    "next": step["to"],
-                    "due": view.get("_since", 0.0) + self.delay(step.get("after", 0)),
+                    "next": step[0],
+                    "due": step[1],
                 }
             )
         return out
-
-    def _moving(self, name: str) -> str | None:
-        """The field a declared lifecycle moves on its own (None without a lifecycle)."""
-        life = self._lifecycles.get(name)
-        return life[0] if life else None
 
     def list(self, name: str, owner: Owner, **equals: Any) -> Records:
         arrived: list[tuple[Record, Record]] = []
@@ -499,5 +399,5 @@ class Resources:
         return items[start:stop], {**meta, "total": len(items)}
 
     def filters(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        declared = self.config(name).get("filters", {})
+        declared = self.spec.resources[name].filters
         return {f: params[p] for p, f in declared.items() if p in params}

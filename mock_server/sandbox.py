@@ -14,10 +14,12 @@ from starlette.responses import Response
 from contract import Contract, Operation, SpecError, load_all
 
 from . import diagnose
+from .bodies import clip
 from .calls import Handler
 from .clock import Clock
 from .engine import ApiEngine
 from .faults import FaultBook
+from .grading import fields
 from .ids import IdGenerator
 from .ratelimit import RateLimiter
 from .resources import Resources
@@ -187,10 +189,12 @@ class Sandbox:
         request_id: str,
         problems: list[dict[str, str]],
         elapsed: float,
+        why: str | None = None,
     ) -> None:
         spec = self.specs[api]
         status = response.status_code
         token, token_id = diagnose.token_fields(spec, request)
+        wait, bucket = fields.told(response)
         entry = {
             "at": self.clock.now(),  # formatted when the log is read
             "api": api,
@@ -200,10 +204,17 @@ class Sandbox:
             "operation": op.operation_id if op else None,
             "request_id": request_id,
             "problems": problems,
-            "reason": diagnose.reason(self, spec, request, op, response, problems) if status >= 400 else None,
+            "reason": (why or diagnose.reason(self, spec, request, op, response, problems))
+            if status >= 400
+            else None,
             "token": token,
             "token_id": token_id,
             "ms": round(elapsed * 1000, 3),
+            "wait": wait,  # what the client was told (grading's retry rules)
+            "bucket": bucket,
+            "body": fields.body_digest(request),
+            "page": fields.page(request, op, spec.pagination.size_param),
+            "bodies": (clip(getattr(request, "_body", None)), clip(getattr(response, "body", None))),
         }
         self.requests.append(entry)
         if self.self_check and op is not None:

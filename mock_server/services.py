@@ -3,7 +3,6 @@ those lower modules never import `sandbox` (which imports them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -18,8 +17,20 @@ from .ratelimit import RateLimiter
 from .store import Store
 from .tokens import Principal
 
-# (api, request, operation, response, request id, problems, seconds taken)
-Recorder = Callable[[str, Request, Operation | None, Response, str, list[dict[str, Any]], float], None]
+
+class Recorder(Protocol):
+    def __call__(
+        self,
+        api: str,
+        request: Request,
+        op: Operation | None,
+        response: Response,
+        request_id: str,
+        problems: list[dict[str, Any]],
+        elapsed: float,
+        why: str | None = None,
+    ) -> None:
+        """One request in the log; `why`: a refusal's reason, from the stage that refused."""
 
 
 class Services(Protocol):
@@ -32,6 +43,6 @@ class Services(Protocol):
 
     @property
     def record(self) -> Recorder:
-        """The request log: (api, request, operation, response, request id, problems, seconds)."""
+        """The request log: (api, request, operation, response, request id, problems, seconds, why)."""
 
     def authenticate(self, spec: Contract, token: str) -> Principal | None: ...

@@ -98,7 +98,11 @@ class SharedRateLimiter(RateLimiter):
     ) -> None:
         super().__init__(clock, window_override, enabled)
         self._db = _connect(path)
-        self._db.execute("CREATE TABLE IF NOT EXISTS logs (key TEXT PRIMARY KEY, times BLOB NOT NULL)")
+        # `until`: when the row's last entry leaves its window (the sweep deletes rows past it)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS logs (key TEXT PRIMARY KEY, times BLOB NOT NULL, until REAL)"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS logs_until ON logs (until)")
 
     def hit(self, key: str, buckets: Sequence[Bucket]) -> Decision | None:
         """As in one process; should SQLite fail (its folder's disk is full), the request is
@@ -135,22 +139,36 @@ class SharedRateLimiter(RateLimiter):
 
     def _save(self, key: str, buckets: Sequence[Bucket], logs: list[deque[float]]) -> None:
         self._db.executemany(
-            "INSERT OR REPLACE INTO logs (key, times) VALUES (?, ?)",
-            [(f"{key}\0{b.name}", array("d", log).tobytes()) for b, log in zip(buckets, logs, strict=True)],
+            "INSERT OR REPLACE INTO logs (key, times, until) VALUES (?, ?, ?)",
+            [
+                (f"{key}\0{b.name}", array("d", log).tobytes(), (log[-1] if log else 0.0) + b.window)
+                for b, log in zip(buckets, logs, strict=True)
+            ],
         )
 
     def reset(self, key_prefix: str = "") -> None:
+        """Delete the rows whose key starts with `key_prefix`: a range of keys, compared as
+        bytes (SQLite's text functions such as `substr` stop at the NUL inside a key, so a
+        `substr` match deleted nothing)."""
         with self._locked():
-            self._db.execute("DELETE FROM logs WHERE substr(key, 1, ?) = ?", (len(key_prefix), key_prefix))
+            if not key_prefix:
+                self._db.execute("DELETE FROM logs")
+                return
+            upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1)
+            self._db.execute("DELETE FROM logs WHERE key >= ? AND key < ?", (key_prefix, upper))
 
     def forget(self, key: str) -> None:
         with suppress(sqlite3.Error):
             self.reset(key + "\0")
 
     def _sweep(self, now: float) -> None:
-        """The SQLite rows live on disk in the run directory (emptied at each start), not in
-        memory; `forget` drops a revoked token's."""
+        """Delete the rows of callers idle for a whole window (inside `hit`'s transaction), as
+        one process drops their logs from memory."""
         self._since_sweep, self._swept_at = 0, now
+        self._db.execute("DELETE FROM logs WHERE until <= ?", (now,))
+
+    def rows(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM logs").fetchone()[0])
 
 
 class RequestLog:

@@ -32,42 +32,60 @@ from .errors import StoreUnavailable
 from .jsonio import dumps
 from .ratelimit import Bucket, Decision, RateLimiter
 from .shared import RequestLog
-from .store_redis import RedisStore
+from .store_redis import CATCH_UP_FN, RedisStore
 
 log = logging.getLogger(__name__)
 
-# KEYS: one sorted set per bucket. ARGV: time, the offset key ('' when the time includes it),
-# a unique member, then (limit, window) per bucket. Returns admitted (1/0), now, offset, and
-# per bucket: how many it holds, and the time its check turns on (full: the entry that must
-# leave; admitted: the oldest).
-HIT = """
-local now, offset = tonumber(ARGV[1]), '0'
-if ARGV[2] ~= '' then
-  offset = redis.call('GET', ARGV[2]) or '0'
-  now = now + tonumber(offset)
-end
-local counts, marks, full = {}, {}, false
-for i, k in ipairs(KEYS) do
-  local limit, window = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
-  redis.call('ZREMRANGEBYSCORE', k, '-inf', string.format('%.17g', now - window))
-  local n = redis.call('ZCARD', k)
-  counts[i], marks[i] = n, ''
-  if n >= limit then
-    full = true
-    marks[i] = redis.call('ZRANGE', k, n - limit, n - limit, 'WITHSCORES')[2]
+# The limiter's part of a request's script, a Lua function: the moving window over one sorted
+# set per bucket (`keys`). ARGV from `at`: time, the offset key ('' when the time includes it),
+# a unique member, then (limit, window) per bucket. Returns admitted (1/0), now, offset, and per
+# bucket: how many it holds, and the time its check turns on (full: the entry that must leave;
+# admitted: the oldest). Other algorithms belong here, beside it, chosen per bucket.
+LIMIT_FN = """
+local function limit(keys, at)
+  local now, offset = tonumber(ARGV[at]), '0'
+  if ARGV[at + 1] ~= '' then
+    offset = redis.call('GET', ARGV[at + 1]) or '0'
+    now = now + tonumber(offset)
   end
-end
-if not full then
-  local at = string.format('%.17g', now)
-  for i, k in ipairs(KEYS) do
-    redis.call('ZADD', k, at, ARGV[3])
-    redis.call('PEXPIRE', k, math.ceil(tonumber(ARGV[3 + 2 * i]) * 1000) + 1000)
-    counts[i] = counts[i] + 1
-    marks[i] = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')[2]
+  local counts, marks, full = {}, {}, false
+  for i, k in ipairs(keys) do
+    local cap, window = tonumber(ARGV[at + 1 + 2 * i]), tonumber(ARGV[at + 2 + 2 * i])
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', string.format('%.17g', now - window))
+    local n = redis.call('ZCARD', k)
+    counts[i], marks[i] = n, ''
+    if n >= cap then
+      full = true
+      marks[i] = redis.call('ZRANGE', k, n - cap, n - cap, 'WITHSCORES')[2]
+    end
   end
+  if not full then
+    local stamp = string.format('%.17g', now)
+    for i, k in ipairs(keys) do
+      redis.call('ZADD', k, stamp, ARGV[at + 2])
+      redis.call('PEXPIRE', k, math.ceil(tonumber(ARGV[at + 2 + 2 * i]) * 1000) + 1000)
+      counts[i] = counts[i] + 1
+      marks[i] = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')[2]
+    end
+  end
+  return {full and 0 or 1, string.format('%.17g', now), offset, counts, marks}
 end
-return {full and 0 or 1, string.format('%.17g', now), offset, counts, marks}
 """
+
+HIT = LIMIT_FN + "return limit(KEYS, 1)\n"
+
+# A request's one round trip: the rate-limit decision (when KEYS name buckets) and the store's
+# catch-up. ARGV: the catch-up's six (`store_redis.CATCH_UP_FN`), then the limiter's from the
+# 7th. Returns {catch-up, decision}.
+ADMIT = (
+    CATCH_UP_FN
+    + LIMIT_FN
+    + """
+local verdict = false
+if #KEYS > 0 then verdict = limit(KEYS, 7) end
+return {catch_up(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]), verdict}
+"""
+)
 
 
 class RedisClock(Clock):
@@ -106,6 +124,28 @@ class RedisRateLimiter(RateLimiter):
         could break the limit."""
         if not self.enabled or not buckets:
             return None
+        keys, args = self._args(key, buckets)
+        return self._decide(self.store.call(lambda: self._script(keys=keys, args=args)), buckets, args)
+
+    async def ahit(self, key: str, buckets: Sequence[Bucket]) -> Decision | None:
+        """`hit` awaited on the event loop."""
+        if not self.enabled or not buckets:
+            return None
+        keys, args = self._args(key, buckets)
+        return self._decide(
+            await self.store.acall(self.store.ascript(HIT)(keys=keys, args=args)), buckets, args
+        )
+
+    async def admit(self, key: str | None, buckets: Sequence[Bucket], write: bool) -> Decision | None:
+        """Open a request on the store (`RedisStore.open`) and decide on its rate limit (when
+        `key` is known), in one round trip."""
+        if key is None or not self.enabled or not buckets:
+            await self.store.open(write, ADMIT)
+            return None
+        keys, args = self._args(key, buckets)
+        return self._decide(await self.store.open(write, ADMIT, keys, args), buckets, args)
+
+    def _args(self, key: str, buckets: Sequence[Bucket]) -> tuple[list[str], list[Any]]:
         if isinstance(self.clock, RedisClock):  # the offset read in the script: always current
             at, offset_key = time.time(), self.store.key("clock")
         else:
@@ -113,10 +153,11 @@ class RedisRateLimiter(RateLimiter):
         args: list[Any] = [repr(at), offset_key, f"{self._me}:{next(self._ids)}"]
         for b in buckets:
             args += [b.limit, repr(b.window)]
-        keys = [self._key(key, b.name) for b in buckets]
-        out = self.store.call(lambda: self._script(keys=keys, args=args))
+        return [self._key(key, b.name) for b in buckets], args
+
+    def _decide(self, out: list[Any], buckets: Sequence[Bucket], args: list[Any]) -> Decision:
         now = float(out[1])
-        if offset_key:
+        if args[1]:
             self.store.clock_offset = float(out[2])
         counts, marks = out[3], out[4]
         if not out[0]:

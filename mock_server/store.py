@@ -66,6 +66,7 @@ class Store:
     shared with other processes sets `follows` and catches up with their writes in `_refresh`."""
 
     follows = False
+    remote = False  # the state is on a server (Redis): a request meets it in `open` and `settle`
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -332,6 +333,15 @@ class Store:
 
     async def sync(self) -> None:
         """Return once every write made so far is durable (memory: at once)."""
+
+    async def open(self, write: bool) -> None:
+        """Begin a request on a remote store (see `RedisStore.open`); nothing to do here."""
+
+    async def ready(self) -> None:
+        """Before a writing handler on a remote store (see `RedisStore.ready`); nothing here."""
+
+    async def settle(self) -> None:
+        """End the request `open` began (see `RedisStore.settle`); nothing to do here."""
 
     def commit(self) -> None:
         """`sync` for code outside an event loop (start-up, seeding)."""

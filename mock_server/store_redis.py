@@ -22,13 +22,18 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.retry import Retry
 
 from .errors import StoreUnavailable
@@ -47,22 +52,35 @@ local function older(a, b)  -- stream id a comes before b
 end
 """
 
-# ARGV: prefix, epoch, last applied id, lease token ('' to read only), lease ms, max entries
-CATCH_UP = (
+# The catch-up, as a Lua function other scripts call too (`shared_redis.ADMIT`): p the prefix,
+# then the epoch and last applied id this process holds, a lease token ('' to read only), the
+# lease's ms, the most entries to return.
+CATCH_UP_FN = (
     _OLDER
     + """
-local p = ARGV[1]
-if ARGV[4] ~= '' and redis.call('GET', p .. 'lease') ~= ARGV[4] then
-  if not redis.call('SET', p .. 'lease', ARGV[4], 'NX', 'PX', ARGV[5]) then return {'busy'} end
+local function catch_up(p, epoch, last, token, lease_ms, count)
+  if token ~= '' and redis.call('GET', p .. 'lease') ~= token then
+    -- one waiting replica is next: others wait while it does (a holder gives the lease back
+    -- at its next commit when someone waits)
+    local wants = redis.call('GET', p .. 'wants')
+    if (wants and wants ~= token) or not redis.call('SET', p .. 'lease', token, 'NX', 'PX', lease_ms) then
+      if not wants then redis.call('SET', p .. 'wants', token, 'PX', 250) end
+      return {'busy'}
+    end
+    if wants then redis.call('DEL', p .. 'wants') end
+  end
+  local offset = redis.call('GET', p .. 'clock') or '0'
+  if redis.call('GET', p .. 'epoch') ~= epoch then return {'reload', offset} end
+  local trimmed = redis.call('GET', p .. 'trimmed')
+  if trimmed and older(last, trimmed) then return {'reload', offset} end
+  if (redis.call('GET', p .. 'head') or '0-0') == last then return {'ok', offset, {}} end
+  return {'ok', offset, redis.call('XRANGE', p .. 'journal', '(' .. last, '+', 'COUNT', count)}
 end
-local offset = redis.call('GET', p .. 'clock') or '0'
-if redis.call('GET', p .. 'epoch') ~= ARGV[2] then return {'reload', offset} end
-local trimmed = redis.call('GET', p .. 'trimmed')
-if trimmed and older(ARGV[3], trimmed) then return {'reload', offset} end
-if (redis.call('GET', p .. 'head') or '0-0') == ARGV[3] then return {'ok', offset, {}} end
-return {'ok', offset, redis.call('XRANGE', p .. 'journal', '(' .. ARGV[3], '+', 'COUNT', ARGV[6])}
 """
 )
+
+# ARGV: prefix, epoch, last applied id, lease token ('' to read only), lease ms, max entries
+CATCH_UP = CATCH_UP_FN + "return catch_up(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
 
 # ARGV: prefix, a new epoch (kept if there is one already)
 SNAPSHOT = """
@@ -77,14 +95,18 @@ end
 return out
 """
 
-# ARGV: prefix, lease token, expected head, transaction id, journal entry, journal length,
-# then (op, table, id, value) for each write
+# ARGV: prefix, lease token ('' for the writes of a read: refused while anyone holds the lease),
+# expected head, transaction id, journal entry, journal length, the lease's new ms to keep it
+# (0: give it back), then (op, table, id, value) for each write. Returns {'ok', entry id, whether
+# another replica waits for the lease}.
 COMMIT = """
 local p = ARGV[1]
 if redis.call('GET', p .. 'committed') == ARGV[4] then return {'ok', redis.call('GET', p .. 'head')} end
-if redis.call('GET', p .. 'lease') ~= ARGV[2] then return {'lost'} end
+if ARGV[2] == '' then
+  if redis.call('EXISTS', p .. 'lease') == 1 then return {'lost'} end
+elseif redis.call('GET', p .. 'lease') ~= ARGV[2] then return {'lost'} end
 if (redis.call('GET', p .. 'head') or '0-0') ~= ARGV[3] then return {'moved'} end
-for i = 7, #ARGV, 4 do
+for i = 8, #ARGV, 4 do
   local op, t = ARGV[i], p .. 't:' .. ARGV[i + 1]
   if op == 'put' then
     redis.call('HSET', t, ARGV[i + 2], ARGV[i + 3])
@@ -104,8 +126,10 @@ while redis.call('XLEN', p .. 'journal') > tonumber(ARGV[6]) do
   redis.call('XDEL', p .. 'journal', first)
   redis.call('SET', p .. 'trimmed', first)
 end
-redis.call('DEL', p .. 'lease')
-return {'ok', id}
+if ARGV[2] ~= '' then
+  if ARGV[7] == '0' then redis.call('DEL', p .. 'lease') else redis.call('PEXPIRE', p .. 'lease', ARGV[7]) end
+end
+return {'ok', id, redis.call('EXISTS', p .. 'wants')}
 """
 
 RELEASE = """
@@ -123,6 +147,34 @@ def connect(url: str) -> redis.Redis:
         socket_timeout=2.0,
         retry=Retry(NoBackoff(), 1, (redis.ConnectionError,)),
     )
+
+
+def aconnect(url: str) -> redis.asyncio.Redis:
+    """`connect` for an event loop: the same timeouts and retry, awaited instead of blocking."""
+    return redis.asyncio.Redis.from_url(
+        url,
+        socket_connect_timeout=1.0,
+        socket_timeout=2.0,
+        retry=AsyncRetry(NoBackoff(), 1, (redis.ConnectionError,)),
+    )
+
+
+@dataclass(slots=True)
+class Standing:
+    """One request's standing with the store, from `open` to `settle` (a context variable, so
+    it follows the request into `asyncio.to_thread`)."""
+
+    writer: bool
+    locked: bool = False  # a writer's turn (`ready`), held until `settle`
+    upsets: int = 0  # `RedisStore._upsets` when the request was caught up
+
+
+_standing: ContextVar[Standing | None] = ContextVar("redis_standing", default=None)
+
+
+def _sid(entry: str) -> tuple[int, int]:
+    ms, _, seq = entry.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _text(value: bytes | str) -> str:
@@ -143,7 +195,9 @@ class RedisStore(Store):
     WAIT = 3.5  # seconds to wait for another replica's lease (it expires after LEASE_MS)
     JOURNAL = 10_000  # journal entries kept; a process further behind reloads the hashes
     follows = True  # other replicas write: `version()` catches up too
+    remote = True
     BATCH = 1000  # journal entries read at once
+    RESEND = 2.0  # seconds a commit whose connection broke is sent again (a timeout is not)
 
     def __init__(self, url: str, prefix: str = "sandbox:") -> None:
         super().__init__()
@@ -163,6 +217,22 @@ class RedisStore(Store):
         self._order: dict[str, dict[str, int]] = {}  # table -> id -> place in the listing order
         self._next: dict[str, int] = {}
         self._pending: list[list[Any]] = []  # the transaction's writes: [op, table, ...]
+        self._pending_base = ""  # the journal head the pending writes of reads were made on
+        # requests on an event loop (`open`/`settle`): an asyncio client of their loop, one
+        # writer at a time in this process, and a count of the events that undid writes
+        # requests may have read (a refused commit, a reload over pending writes)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._aredis: redis.asyncio.Redis | None = None
+        self._ascripts: dict[str, AsyncScript] = {}
+        self._writer = asyncio.Lock()
+        self._writers = 0  # writers between `ready` and `settle` (waiting for their turn, or in it)
+        self._held = ""  # the lease this process keeps across its writers' commit rounds
+        self._yield = False  # another replica asked for the lease: give it back at the next round
+        self._loose = False  # the pending writes are a read's, made without the lease
+        self._next_round: asyncio.Future[None] | None = None
+        self._inflight: asyncio.Future[None] | None = None
+        self._committer: asyncio.Future[None] | None = None
+        self._upsets = 0
         with self.lock:
             self.call(self._reload)
 
@@ -181,7 +251,9 @@ class RedisStore(Store):
     # -- catching up ----------------------------------------------------------------------
     def _reload(self) -> None:
         """Load every table from the hashes, with the journal position they stand at."""
-        out = self._snapshot(args=[self.prefix, os.urandom(8).hex()])
+        self._install(self._snapshot(args=[self.prefix, os.urandom(8).hex()]))
+
+    def _install(self, out: list[Any]) -> None:
         for table in list(self._tables):
             super()._dropped(table)
         self._order.clear()
@@ -244,8 +316,8 @@ class RedisStore(Store):
     def _refresh(self) -> None:
         """Once per request (asyncio task), and always outside one: what any replica
         acknowledged before the request began is seen by it."""
-        if self._depth:
-            return  # a transaction caught up under its lease
+        if self._depth or _standing.get() is not None:
+            return  # a transaction caught up under its lease; a request caught up in `open`
         task = _current_task()
         if task is not None and task is self._fresh_for and not self._stale:
             return
@@ -257,6 +329,11 @@ class RedisStore(Store):
     def transaction(self) -> Iterator[None]:
         """Writes inside are applied in memory at once and committed to Redis together when the
         outermost transaction ends: all of them or none (the cache is then reloaded)."""
+        standing = _standing.get()
+        if standing is not None:  # a request on an event loop: committed in `settle`
+            with self._deferred(standing):
+                yield
+            return
         with self.lock:
             if self._depth:
                 self._depth += 1
@@ -289,14 +366,7 @@ class RedisStore(Store):
         if not pending:
             self.call(lambda: self._release(keys=[self.key("lease")], args=[token]))
             return
-        args: list[Any] = [self.prefix, token, self._last, os.urandom(12).hex(), dumps(pending), self.JOURNAL]
-        for op in pending:
-            if op[0] == "put":
-                args += ["put", op[1], op[3]["id"], dumps([op[2], op[3]])]
-            elif op[0] == "del":
-                args += ["del", op[1], op[2], ""]
-            else:
-                args += ["drop", op[1], "", ""]
+        args = self._commit_args(pending, token, self._last)
         self._depth = 1  # a failure here leaves the cache stale (see `call`)
         try:
             out = self.call(lambda: self._commit(args=args))
@@ -307,6 +377,291 @@ class RedisStore(Store):
             self.call(lambda: self._release(keys=[self.key("lease")], args=[token]))
             raise StoreUnavailable(f"commit refused ({_text(out[0])}): the lease expired")
         self._last = _text(out[1])
+
+    @contextmanager
+    def _deferred(self, standing: Standing) -> Iterator[None]:
+        """A transaction of a request on an event loop: its writes are applied in memory at
+        once and sent to Redis after it (`settle`). A writer's (after `ready`), and any made while
+        this process holds the lease, go with the next commit round. A read may write too (a
+        settled status, a key's last use): with no writer under way here, such writes are sent
+        by its `settle` without the lease, refused should anyone have written meanwhile; while a
+        writer is under way they are refused at once, before anything is applied."""
+        with self.lock:
+            if not self._depth and not (standing.locked or self._held):
+                if self._writer.locked() or self._inflight is not None:
+                    raise StoreUnavailable("a write is under way in this process; the read's own write waits")
+                if not self._pending:
+                    self._pending_base = self._last
+                self._loose = True
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+
+    # -- requests on an event loop ----------------------------------------------------------
+    def ascript(self, text: str) -> AsyncScript:
+        """`text` registered with this loop's asyncio client (reloaded by redis-py on NOSCRIPT)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a first request, or a new loop (tests): its own connections
+            self._loop, self._aredis, self._ascripts = loop, aconnect(self.url), {}
+            self._writer, self._writers, self._held, self._yield = asyncio.Lock(), 0, "", False
+            self._next_round, self._inflight, self._committer = loop.create_future(), None, None
+        script = self._ascripts.get(text)
+        if script is None:
+            assert self._aredis is not None
+            script = self._ascripts[text] = self._aredis.register_script(text)
+        return script
+
+    async def acall(self, pending: Awaitable[T]) -> T:
+        """`call` on the event loop: awaited, never blocking it."""
+        try:
+            return await pending
+        except redis.RedisError as exc:
+            log.warning("redis at %s: %s", self.url, exc)
+            raise StoreUnavailable(f"redis: {exc}") from None
+
+    async def open(
+        self, write: bool, script: str = CATCH_UP, keys: Sequence[str] = (), args: Sequence[Any] = ()
+    ) -> Any:
+        """Begin a request: bring the cache up to date in one round trip, running in the same
+        script the caller's part (`script` calls `catch_up` with ARGV[1..6], then its own with
+        `keys` and the rest of ARGV, and returns {catch-up, its verdict}). Returns the verdict
+        (None for the bare catch-up). A writer then awaits `ready` before its handler; `settle`
+        ends the request, whatever happened."""
+        standing = Standing(write)
+        _standing.set(standing)
+        try:
+            out = await self.acall(self.ascript(script)(keys=keys, args=[*self._catch_args(""), *args]))
+            caught, verdict = (out, None) if script is CATCH_UP else (out[0], out[1])
+            await self._caught_up(caught)
+        except BaseException:
+            _standing.set(None)
+            raise
+        standing.upsets = self._upsets
+        return verdict
+
+    async def ready(self) -> None:
+        """Before a writer's handler: this process's turn to write (one writer's handler at a
+        time), under the store's lease. The lease stays with the process while its writers
+        follow one another (their commits go in rounds, see `_commit_rounds`), so only the
+        first of a run pays a round trip here."""
+        standing = _standing.get()
+        if standing is None or not standing.writer or standing.locked:
+            return
+        self._writers += 1
+        try:
+            await self._writer.acquire()
+        except BaseException:
+            self._writers -= 1
+            raise
+        standing.locked = True
+        try:
+            if not self._held:
+                await self._lease()
+        except BaseException:
+            standing.locked = False
+            self._writers -= 1
+            self._writer.release()
+            raise
+        standing.upsets = self._upsets
+
+    async def _lease(self) -> None:
+        token = os.urandom(12).hex()
+        deadline = time.monotonic() + self.WAIT
+        pause = 0.0005
+        while True:
+            caught = await self.acall(self.ascript(CATCH_UP)(args=self._catch_args(token)))
+            if caught[0] != b"busy":
+                break
+            if time.monotonic() > deadline:
+                raise StoreUnavailable("another replica held the store's lease too long")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        with self.lock:
+            if self._pending:  # writes of reads, made without the lease on what may now move
+                self._pending.clear()
+                self._upsets += 1
+                self._stale = True
+            self._loose = False
+            self._held = token
+        await self._caught_up(caught)
+
+    async def _caught_up(self, caught: list[Any]) -> None:
+        """Apply a catch-up's answer; read on while batches come full; reload when told."""
+        while True:
+            if caught[0] == b"reload" or self._stale:
+                await self._areload()
+                return
+            if self._take(caught[1], caught[2]):
+                return
+            caught = await self.acall(self.ascript(CATCH_UP)(args=self._catch_args("")))
+
+    def _take(self, offset: bytes, entries: list[Any]) -> bool:
+        """Apply a catch-up's entries newer than the cache (answers of concurrent requests may
+        overlap); False when a full batch came (there may be more)."""
+        with self.lock:
+            self.clock_offset = float(offset)
+            last = _sid(self._last)
+            for entry_id, fields in entries:
+                entry = _text(entry_id)
+                if _sid(entry) <= last:
+                    continue
+                for op in orjson.loads(fields[1]):
+                    self._apply(op)
+                self._last, last = entry, _sid(entry)
+        return len(entries) < self.BATCH
+
+    async def _areload(self) -> None:
+        out = await self.acall(self.ascript(SNAPSHOT)(args=[self.prefix, os.urandom(8).hex()]))
+        with self.lock:
+            if self._pending:  # writes not yet sent, made on what is now replaced
+                self._drop(StoreUnavailable("the store reloaded before these writes were sent"))
+            self._install(out)
+
+    async def settle(self) -> None:
+        """End the request `open` began: its writes committed (StoreUnavailable, a 503, if not),
+        and any it may have read of this process's other writers too; a writer gives back its
+        turn at once (the next one's handler runs while this one's commit is under way)."""
+        standing = _standing.get()
+        if standing is None:
+            return
+        _standing.set(None)
+        if standing.locked:
+            self._writers -= 1
+            self._writer.release()
+        if self._pending and self._loose:
+            await self._settle_reader()
+        elif self._pending or self._inflight is not None:  # its writes, or writes it may have read
+            await asyncio.shield(self._round() if self._pending else self._inflight)  # type: ignore[arg-type]
+            return  # that round decides: committed, or StoreUnavailable
+        elif standing.locked and self._held and not self._writers:
+            self._round()  # the last writer of a run wrote nothing: the round gives the lease back
+        if self._upsets != standing.upsets:  # writes it may have read were dropped meanwhile
+            raise StoreUnavailable("a write this request may have read was not committed")
+
+    def _round(self) -> asyncio.Future[None]:
+        """The commit round that will carry the pending writes (a round is under way, or starts)."""
+        assert self._next_round is not None
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.ensure_future(self._commit_rounds())
+        return self._next_round
+
+    async def _commit_rounds(self) -> None:
+        """Commit what writers left pending, one round (one script, one journal entry) at a
+        time: writes made while a round is under way go in the next. The lease is kept across
+        rounds while writers of this process follow, given back with the last round (or when
+        another replica asked for it)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            give_back = self._yield or not self._writers
+            if not self._pending and not (self._held and give_back):
+                return
+            with self.lock:
+                batch, self._pending = self._pending, []
+                round_, self._next_round = self._next_round, loop.create_future()
+            assert round_ is not None
+            token, base = self._held, self._last
+            if give_back:
+                self._held, self._yield = "", False
+            self._inflight = round_
+            out: list[Any]
+            try:
+                if not batch:
+                    await self.acall(self.ascript(RELEASE)(keys=[self.key("lease")], args=[token]))
+                    out = [b"ok", self._last.encode(), 0]
+                else:
+                    out = await self._send(batch, token, base, give_back)
+                if out[0] != b"ok":
+                    raise StoreUnavailable(f"commit refused ({_text(out[0])}): the lease expired")
+            except StoreUnavailable as exc:
+                with self.lock:  # what was made on top of the lost writes goes too
+                    self._stale = True
+                    self._held = ""
+                    self._fail(round_, exc)
+                    self._drop(exc)
+                self._inflight = None
+                return
+            self._advance(_text(out[1]), base)
+            if len(out) > 2 and out[2]:
+                self._yield = True  # another replica waits for the lease
+            round_.set_result(None)
+            self._inflight = None
+
+    def _drop(self, exc: StoreUnavailable) -> None:
+        """Forget the pending writes (made on what is lost): the writers waiting for them fail."""
+        self._pending.clear()
+        self._upsets += 1
+        if self._next_round is not None and self._loop is not None:
+            self._fail(self._next_round, exc)
+            self._next_round = self._loop.create_future()
+
+    @staticmethod
+    def _fail(round_: asyncio.Future[None], exc: StoreUnavailable) -> None:
+        if not round_.done():
+            round_.set_exception(exc)
+            round_.exception()  # retrieved: awaited or not
+
+    def _advance(self, entry: str, base: str) -> None:
+        """Our own commit `entry`, made on `base`, is in the cache: it stands at `entry` now,
+        unless a catch-up got past it; a cache reloaded meanwhile from an older snapshot lacks
+        it, and reloads again."""
+        if _sid(entry) > _sid(self._last):
+            if self._last == base:
+                self._last = entry
+            else:
+                self._stale = True
+
+    async def _settle_reader(self) -> None:
+        """The writes of reads: sent if nobody wrote since they were made, else dropped (the
+        cache reloads); the read that made them is answered either way."""
+        with self.lock:
+            pending, self._pending, self._loose = self._pending, [], False
+            base = self._pending_base
+        try:
+            out = await self._send(pending, "", base, True)
+        except StoreUnavailable:
+            return
+        if out[0] != b"ok":
+            self._stale = True
+            log.info("the writes of a read were not committed (%s); reloading", _text(out[0]))
+            return
+        self._advance(_text(out[1]), base)
+
+    async def _send(self, pending: list[list[Any]], token: str, head: str, give_back: bool) -> Any:
+        """One commit. A connection lost on the way leaves it unknown whether Redis applied it (a
+        Redis killed after its fsync, before its answer): the same commit is sent again for up
+        to `RESEND` seconds, which Redis, back on its AOF, answers as done or does now (its
+        transaction id is remembered; the lease, restored with the AOF, is still ours)."""
+        args = self._commit_args(pending, token, head, give_back)
+        until = time.monotonic() + self.RESEND
+        try:
+            while True:
+                try:
+                    return await self.ascript(COMMIT)(args=args)
+                except redis.ConnectionError:
+                    if not token or time.monotonic() > until:
+                        raise
+                    await asyncio.sleep(0.1)
+        except redis.RedisError as exc:  # committed or not, we cannot tell: the cache reloads
+            log.warning("redis at %s: %s", self.url, exc)
+            self._stale = True
+            self._upsets += 1
+            raise StoreUnavailable(f"redis: {exc}") from None
+
+    def _commit_args(
+        self, pending: list[list[Any]], token: str, head: str, give_back: bool = True
+    ) -> list[Any]:
+        args: list[Any] = [self.prefix, token, head, os.urandom(12).hex(), dumps(pending), self.JOURNAL]
+        args.append(self.LEASE_MS if token and not give_back else 0)
+        for op in pending:
+            if op[0] == "put":
+                args += ["put", op[1], op[3]["id"], dumps([op[2], op[3]])]
+            elif op[0] == "del":
+                args += ["del", op[1], op[2], ""]
+            else:
+                args += ["drop", op[1], "", ""]
+        return args
 
     # -- hooks ----------------------------------------------------------------------------
     def _put(self, table: str, record: Record) -> None:

@@ -32,7 +32,31 @@ from typing import Any
 
 import httpx
 
-__all__ = ["RecordedRequest", "SandboxClock", "SandboxServer"]
+__all__ = ["ClientGradeError", "ControlError", "RecordedRequest", "SandboxClock", "SandboxServer"]
+
+
+class ControlError(httpx.HTTPStatusError):
+    """The control API refused a helper's call; the message is the server's own
+    (`sandbox.fault(times=1)`: "POST /_mock/faults: 400 unknown fields: times; known: ...")."""
+
+
+class ClientGradeError(AssertionError):
+    """`assert_good_client`: the app broke client rules; the message lists each with its requests."""
+
+    def __init__(self, message: str, grade: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.grade = grade
+
+
+def _server_message(r: httpx.Response) -> str:
+    try:
+        body = r.json()
+    except ValueError:
+        return r.text[:500] or r.reason_phrase
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    return r.text[:500]
 
 
 @dataclass(frozen=True)
@@ -122,7 +146,10 @@ class SandboxServer:
             timeout=30,
         )
         try:
-            self._base_paths = dict(self.control("GET", "health")["apis"])
+            health = self.control("GET", "health")
+            if "apis" not in health:  # a guarded sandbox's public answer: without its admin token
+                self.control("GET", "tokens", params={"limit": 1})  # raises its 401, which says so
+            self._base_paths = dict(health["apis"])
         except BaseException:
             self.stop()
             raise
@@ -190,12 +217,15 @@ class SandboxServer:
     def control(
         self, verb: str, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None
     ) -> Any:
-        """A call to the control API; raises `httpx.HTTPStatusError` on an error answer."""
+        """A call to the control API; raises `ControlError` (an `httpx.HTTPStatusError`) with the
+        server's own message on an error answer."""
         if self._http is None:
             raise RuntimeError("the sandbox is not started (use it as a context manager, or start())")
         query = {k: v for k, v in (params or {}).items() if v is not None}
         r = self._http.request(verb, f"/{path}", json=body, params=query)
-        r.raise_for_status()
+        if r.is_error:
+            message = f"{verb} /_mock/{path}: {r.status_code} {_server_message(r)}"
+            raise ControlError(message, request=r.request, response=r)
         return r.json() if r.content else None
 
     def base_url(self, api: str) -> str:
@@ -262,3 +292,25 @@ class SandboxServer:
         if path is not None and api is not None and not path.startswith(self._base_paths.get(api, "\0")):
             path = self._base_paths.get(api, "") + path
         return [RecordedRequest.from_log(r) for r in rows if path is None or r["path"] == path]
+
+    # -- grading the app ------------------------------------------------------------------
+    def grade(self, api: str, token: str | None = None, *, since: str | None = None) -> dict[str, Any]:
+        """The client rules' verdicts on what the app sent (`GET /_mock/grade`): of one token
+        (its value, masked form or tok_ id) or of every caller of `api`."""
+        return dict(self.control("GET", "grade", params={"api": api, "token": token, "since": since}))
+
+    def assert_good_client(self, api: str, token: str | None = None, *, since: str | None = None) -> None:
+        """Fail with a readable list of the broken client rules, each with its requests (method,
+        path, status and the sandbox's reason); rules the app never exercised do not fail."""
+        from .grading import explain
+
+        report = self.grade(api, token, since=since)
+        if report["passed"]:
+            return
+        rows = self.control("GET", "requests", params={"api": api, "limit": 500})["requests"]
+        who = f"token {report['token']}" if report.get("token") else api
+        raise ClientGradeError(
+            f"the app broke {len(report['failed'])} client rule(s) of {api} ({who}, "
+            f"{report['requests']} requests):\n{explain(report, rows)}",
+            report,
+        )

@@ -88,6 +88,12 @@ class TokenService:
             self.store.delete(REVOKED, rid)
         return token, record
 
+    def known(self, api: str, token: str) -> Principal | None:
+        """The principal of a token this process has seen valid (no store access: it may have
+        been revoked since; `authenticate` tells)."""
+        known = self._known.get(token)
+        return known if known is not None and known.api == api else None
+
     def authenticate(self, api: str, token: str) -> Principal | None:
         version = self.store.version(TABLE)
         if version != self._known_version:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 UI_DIR = Path(__file__).parent / "ui"
 SWAGGER_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png")
-OWN_ASSETS = ("sandbox.css", "sandbox.js", "docs.js", "dashboard.js")
+OWN_ASSETS = ("sandbox.css", "sandbox.js", "docs.js", "dashboard.js", "grade.js")
 # Swagger UI sets inline styles; every script is a file of this server.
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -178,21 +178,56 @@ def docs_page(sandbox: Sandbox, name: str) -> str:
 
 
 def dashboard(sandbox: Sandbox) -> str:
+    """One page, one section per panel, each reachable from the bar at the top (`#<id>` anchors):
+    a new panel is one more entry in `dashboard_sections`."""
     options = "".join(f"<option>{html.escape(a['name'])}</option>" for a in _apis(sandbox))
-    body = f"""<main class="dash">
-<section id="requests-panel">
-<h2>Requests <small id="live">live</small></h2>
+    sections = dashboard_sections(options)
+    nav = "".join(f'<a href="#{sid}">{html.escape(title)}</a>' for sid, title, _ in sections)
+    panels = "\n".join(
+        f'<section id="{sid}" class="panel">\n<h2>{html.escape(title)}{inner}</section>'
+        for sid, title, inner in sections
+    )
+    body = f"""<nav class="sections" id="sections">{nav}</nav>
+<main class="dash">
+{panels}
+</main>
+{_config({"apis": _apis(sandbox)})}"""
+    scripts = _scripts("dashboard.js") + '\n<script src="/_mock/static/grade.js"></script>'
+    return _layout("Sandbox dashboard", body, scripts=scripts)
+
+
+def dashboard_sections(options: str) -> list[tuple[str, str, str]]:
+    """(anchor id, title, the section's HTML after its title) for each panel, in page order."""
+    return [
+        ("requests-panel", "Requests", _requests_panel(options)),
+        ("tokens-panel", "Tokens", _tokens_panel(options)),
+        ("grade-panel", "Client grade", _grade_panel(options)),
+        ("resources-panel", "Resources", _resources_panel(options)),
+        ("clock-panel", "Clock", _clock_panel()),
+        ("reset-panel", "Reset", _reset_panel(options)),
+    ]
+
+
+def _requests_panel(options: str) -> str:
+    return f""" <small id="live">live</small></h2>
 <form id="filters" class="row">
 <label>API <select name="api"><option value="">all</option>{options}</select></label>
 <label>status <input name="status" placeholder="401 or 4xx" size="8"></label>
 <label>token <input name="token" placeholder="masked or tok_ id" size="22"></label>
 <label><input type="checkbox" name="paused"> pause</label>
 </form>
+<div class="pager row"><button type="button" id="newer" disabled>&larr; newer</button>
+<span id="page-info"></span><button type="button" id="older" disabled>older &rarr;</button></div>
 <table class="grid" id="requests"><thead><tr><th>at</th><th>API</th><th>method</th><th>path</th>
 <th>status</th><th>ms</th><th>request id</th><th>token</th><th>why</th></tr></thead><tbody></tbody></table>
-</section>
-<section id="tokens-panel">
-<h2>Tokens</h2>
+<div id="exchange" class="exchange" hidden><h3 id="exchange-title"></h3>
+<div class="cols"><div><h4>request body</h4><pre id="request-body"></pre></div>
+<div><h4>response body</h4><pre id="response-body"></pre></div></div></div>
+"""
+
+
+def _tokens_panel(options: str) -> str:
+    return f"""</h2>
 <form id="mint-form" class="row">
 <label>API <select name="api">{options}</select></label>
 <label>scopes <input name="scopes" placeholder="all (or a,b)" size="24"></label>
@@ -203,35 +238,54 @@ def dashboard(sandbox: Sandbox) -> str:
 <p id="minted" class="note" hidden></p>
 <table class="grid" id="tokens"><thead><tr><th>id</th><th>API</th><th>masked</th><th>scopes</th>
 <th>mode</th><th>account</th><th>name</th><th>created</th><th></th></tr></thead><tbody></tbody></table>
-</section>
-<section id="resources-panel">
-<h2>Resources</h2>
+"""
+
+
+def _grade_panel(options: str) -> str:
+    return f""" <small>the rules an app keeps or breaks, from the requests it sent</small></h2>
+<form id="grade-form" class="row">
+<label>API <select name="api">{options}</select></label>
+<label>token <input name="token" placeholder="tok_ id, masked, or empty: every caller" size="26"></label>
+<button type="submit" id="grade">Grade</button>
+</form>
+<p id="grade-summary" class="note" hidden></p>
+<table class="grid" id="grades"><thead><tr><th>rule</th><th>verdict</th><th>what was seen</th>
+<th>requests</th><th>basis</th></tr></thead><tbody></tbody></table>
+"""
+
+
+def _resources_panel(options: str) -> str:
+    return f"""</h2>
 <form id="browse" class="row">
 <label>API <select name="api">{options}</select></label>
 <label>owner <select name="owner"></select></label>
 </form>
 <div class="cols"><ul id="collections"></ul><table class="grid" id="records"><tbody></tbody></table>
 <pre id="record"></pre></div>
-</section>
-<section id="clock-panel">
-<h2>Clock <small id="now"></small></h2>
+"""
+
+
+def _clock_panel() -> str:
+    return """ <small id="now"></small></h2>
 <form id="advance-form" class="row">
 <label>advance <input name="seconds" type="number" min="0" step="any" value="5" size="6"> s</label>
 <button type="submit" id="advance">Advance</button>
 </form>
 <table class="grid" id="settling"><thead><tr><th>API</th><th>collection</th><th>id</th><th>account</th>
 <th>status</th><th>next</th><th>in (s)</th></tr></thead><tbody></tbody></table>
-</section>
-<section id="reset-panel">
-<h2>Reset</h2>
+"""
+
+
+def _reset_panel(options: str) -> str:
+    return f"""</h2>
 <form id="reset-form" class="row">
 <label>API <select name="api"><option value="">all</option>{options}</select></label>
 <label><input type="checkbox" name="tokens"> tokens and users too</label>
 <label><input type="checkbox" name="requests"> the request log too</label>
 <button type="submit" id="reset">Reset</button>
 </form>
+<p id="reset-confirm" class="note confirm" hidden><span></span>
+<button type="button" id="reset-yes">Yes, reset</button>
+<button type="button" id="reset-no">Cancel</button></p>
 <p id="reset-result" class="note" hidden></p>
-</section>
-</main>
-{_config({"apis": _apis(sandbox)})}"""
-    return _layout("Sandbox dashboard", body, scripts=_scripts("dashboard.js"))
+"""

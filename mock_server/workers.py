@@ -42,8 +42,14 @@ def create_app() -> ASGIApp:
     else:
         _WORKER_LOCK = hold_as_worker(Path(s["data"]))  # a new serve refuses while this process lives
         store = TinyDBStore(s["data"], shared=True, group_commit=True)
+    specs = load_all(s["apis"])
+    if s.get("rate_limits"):
+        from contract import overlay
+
+        for spec in specs:
+            overlay.apply(spec, overlay.read(Path(s["rate_limits"])))
     sandbox = Sandbox(
-        load_all(s["apis"]),
+        specs,
         store,
         rate_window=s["rate_window"],
         rate_limit=s["rate_limit"],

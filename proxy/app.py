@@ -1,5 +1,5 @@
 """The validating proxy: an ASGI app forwarding every request to the upstream unchanged and
-every response back unchanged, judging both on the way (`judge.py`).
+every response back unchanged, judging both on the way (`judge.exchange`).
 
 * Forwarded as received: the method, the raw path and query (never re-encoded), every header
   but the hop-by-hop ones (`Host` becomes the upstream's), the body's bytes. Redirects are
@@ -7,8 +7,17 @@ every response back unchanged, judging both on the way (`judge.py`).
   never decoded, re-encoded or re-serialised), its headers likewise.
 * Requests are read whole before they are forwarded (validation needs the body). A JSON
   response up to `MAX_JUDGED` bytes is read whole, judged, then passed on with an
-  `X-Sandbox-Violations` header when it breaks the contract; any other response is streamed
-  as it arrives, judged by its status and headers only.
+  `X-Sandbox-Violations` header when it breaks the contract; any other response, and a JSON
+  one found larger while buffering (at most `MAX_JUDGED` held; counted `unjudged_bodies`), is
+  streamed as it arrives, judged by its status and headers only. A client that leaves stops
+  the reading: the upstream's connection is closed, not drained.
+* An exchange the proxy could not judge is never a pass: an upstream that does not answer,
+  breaks the protocol (a truncated body, a dropped connection), stalls past `timeout` or resets
+  is a 502 in the API's envelope (or, once the head has been passed on, an answer that breaks
+  off) and an `upstream` failure in the log, the counts and the report.
+* The server has the sandbox's bounds (`mock_server.httpguard`): a head size limit and timeout,
+  a body deadline and `MAX_REQUEST`. Secrets in query strings and bodies are masked in the log
+  and reports (`redact.py`).
 * Each exchange goes to the request log (`GET /_mock/requests` on the proxy: the sandbox's
   shape, with `problems` and `differences`); never a credential: neither the Authorization
   header nor a cookie is logged, recorded or put in a report (reproductions say `$TOKEN`).
@@ -18,6 +27,7 @@ every response back unchanged, judging both on the way (`judge.py`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import time
@@ -30,12 +40,13 @@ from starlette.types import Message, Receive, Scope, Send
 
 from conformance.results import Results
 from contract import Contract
+from judge.exchange import Exchange, Finding, Judge, summary
 from mock_server.clock import iso
 from mock_server.envelope import Envelope
 from mock_server.errors import ApiError
 from mock_server.shared import RequestLog
 
-from .judge import Exchange, Finding, Judge, summary
+from . import redact
 
 MAX_JUDGED = 4 * 1024 * 1024  # a JSON response larger than this is streamed, its body unjudged
 MAX_REQUEST = 64 * 1024 * 1024
@@ -52,6 +63,30 @@ HOP_BY_HOP = {
 }
 VIOLATIONS_HEADER = b"x-sandbox-violations"
 Observer = Callable[[Exchange, int, Any], None]  # (exchange, status, parsed JSON body or None)
+
+
+def _broken(exc: Exception, received: int, status: int) -> Finding:
+    """The failure of an exchange the proxy could not judge: counted and reported, never a PASS."""
+    what = {
+        httpx.RemoteProtocolError: "broke the HTTP protocol (a truncated body or a dropped connection)",
+        httpx.ReadTimeout: "stopped sending (read timeout)",
+        httpx.ReadError: "reset the connection",
+    }
+    reason = next((v for k, v in what.items() if isinstance(exc, k)), "failed")
+    return Finding(
+        "upstream",
+        f"the upstream's answer (HTTP {status}) {reason} after {received} bytes of body"
+        f" ({type(exc).__name__})",
+        f"upstream-{type(exc).__name__}",
+    )
+
+
+async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
 
 
 class BodyTooLarge(Exception):
@@ -83,6 +118,8 @@ class ProxyApp:
         self.results = Results(contract.name, self.upstream, profile="documented")  # the backend's
         self.requests = Results(contract.name, self.upstream, profile="documented")  # the client's
         self.exchanges = 0
+        self.unjudged = 0  # JSON answers over MAX_JUDGED: passed on, their bodies not judged
+        self.client_left = 0  # exchanges whose client left before the end (upstream closed early)
         self._transport, self._timeout, self._clock = transport, timeout, clock
         self._client: httpx.AsyncClient | None = None
 
@@ -147,42 +184,89 @@ class ProxyApp:
             )
         except httpx.HTTPError as exc:
             problem = Finding("upstream", f"the upstream did not answer: {type(exc).__name__}", "unreachable")
-            await self._reply_error(send, 502, "BAD_GATEWAY", problem.message, [])
+            await self._reply_error(send, 502, "BAD_GATEWAY", problem.message, [problem])
             self._note(scope, ex, 502, [*findings, problem], started, target, body, b"")
             return
+        gone = asyncio.Event()  # the client left: stop pulling from the upstream
+        watcher = asyncio.ensure_future(_watch_disconnect(receive, gone))
         try:
-            status = upstream.status_code
-            out_headers = [(k, v) for k, v in upstream.headers.raw if k.lower() not in HOP_BY_HOP]
-            ctype = upstream.headers.get("content-type", "").split(";")[0].strip().lower()
-            length = upstream.headers.get("content-length")
-            judged = ctype.endswith("json") and not (length and length.isdigit() and int(length) > MAX_JUDGED)
-            content: bytes | None = None
-            if judged:
-                chunks, size = [], 0
-                async for chunk in upstream.aiter_raw():
+            await self._answer(scope, send, upstream, ex, findings, started, target, body, gone)
+        finally:
+            watcher.cancel()
+            await upstream.aclose()
+
+    async def _answer(
+        self,
+        scope: Scope,
+        send: Send,
+        upstream: httpx.Response,
+        ex: Exchange | None,
+        findings: list[Finding],
+        started: float,
+        target: httpx.URL,
+        body: bytes,
+        gone: asyncio.Event,
+    ) -> None:
+        status = upstream.status_code
+        out_headers = [(k, v) for k, v in upstream.headers.raw if k.lower() not in HOP_BY_HOP]
+        ctype = upstream.headers.get("content-type", "").split(";")[0].strip().lower()
+        length = upstream.headers.get("content-length")
+        judged = ctype.endswith("json") and not (length and length.isdigit() and int(length) > MAX_JUDGED)
+        content: bytes | None = None
+        chunks: list[bytes] = []
+        stream = upstream.aiter_raw()
+        if judged:
+            size = 0
+            try:
+                async for chunk in stream:  # at most MAX_JUDGED bytes held: past it, streamed unjudged
                     chunks.append(chunk)
                     size += len(chunk)
-                raw = b"".join(chunks)
-                content = _decoded(raw, upstream.headers.get("content-encoding"))
-            lowered = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in upstream.headers.raw}
-            if ex is not None:
-                findings += self.judge.response(ex, status, lowered, content if judged else None)
-            failing = [f for f in findings if f.failing]
-            if failing and self.fail_on_violation:
-                await self._reply_error(send, 502, "CONTRACT_VIOLATION", summary(failing), failing)
-                self._note(scope, ex, 502, findings, started, target, body, content or b"", status)
+                    if size > MAX_JUDGED or gone.is_set():
+                        judged = False
+                        break
+            except httpx.HTTPError as exc:
+                problem = _broken(exc, size, status)
+                await self._reply_error(send, 502, "BAD_GATEWAY", problem.message, [problem])
+                self._note(scope, ex, 502, [*findings, problem], started, target, body, b"", status)
                 return
-            if failing:
-                out_headers.append((VIOLATIONS_HEADER, summary(failing).encode("ascii")))
-            await send({"type": "http.response.start", "status": status, "headers": out_headers})
             if judged:
-                await send({"type": "http.response.body", "body": raw})
-            else:
-                async for chunk in upstream.aiter_raw():
+                content = _decoded(b"".join(chunks), upstream.headers.get("content-encoding"))
+            elif not gone.is_set():
+                self.unjudged += 1
+        lowered = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in upstream.headers.raw}
+        if ex is not None:
+            findings += self.judge.response(ex, status, lowered, content if judged else None)
+        failing = [f for f in findings if f.failing]
+        if failing and self.fail_on_violation:
+            await self._reply_error(send, 502, "CONTRACT_VIOLATION", summary(failing), failing)
+            self._note(scope, ex, 502, findings, started, target, body, content or b"", status)
+            return
+        if failing:
+            out_headers.append((VIOLATIONS_HEADER, summary(failing).encode("ascii")))
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
+        sent = 0
+        if judged:
+            raw = b"".join(chunks)
+            await send({"type": "http.response.body", "body": raw})
+        else:
+            for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sent += len(chunk)
+            try:
+                async for chunk in stream:
+                    if gone.is_set():
+                        break  # the client left: the upstream's connection is closed, not drained
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sent += len(chunk)
+            except httpx.HTTPError as exc:
+                # the head is gone already: the client sees the answer break off; the report says so
+                problem = _broken(exc, sent, status)
+                self._note(scope, ex, status, [*findings, problem], started, target, body, b"", status)
+                return  # unfinished: the server closes the client's connection, which sees it break off
+            if not gone.is_set():
                 await send({"type": "http.response.body", "body": b""})
-        finally:
-            await upstream.aclose()
+        if gone.is_set():
+            self.client_left += 1
         self._note(scope, ex, status, findings, started, target, body, content or b"")
         if self.observer is not None and ex is not None:
             try:
@@ -231,7 +315,7 @@ class ProxyApp:
         if findings:  # a reproduction only where there is something to reproduce
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
             curl = reproduction(scope["method"], str(target), headers, body)
-            excerpt = f"HTTP {shown} " + content[:300].decode("utf-8", "replace")
+            excerpt = f"HTTP {shown} " + redact.body(content)[:300].decode("utf-8", "replace")
             for f in findings:
                 book = self.requests if f.side == "request" else self.results
                 book.fail(
@@ -284,12 +368,15 @@ class ProxyApp:
             "violations": len(self.results.failing),
             "differences": len(self.results.differences),
             "refused_requests": len(self.requests.failing),
+            "unjudged_bodies": self.unjudged,
+            "clients_left": self.client_left,
         }
 
 
 def reproduction(method: str, url: str, headers: dict[str, str], body: bytes) -> str:
-    """A curl line for the request, without a credential: the token is `$TOKEN`, cookies omitted."""
-    parts = ["curl", "-X", method, shlex.quote(url)]
+    """A curl line for the request, without a credential: the token is `$TOKEN`, cookies omitted,
+    secrets in the query or the body masked (`redact.py`)."""
+    parts = ["curl", "-X", method, shlex.quote(redact.url(url))]
     for name, value in headers.items():
         if name in ("host", "content-length", "cookie", "user-agent", "accept-encoding", "connection"):
             continue
@@ -297,9 +384,9 @@ def reproduction(method: str, url: str, headers: dict[str, str], body: bytes) ->
             scheme = value.partition(" ")[0] or "Bearer"
             parts += ["-H", f'"Authorization: {scheme} $TOKEN"']
             continue
-        parts += ["-H", shlex.quote(f"{name}: {value}")]
+        parts += ["-H", shlex.quote(f"{name}: {redact.MASK if redact.secret(name) else value}")]
     if body:
-        parts += ["--data-binary", shlex.quote(body[:4000].decode("utf-8", "replace"))]
+        parts += ["--data-binary", shlex.quote(redact.body(body)[:4000].decode("utf-8", "replace"))]
     line = " ".join(parts)
     return line + ("   # cookies omitted" if "cookie" in headers else "")
 

@@ -62,12 +62,17 @@ def run(argv: list[str]) -> int:
     import uvicorn
 
     from contract import SpecError, load
+    from mock_server.httpguard import server_config
 
-    from .app import ProxyApp
+    from .app import MAX_REQUEST, ProxyApp
     from .record import Recorder
     from .report import write_reports
 
     args = build_parser().parse_args(argv)
+    problem = operator_problem(args)
+    if problem:
+        print(f"mock-server proxy: {problem}", file=sys.stderr)
+        return 2
     try:
         contract = load(args.api)
     except (SpecError, KeyError, FileNotFoundError) as exc:
@@ -81,11 +86,13 @@ def run(argv: list[str]) -> int:
         observer=recorder.observe if recorder else None,
         timeout=args.timeout,
     )
-    config = uvicorn.Config(
+    # the sandbox's protocol: a head size limit and timeout, a body deadline and size limit
+    config = server_config(
         app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        max_body=MAX_REQUEST,
         server_header=False,  # the upstream's Server and Date headers pass through, not ours
         date_header=False,
     )
@@ -110,6 +117,24 @@ def run(argv: list[str]) -> int:
         file=sys.stderr,
     )
     return 1 if s["violations"] or s["refused_requests"] else 0
+
+
+def operator_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line, in one line (checked before anything starts)."""
+    from urllib.parse import urlsplit
+
+    try:
+        up = urlsplit(args.upstream)
+        up.port  # noqa: B018 - raises on a port out of range
+    except ValueError as exc:
+        return f"--upstream {args.upstream!r}: not a URL ({exc})"
+    if up.scheme not in ("http", "https") or not up.hostname:
+        return f"--upstream {args.upstream!r}: an http:// or https:// URL with a host is needed"
+    if not 0 <= args.port <= 65535:
+        return f"--port {args.port}: a port is 0 to 65535"
+    if not args.timeout > 0:
+        return f"--timeout {args.timeout:g}: a timeout is a positive number of seconds"
+    return None
 
 
 class _Stopped(Exception):

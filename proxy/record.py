@@ -20,8 +20,7 @@ from typing import Any
 import yaml
 
 from contract import Contract, Operation, Resource
-
-from .judge import Exchange
+from judge.exchange import Exchange
 
 SECRET_FIELD = re.compile(r"(password|secret|token|private_key|otp|one_time|passcode)", re.IGNORECASE)
 
@@ -76,15 +75,15 @@ class Recorder:
         else:
             one = self.contract.data(body) if self.contract.template_for(op, status) is not None else body
             found = [one]
-        parent = (op.resource or {}).get("parent") or {}
+        parent = op.resource.parent if op.resource is not None else None
         for record in found:
             if not isinstance(record, dict) or not isinstance(record.get("id"), str):
                 continue
             kept = self._clean(res, record)
-            if parent.get("field") and parent["field"] not in kept and ex.path_params:
-                value = ex.path_params.get(parent.get("param", ""))
+            if parent is not None and parent.field not in kept and ex.path_params:
+                value = ex.path_params.get(parent.param)
                 if value is not None:
-                    kept[parent["field"]] = value
+                    kept[parent.field] = value
             table[record["id"]] = kept
 
     def _clean(self, res: Resource, record: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +150,7 @@ def _parents_first(contract: Contract) -> list[str]:
         if name in order or name in seen or name not in contract.resources:
             return
         res = contract.resources[name]
-        parents = list(res.belongs_to.values()) + ([res.parent["name"]] if res.parent else [])
+        parents = list(res.belongs_to.values()) + ([res.parent.name] if res.parent else [])
         for parent in parents:
             visit(parent, seen | {name})
         order.append(name)

@@ -68,6 +68,8 @@ def build(sandbox_url: str, admin_token: str | None, reports: Path) -> MCPServer
         """The APIs this sandbox serves: each one's base URL, token prefixes (test/live), scopes,
         rate limits, and where its docs and spec are. Call the base URL + the spec's paths."""
         health = await control.get("health")
+        if "apis" not in health:  # a guarded sandbox's public answer: its refusal says why
+            await control.get("tokens")
         apis = []
         for name, base_path in health["apis"].items():
             c = contracts.get(name)

@@ -14,8 +14,7 @@ from load.roles import ApiContract
 from mock_server.clock import FrozenClock
 from mock_server.ids import IdGenerator
 from mock_server.sandbox import Sandbox
-
-APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]
+from tests.apis import APIS
 
 
 def _concrete(path: str) -> str:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+import yaml
+
+from contract import load
+from tests.apis import APIS
 from tests.conftest import Harness
 
 
 def test_health_lists_the_apis(harness: Harness) -> None:
     body = harness.client().get("/_mock/health").json()
-    assert body["apis"] == {
-        "nurosentrix": "/nurosentrix/api/v1",
-        "cloudnexus": "/cloudnexus/v1",
-        "cloudnexus-io": "/cloudnexus-io/v1",
-        "nexos": "/nexos/api",
-    }
+    assert body["apis"] == {api: load(api).base_path for api in APIS}
+    assert body["apis"]["nurosentrix"] == "/nurosentrix/api/v1"  # /<api> + the server URL's path
 
 
 def test_mint_use_list_and_revoke_a_token(harness: Harness) -> None:
@@ -141,31 +144,39 @@ def test_request_ids_are_echoed_or_generated(harness: Harness) -> None:
     assert r.status_code == 400 and r.headers["X-Request-ID"].startswith("req_")
 
 
-def test_control_api_spec_is_valid_and_covers_every_route() -> None:
-    from pathlib import Path
-
-    import yaml
+def test_control_api_spec_is_valid_and_every_route_has_its_handler(harness: Harness) -> None:
     from openapi_spec_validator import validate
 
-    doc = yaml.safe_load((Path(__file__).parent.parent / "mock_server" / "control_api.yaml").read_text())
+    from mock_server import control_routes
+
+    doc = yaml.safe_load(control_routes.SPEC.read_text())
     validate(doc)
-    assert set(doc["paths"]) == {
-        "/health",
-        "/tokens",
-        "/tokens/{token}",
-        "/users",
-        "/reset",
-        "/requests",
-        "/clock",
-        "/clock/advance",
-        "/specs/{api}",
-        "/resources",
-        "/resources/{api}/{collection}",
-        "/resources/{api}/{collection}/{id}",
-        "/settling",
-        "/faults",
-        "/faults/{id}",
-    }
+    routes = control_routes.routes()
+    assert {f"/{r.template}" for r in routes} == set(doc["paths"])
+    control = harness.app.control
+    assert set(control.handlers) == {r.operation_id for r in routes}
+    for r in routes:  # each route reaches its own handler
+        path = re.sub(r"\{\w+\}", "x", r.template)
+        assert control_routes.match(r.method, path)[0] == r
+
+
+def test_a_route_without_a_handler_fails_at_load(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mock_server import control_routes
+    from mock_server.control import ControlApi
+
+    extra = control_routes.Route("shredEverything", "POST", "shred", re.compile("shred"), None)
+    documented = control_routes.routes()
+    monkeypatch.setattr(control_routes, "routes", lambda: (*documented, extra))
+    with pytest.raises(RuntimeError, match="shredEverything"):
+        ControlApi(harness.sandbox)
+
+
+def test_a_body_is_judged_by_its_documented_schema(harness: Harness) -> None:
+    ctl = harness.client()
+    r = ctl.post("/_mock/clock/advance", json={"seconds": "soon"})
+    assert r.status_code == 400 and r.json()["error"]["message"] == "seconds: value is not of type 'number'"
+    r = ctl.post("/_mock/tokens", json={"api": "nurosentrix", "name": ""})
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith("name: ")
 
 
 def test_admin_token_protects_the_control_api(harness: Harness) -> None:

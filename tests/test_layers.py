@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("contract", "mock_server", "conformance", "load", "proxy", "sandbox_mcp")
+PACKAGES = ("contract", "judge", "mock_server", "conformance", "load", "proxy", "sandbox_mcp")
 TOP = ("proxy", "sandbox_mcp")  # the top layer: they use the sandbox and the suites
 
 
@@ -79,11 +79,13 @@ def test_the_contract_imports_nothing_of_the_project_and_the_suites_not_the_mock
         others = {t.split(".")[0] for t in targets} - {top}
         if top == "contract":
             assert not others, f"{mod} imports {sorted(targets)}"
+        if top == "judge":  # one judge for the sandbox, both suites and the proxy: it sits below them
+            assert others <= {"contract"}, f"{mod} imports {sorted(targets)}"
         if top in ("conformance", "load"):
             assert "mock_server" not in others, f"{mod} reads the spec through the mock server"
         if top != "proxy":  # the top layer: it uses the sandbox and the conformance suite
             assert "proxy" not in others, f"{mod} imports the proxy"
-        if top not in TOP:  # `mock-server mcp` is dispatched by proxy.cli, the `mock-server` script
+        if top not in TOP:  # `mock-server mcp` is imported by name (mock_server/commands.py)
             assert "sandbox_mcp" not in others, f"{mod} imports the MCP server"
 
 
@@ -92,3 +94,25 @@ def test_the_checker_sees_a_planted_circle(tmp_path: Path) -> None:
     graph["mock_server.store"] = {*graph["mock_server.store"], "mock_server.sandbox"}
     cycle = _cycle(graph)
     assert cycle is not None and "mock_server.store" in cycle
+
+
+def test_only_the_judge_and_the_contract_import_jsonschema() -> None:
+    """JSON Schema is judged one way: every other module asks `judge.schema`."""
+    importers = sorted(
+        _module_name(p)
+        for pkg in (*PACKAGES, "bench")
+        for p in (ROOT / pkg).rglob("*.py")
+        if any(m == "jsonschema" or m.startswith("jsonschema.") for m in _all_imports(p))
+    )
+    assert all(m.split(".")[0] in ("judge", "contract") for m in importers), importers
+    assert "judge.schema" in importers  # the test sees an import where there is one
+
+
+def _all_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add(node.module or "")
+    return found

@@ -10,9 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.apis import APIS
 from tests.live import ROOT, live_sandbox
-
-APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]
 
 
 def _mint(base: str, api: str) -> str:

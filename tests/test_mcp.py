@@ -24,8 +24,8 @@ from tests.live import ROOT, free_port, live_sandbox
 pytest.importorskip("mcp", reason="MCP TESTS NOT RUN: the SDK is absent (pip install -e '.[test]')")
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
-# `mock-server mcp` exactly: the script's function (proxy.cli:main), from this source tree
-MOCK_SERVER = ["-c", "import sys; from proxy.cli import main; sys.exit(main())", "mcp"]
+# `mock-server mcp` exactly: the script's function (mock_server.cli:main), from this source tree
+MOCK_SERVER = ["-c", "import sys; from mock_server.cli import main; sys.exit(main())", "mcp"]
 NURO = "/nurosentrix/api/v1"
 SERVER = {"name": "web-1", "provider": "digitalocean", "region": "nyc1", "size": "s-4vcpu-8gb"}
 TOOLS = {
@@ -241,7 +241,7 @@ def _wait_for(port: int, proc: subprocess.Popen[str], log: Any) -> None:
 def test_without_the_sdk_it_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from proxy.cli import main
+    from mock_server.cli import main
 
     monkeypatch.setitem(sys.modules, "mcp", None)  # `import mcp` now fails as if absent
     assert main(["mcp", "--url", "http://127.0.0.1:9"]) == 2

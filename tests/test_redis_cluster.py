@@ -289,10 +289,11 @@ def test_kill_9_of_one_replica_loses_nothing_acknowledged(cluster: Cluster) -> N
     acknowledged = creating.join()
     assert len(acknowledged) >= 30
     survivor = cluster.replicas[0].client()
-    assert _all_ids(survivor, tokens[0]) == set(acknowledged)
+    stored = _all_ids(survivor, tokens[0])
+    _nothing_acknowledged_lost(stored, acknowledged, in_flight=3)  # the killed replica's 3 clients
     cluster.replicas[1].start()  # and a replica started again sees it all
     cluster.replicas[1].wait()
-    assert _all_ids(cluster.replicas[1].client(), tokens[0]) == set(acknowledged)
+    assert _all_ids(cluster.replicas[1].client(), tokens[0]) == stored
 
 
 def test_redis_killed_and_restarted_on_its_aof_loses_nothing_acknowledged(cluster: Cluster) -> None:
@@ -304,8 +305,18 @@ def test_redis_killed_and_restarted_on_its_aof_loses_nothing_acknowledged(cluste
     cluster.redis.start()
     acknowledged = creating.join()
     assert len(acknowledged) >= 20
-    for replica in cluster.replicas:
-        assert _all_ids(replica.client(), tokens[0]) == set(acknowledged)
+    stored = _all_ids(cluster.replicas[0].client(), tokens[0])
+    _nothing_acknowledged_lost(stored, acknowledged, in_flight=6)
+    for replica in cluster.replicas[1:]:
+        assert _all_ids(replica.client(), tokens[0]) == stored
+
+
+def _nothing_acknowledged_lost(stored: set[str], acknowledged: list[str], in_flight: int) -> None:
+    """Every acknowledged write is stored. A write may also be stored unacknowledged, but only
+    one in flight at the kill (Redis had applied it; its answer never reached the client): at
+    most one per client."""
+    assert set(acknowledged) <= stored
+    assert len(stored - set(acknowledged)) <= in_flight
 
 
 def test_workers_on_redis_are_replicas_too(redis_db: RedisServer) -> None:

@@ -150,3 +150,24 @@ def test_the_log_never_shows_most_of_a_credential(harness: Harness) -> None:
         shown = row["token"].replace("…", "")
         assert len(shown) <= 20 and len(secret) - len(shown) >= min(len(secret) // 2, 24), row
         assert secret[:-4] not in str(row)
+
+
+def test_the_why_of_a_403_comes_from_the_stage_that_refused_not_a_second_authentication(
+    harness: Harness,
+) -> None:
+    sandbox = harness.sandbox
+    calls: list[str] = []
+    authenticate = sandbox.authenticate
+
+    def counted(spec: Any, token: str) -> Any:
+        calls.append(spec.name)
+        return authenticate(spec, token)
+
+    sandbox.authenticate = counted  # type: ignore[method-assign]
+    try:
+        read_only = harness.client("nurosentrix", harness.token("nurosentrix", scopes=["servers:read"]))
+        assert read_only.post("/servers", json=SERVER).status_code == 403
+    finally:
+        sandbox.authenticate = authenticate  # type: ignore[method-assign]
+    assert calls == ["nurosentrix"]  # the engine's own, once
+    assert _last(harness)["reason"] == "the token lacks servers:write (it has: servers:read)"

@@ -31,11 +31,11 @@ from referencing.jsonschema import DRAFT202012
 
 from contract import HTTP_METHODS, SPECS_DIR
 from contract.documented import CONSTRAINTS
+from tests.apis import APIS
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVENANCE = Path(__file__).parent / "provenance"
 SEEDS = Path(os.environ.get("SANDBOX_SEEDS_DIR", ROOT.parent / "shared" / "seeds"))
-APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]
 
 _SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs")
 _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")

@@ -7,8 +7,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from judge.schema import plainly_valid as _plainly_valid
+from judge.schema import schema_problems
 from mock_server.store import clone
-from mock_server.validation import _plainly_valid, schema_problems
 
 SCHEMAS = st.one_of(
     st.builds(

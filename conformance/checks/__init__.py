@@ -1,5 +1,9 @@
 """Domain check families. Each registers itself with `@family`, receives a `Context` and reports
-into `ctx.results` (violations with a curl reproduction, skips with a reason)."""
+into `ctx.results` (violations with a curl reproduction, skips with a reason).
+
+A family declares its kind: `once` runs in the plan's order before Schemathesis' phases, `last`
+after the cleanup (it spends the token's rate-limit budget); `per_response` families also judge
+every response the run receives (`judge.response`). The registry refuses a name twice."""
 
 from __future__ import annotations
 
@@ -61,6 +65,10 @@ CheckRun = Callable[[Context], None]
 Applies = Callable[["Contract"], "str | None"]  # None: applies; else the reason it does not
 
 
+ONCE, LAST = "once", "last"
+KINDS = (ONCE, LAST)
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
@@ -68,43 +76,35 @@ class Family:
     run: CheckRun
     needs: tuple[str, ...] = ()  # tokens besides the full one: "limited", "other"
     applies: Applies | None = None
+    kind: str = ONCE
+    per_response: bool = False  # also judges every response the run receives
 
 
 FAMILIES: dict[str, Family] = {}
 
 
 def family(
-    name: str, description: str, needs: tuple[str, ...] = (), applies: Applies | None = None
+    name: str,
+    description: str,
+    needs: tuple[str, ...] = (),
+    applies: Applies | None = None,
+    kind: str = ONCE,
+    per_response: bool = False,
 ) -> Callable[[CheckRun], CheckRun]:
+    if kind not in KINDS:
+        raise ValueError(f"check family {name!r}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if name in FAMILIES:
+        raise ValueError(f"a check family named {name!r} is already registered")
+
     def register(run: CheckRun) -> CheckRun:
-        FAMILIES[name] = Family(name, description, run, needs, applies)
+        FAMILIES[name] = Family(name, description, run, needs, applies, kind, per_response)
         return run
 
     return register
 
 
-def load_all() -> dict[str, Family]:
-    """Import every family module (registration happens at import)."""
-    from . import (  # noqa: F401
-        auth,
-        cascade,
-        credentials,
-        defaults,
-        envelope,
-        filters,
-        inputs,
-        lifecycle,
-        pagination,
-        quota,
-        ratelimit,
-        requests,
-        scopes,
-        tenancy,
-    )
-
-    return FAMILIES
-
-
+# The plan's order of the families (`--checks` lists them so); `last` ones run last whatever
+# their place here.
 ORDER = (
     "envelope",
     "auth",
@@ -122,6 +122,36 @@ ORDER = (
     "inputs",
     "ratelimit",
 )
+
+
+def load_all() -> dict[str, Family]:
+    """Import every family module (registration happens at import); every family is in ORDER."""
+    from . import (  # noqa: F401
+        auth,
+        cascade,
+        credentials,
+        defaults,
+        envelope,
+        filters,
+        inputs,
+        lifecycle,
+        pagination,
+        quota,
+        ratelimit,
+        requests,
+        scopes,
+        tenancy,
+    )
+
+    if set(FAMILIES) != set(ORDER):
+        raise AssertionError(f"check families {sorted(FAMILIES)} differ from ORDER {sorted(ORDER)}")
+    return FAMILIES
+
+
+def per_response() -> tuple[str, ...]:
+    """The families that judge every response, in the plan's order."""
+    families = load_all()
+    return tuple(n for n in ORDER if families[n].per_response)
 
 
 def created_records(ctx: Context, check: str) -> Iterator[tuple[Resource, Created]]:

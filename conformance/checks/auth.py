@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import secrets
 
-from jsonschema import Draft202012Validator
-
 from contract import MISSING
+from judge.schema import first_error
 
 from . import Context, family
 from .common import example_body, missing_path, protected
@@ -61,14 +60,10 @@ def run(ctx: Context) -> None:
                 continue
             data = ex.json()
             if schema is not None:
-                errors = (
-                    sorted(Draft202012Validator(schema).iter_errors(data), key=str)
-                    if data is not MISSING
-                    else []
-                )
-                if data is MISSING or errors:
+                error = first_error(data, schema) if data is not MISSING else None
+                if data is MISSING or error is not None:
                     clean = False
-                    why = "body is not JSON" if data is MISSING else errors[0].message
+                    why = "body is not JSON" if data is MISSING else error
                     ctx.fail(
                         "auth", ex, f"401 body does not match the documented schema: {why}", key="schema"
                     )

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from contract import Contract, Resource
-from contract.behaviours import cascade
 
 from ..factory import CannotCreate, Created
 from ..success import _webhook
@@ -17,7 +16,8 @@ CHECK = "cascade"
 
 
 def _applies(contract: Contract) -> str | None:
-    return None if any(map(cascade, contract.resources.values())) else "no collection declares cascade"
+    declares = any(res.cascade for res in contract.resources.values())
+    return None if declares else "no collection declares cascade"
 
 
 def _children(ctx: Context, child: Resource, parent: Created) -> list[str]:
@@ -27,12 +27,12 @@ def _children(ctx: Context, child: Resource, parent: Created) -> list[str]:
         ctx.factory.create(child, parent=parent)
     else:
         for op in ctx.contract.operations:
-            sig = op.raw.get("x-signature")
-            if isinstance(sig, dict) and sig.get("resource") == parent.resource.name:
+            sig = op.signature
+            if sig is not None and sig.resource == parent.resource.name:
                 _webhook(ctx.contract, ctx.factory, op, sig, None, owner=parent)
     if child.list_op is None or link is None:
         return []
-    listed = ctx.client.call(child.list_op, path={link["param"]: parent.id})
+    listed = ctx.client.call(child.list_op, path={link.param: parent.id})
     items: list[Any] = ctx.factory.items(child.list_op, listed) or []
     return [str(i["id"]) for i in items if isinstance(i, dict) and "id" in i]
 
@@ -40,7 +40,7 @@ def _children(ctx: Context, child: Resource, parent: Created) -> list[str]:
 @family(CHECK, "deleting a record deletes the children the documents say it does", applies=_applies)
 def run(ctx: Context) -> None:
     for res in ctx.contract.resources.values():
-        for name in cascade(res):
+        for name in res.cascade:
             child = ctx.contract.resources[name]
             if child.get_op is None:
                 ctx.results.skip(CHECK, f"{res.name} -> {name}: no operation reads a {name} record")

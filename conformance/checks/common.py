@@ -9,11 +9,11 @@ from contract import MISSING, Contract, Operation, Resource, body_for
 
 def resource_of(contract: Contract, op: Operation) -> Resource | None:
     """The collection an operation addresses: its x-resource, else the one whose path it extends."""
-    if op.resource and op.resource.get("name") in contract.resources:
-        res = contract.resources[op.resource["name"]]
+    if op.resource is not None and op.resource.name in contract.resources:
+        res = contract.resources[op.resource.name]
         parent = res.parent
-        if op.resource.get("op") in ("list", "create") and parent and op.path_params:
-            return contract.resources.get(parent["name"], res)
+        if op.resource.op in ("list", "create") and parent and op.path_params:
+            return contract.resources.get(parent.name, res)
         return res
     best: Resource | None = None
     for res in contract.resources.values():
@@ -27,7 +27,7 @@ def resource_of(contract: Contract, op: Operation) -> Resource | None:
 
 def missing_id(res: Resource | None) -> str:
     """An id that looks right for `res` but names nothing."""
-    if res is not None and (res.config.get("id") or {}).get("style") == "uuid":
+    if res is not None and res.id_style == "uuid":
         return "00000000-0000-4000-8000-00000000c0f0"
     prefix = res.id_prefix if res is not None and res.id_prefix else ""
     return f"{prefix}cf0missing0000"

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from contract import MISSING, Contract, Resource, body_for
-from contract.behaviours import credential, masked
 
 from ..factory import CannotCreate
 from . import Context, family
@@ -18,7 +17,7 @@ CHECK = "credentials"
 
 
 def _applies(contract: Contract) -> str | None:
-    if any(credential(op) for op in contract.operations) or any(map(masked, contract.resources.values())):
+    if any(op.credential for op in contract.operations) or any(r.masked for r in contract.resources.values()):
         return None
     return "no operation declares x-credential, no collection masked fields"
 
@@ -31,7 +30,7 @@ def _record(ctx: Context, body: Any) -> dict[str, Any]:
 @family(CHECK, "created credentials: documented format, masked in lists, 401 once revoked", applies=_applies)
 def run(ctx: Context) -> None:
     for res in ctx.contract.resources.values():
-        if masked(res):
+        if res.masked:
             _masked_list(ctx, res)
     _credentials(ctx)
 
@@ -53,14 +52,14 @@ def _masked_list(ctx: Context, res: Resource) -> None:
     link = res.parent
     try:
         if link is not None:
-            parent = ctx.contract.resources[link["name"]]
-            path = {link["param"]: ctx.factory.create(parent).id}
+            parent = ctx.contract.resources[link.name]
+            path = {link.param: ctx.factory.create(parent).id}
     except CannotCreate as exc:
         ctx.results.skip(CHECK, f"{res.name}: {exc}", listing.label)
         return
     body = body_for(writer)
     body = dict(body) if isinstance(body, dict) else {}
-    secrets_ = {f: f"conformance-secret-{ctx.factory.unique('v')}" for f in masked(res) if f in body}
+    secrets_ = {f: f"conformance-secret-{ctx.factory.unique('v')}" for f in res.masked if f in body}
     if not secrets_:
         ctx.results.skip(CHECK, f"{writer.label}: its example body has no masked field", listing.label)
         return
@@ -84,7 +83,7 @@ def _masked_list(ctx: Context, res: Resource) -> None:
 def _credentials(ctx: Context) -> None:
     contract = ctx.contract
     for op in contract.operations:
-        cred = credential(op)
+        cred = op.credential
         if cred is None:
             continue
         body = example_body(op)

@@ -9,7 +9,7 @@ from typing import Any
 
 from contract import MISSING, Contract
 
-from . import Context, family
+from . import ONCE, Context, family
 
 
 def _documented_defaults(judge: Contract, res_create: Any) -> dict[str, Any]:
@@ -31,7 +31,12 @@ def _applies(contract: Contract) -> str | None:
     return "no create operation states a default for an optional body field"
 
 
-@family("defaults", "a create leaving out a field with a documented default stores it", applies=_applies)
+@family(
+    "defaults",
+    "a create leaving out a field with a documented default stores it",
+    applies=_applies,
+    kind=ONCE,
+)
 def run(ctx: Context) -> None:
     for res in ctx.contract.resources.values():
         op = res.create_op

@@ -14,7 +14,9 @@ from .common import missing_path, protected
 
 
 @family(
-    "envelope", "success and error bodies follow x-sandbox.envelope; error codes from the spec's vocabulary"
+    "envelope",
+    "success and error bodies follow x-sandbox.envelope; error codes from the spec's vocabulary",
+    per_response=True,
 )
 def run(ctx: Context) -> None:
     contract = ctx.contract

@@ -43,9 +43,7 @@ def run(ctx: Context) -> None:
         except CannotCreate as exc:
             ctx.results.skip("pagination", f"cannot reach a {res.name} list: {exc.reason}", res.list_op.label)
             continue
-        _paginate(
-            ctx, res.list_op, path, created, style, pag.default or 20, pag.max or 100
-        )
+        _paginate(ctx, res.list_op, path, created, style, pag.default or 20, pag.max or 100)
 
 
 def _populate(ctx: Context, res: Resource) -> tuple[dict[str, Any], list[Created]]:
@@ -55,11 +53,11 @@ def _populate(ctx: Context, res: Resource) -> tuple[dict[str, Any], list[Created
     path: dict[str, Any] = {}
     link = res.parent
     if res.list_op.path_params:
-        parent_res = ctx.contract.resources.get(link["name"]) if link else None
+        parent_res = ctx.contract.resources.get(link.name) if link else None
         if parent_res is None or link is None:
             raise CannotCreate("its path parameters are not tied to a parent collection")
         parent = ctx.factory.create(parent_res)
-        path = {link["param"]: parent.id}
+        path = {link.param: parent.id}
     created: list[Created] = []
     if res.create_op is not None:
         for _ in range(NEW_ITEMS):

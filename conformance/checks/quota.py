@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract import Contract, Operation
-from contract.behaviours import Counter, at_path, counters
+from contract import Contract, Counter, Operation, at_path
 
 from ..factory import CannotCreate, Created
 from . import Context, family
@@ -17,7 +16,7 @@ REACH = 30  # creates the check may spend to reach a limit
 
 
 def _applies(contract: Contract) -> str | None:
-    return None if any(counters(op) for op in contract.operations) else "no operation declares x-quota"
+    return None if any(op.quota for op in contract.operations) else "no operation declares x-quota"
 
 
 def _read(ctx: Context, op: Operation) -> tuple[Any, Any]:
@@ -30,7 +29,7 @@ def _read(ctx: Context, op: Operation) -> tuple[Any, Any]:
 @family(CHECK, "usage counters follow creates; a create beyond the limit is refused", applies=_applies)
 def run(ctx: Context) -> None:
     for op in ctx.contract.operations:
-        for counter in counters(op):
+        for counter in op.quota:
             _counter(ctx, op, counter)
 
 

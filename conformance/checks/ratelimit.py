@@ -9,31 +9,12 @@ answers 429, at most a little over the documented limit, then the budget waits o
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from contract import Operation
+from judge.headers import advertised_window, header
 
-from ..budget import header
-from . import Context, family
+from . import LAST, Context, family
 from .common import protected
-
-
-def advertised_window(headers: Any) -> float | None:
-    """The window (`w=`) of the policy the `RateLimit` header reports on, from `RateLimit-Policy`."""
-    state, policy = header(headers, "RateLimit"), header(headers, "RateLimit-Policy")
-    if not state or not policy:
-        return None
-    name = state.split(";", 1)[0].strip().strip('"')
-    for item in policy.split(","):
-        parts = [p.strip() for p in item.split(";")]
-        if parts and parts[0].strip('"') == name:
-            for p in parts[1:]:
-                if p.startswith("w="):
-                    try:
-                        return float(p[2:])
-                    except ValueError:
-                        return None
-    return None
 
 
 def probe_operation(ctx: Context) -> Operation | None:
@@ -41,12 +22,15 @@ def probe_operation(ctx: Context) -> Operation | None:
     candidates = [
         op for op in protected(ctx.contract) if op.method == "get" and not op.path_params and op.buckets
     ]
-    candidates.sort(key=lambda op: (len(op.buckets), not (op.resource and op.resource.get("op") == "list")))
+    candidates.sort(key=lambda op: (len(op.buckets), not (op.resource and op.resource.op == "list")))
     return candidates[0] if candidates else None
 
 
 @family(
-    "ratelimit", "rate-limit headers present and coherent; the documented limit answers 429 + Retry-After"
+    "ratelimit",
+    "rate-limit headers present and coherent; the documented limit answers 429 + Retry-After",
+    kind=LAST,
+    per_response=True,
 )
 def run(ctx: Context) -> None:
     op = probe_operation(ctx)

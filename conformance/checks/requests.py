@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from contract import Contract, Operation
-from contract.behaviours import generated, requires
 
 from ..factory import CannotCreate, Created
 from . import Context, family
@@ -22,7 +21,7 @@ from .common import resource_of
 
 
 def _declares(contract: Contract) -> str | None:
-    if any(generated(op) or requires(op) for op in contract.operations):
+    if any(op.generated or op.requires for op in contract.operations):
         return None
     return "no operation declares x-generated or x-requires"
 
@@ -44,10 +43,10 @@ def _setup(ctx: Context, op: Operation) -> tuple[dict[str, Any], dict[str, Creat
         ctx.factory.settle(owner, ctx.settle_timeout, changed=True)
         path = {op.path_params[-1].name: owner.id}
     named: dict[str, Created] = {}
-    for field, need in requires(op).items():
+    for field, need in op.requires.items():
         target = ctx.contract.resources[need.collection]
         link = target.parent
-        under = owner if owner is not None and link and link["name"] == owner.resource.name else None
+        under = owner if owner is not None and link and link.name == owner.resource.name else None
         named[field] = ctx.factory.create(target, parent=under)
     return path, named
 
@@ -75,7 +74,7 @@ def _adopt(ctx: Context, op: Operation, ex: Any, sent: dict[str, Any]) -> None:
 )
 def run_requires(ctx: Context) -> None:
     for op in ctx.contract.operations:
-        needs = requires(op)
+        needs = op.requires
         if not needs:
             continue
         try:
@@ -107,7 +106,7 @@ def run_requires(ctx: Context) -> None:
 @family("generated", "a field omitted from the request is generated and returned", applies=_declares)
 def run_generated(ctx: Context) -> None:
     for op in ctx.contract.operations:
-        fields = generated(op)
+        fields = op.generated
         if not fields:
             continue
         try:

@@ -98,8 +98,7 @@ def _slug(text: str, limit: int = 63) -> str:
 
 def _phases(r: Resources) -> tuple[float, float]:
     """Seconds a deployment spends queued and building: its declared lifecycle, as applied."""
-    transitions = r.config("deployments")["lifecycle"]["transitions"]
-    times = {t["from"]: r.delay(t.get("after", 0)) for t in transitions}
+    times = r.lifecycles.durations("deployments")
     return times.get("queued", 0.0), times.get("building", 0.0)
 
 

@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 from contract import Contract
-from contract.behaviours import generated, requires
 
 from ..calls import Call, Reply
 from ..clock import iso
@@ -73,7 +72,7 @@ def clone_instance(call: Call) -> Reply:
         raise ApiError(
             404, "NOT_FOUND", "Backup not found", [Problem("backup_id", "no such backup of this instance")]
         ) from None
-    need = requires(call.op)["backup_id"].status  # x-requires
+    need = call.op.requires["backup_id"].status  # x-requires
     if backup["status"] != need:
         raise ApiError(
             409,
@@ -98,7 +97,7 @@ def clone_instance(call: Call) -> Reply:
     )
     record = r.create("instances", call.owner, fields)
     data = r.public("instances", record)
-    for field in generated(call.op):  # x-generated: shown once, never stored
+    for field in call.op.generated:  # x-generated: shown once, never stored
         if field not in body:
             data[field] = call.sandbox.ids.secret("", 20)
     return Reply(201, data)

@@ -19,26 +19,57 @@
     $(table).tBodies[0].replaceChildren(...rows());
   }
 
-  // -- requests ---------------------------------------------------------------------------
+  // -- requests: a page of the bounded log, newest first; a row opens its bodies ------------
+  const PAGE = 50;
   const filters = $("filters");
+  let offset = 0;  // how many of the newest matches to skip
   async function loadRequests() {
     if (filters.paused.checked) return;
-    const q = new URLSearchParams({ limit: "200" });
+    const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
     for (const name of ["api", "status", "token"]) {
       const value = filters[name].value.trim();
       if (value) q.set(name, value);
     }
     const data = await ctl("requests?" + q);
-    render("requests", data, () => data.requests.slice().reverse().map((r) => {
+    const first = data.total ? offset + 1 : 0;
+    $("page-info").textContent = `${first}–${offset + data.requests.length} of ${data.total} (newest first)`;
+    $("newer").disabled = offset === 0;
+    $("older").disabled = offset + PAGE >= data.total;
+    render("requests", data.requests, () => data.requests.slice().reverse().map((r) => {
       const why = r.reason || (r.problems || []).map((p) => `${p.field}: ${p.reason}`).join("; ");
-      return el("tr", { className: "req" },
+      const row = el("tr", { className: "req" },
         el("td", {}, r.at), el("td", {}, r.api), el("td", {}, r.method), el("td", {}, r.path),
         el("td", { className: "status s" + String(r.status)[0] }, r.status), el("td", {}, r.ms),
         el("td", {}, r.request_id), el("td", { className: "token" }, r.token || ""),
         el("td", { className: "why" }, why || ""));
+      row.dataset.requestId = r.request_id;
+      return row;
     }));
   }
-  filters.addEventListener("input", () => loadRequests().catch(fail));
+  function page(to) {
+    offset = Math.max(0, to);
+    loadRequests().catch(fail);
+  }
+  filters.addEventListener("input", () => page(0));
+  $("newer").addEventListener("click", () => page(offset - PAGE));
+  $("older").addEventListener("click", () => page(offset + PAGE));
+  function bodyText(body) {
+    if (!body) return "(no body)";
+    let text = body.text;
+    try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (err) { /* not JSON: as sent */ }
+    return body.truncated ? `${text}\n… (first 4 KiB of ${body.bytes} bytes)` : text;
+  }
+  $("requests").addEventListener("click", async (event) => {
+    const row = event.target.closest("tr");
+    if (!row || !row.dataset.requestId) return;
+    const q = new URLSearchParams({ request_id: row.dataset.requestId, bodies: "1", limit: "1" });
+    const found = (await ctl("requests?" + q).catch(fail) || { requests: [] }).requests[0];
+    if (!found) return;
+    $("exchange-title").textContent = `${found.method} ${found.path} → ${found.status} (${found.request_id})`;
+    $("request-body").textContent = bodyText(found.request_body);
+    $("response-body").textContent = bodyText(found.response_body);
+    $("exchange").hidden = false;
+  });
 
   // -- tokens -----------------------------------------------------------------------------
   async function loadTokens() {
@@ -53,8 +84,20 @@
     }));
   }
   $("tokens").addEventListener("click", async (event) => {
-    const id = event.target.dataset && event.target.dataset.id;
+    const button = event.target;
+    const id = button.dataset && button.dataset.id;
     if (!id) return;
+    if (!button.dataset.armed) {  // the first click asks; the second, within 5 s, revokes
+      button.dataset.armed = "1";
+      button.textContent = "Confirm revoke";
+      button.classList.add("armed");
+      setTimeout(() => {
+        delete button.dataset.armed;
+        button.textContent = "Revoke";
+        button.classList.remove("armed");
+      }, 5000);
+      return;
+    }
     await ctl("tokens/" + encodeURIComponent(id), { method: "DELETE" }).catch(fail);
     await loadTokens().catch(fail);
   });
@@ -138,8 +181,19 @@
 
   // -- reset ------------------------------------------------------------------------------
   const reset = $("reset-form");
-  reset.addEventListener("submit", async (event) => {
+  const confirmReset = $("reset-confirm");
+  reset.addEventListener("submit", (event) => {  // asks first: what will be lost, then Yes or Cancel
     event.preventDefault();
+    const what = [reset.api.value ? `every record of ${reset.api.value}` : "every record of every API"];
+    if (reset.tokens.checked) what.push("its tokens and users");
+    if (reset.requests.checked) what.push("the request log");
+    confirmReset.firstElementChild.textContent = `Reset ${what.join(", ")}? This cannot be undone. `;
+    confirmReset.hidden = false;
+    $("reset-yes").focus();
+  });
+  $("reset-no").addEventListener("click", () => { confirmReset.hidden = true; });
+  $("reset-yes").addEventListener("click", async () => {
+    confirmReset.hidden = true;
     const body = { tokens: reset.tokens.checked, requests: reset.requests.checked };
     if (reset.api.value) body.api = reset.api.value;
     const done = await ctl("reset", { method: "POST", body }).catch(fail);

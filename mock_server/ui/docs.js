@@ -8,9 +8,40 @@
   let ui = null;
 
   Sandbox.ctl("specs/" + encodeURIComponent(cfg.api)).then((spec) => {
-    ui = SwaggerUIBundle({ spec, dom_id: "#swagger-ui", deepLinking: true, displayRequestDuration: true });
+    ui = SwaggerUIBundle({
+      spec, dom_id: "#swagger-ui", deepLinking: true, displayRequestDuration: true,
+      requestInterceptor: freshRequestId,
+    });
     window.ui = ui;
   });
+
+  /* "Try it out" fills X-Request-ID with the spec's example: every request gets its own id instead
+     (one typed by hand is kept the first time it is sent). */
+  const sent = new Set();
+  function freshRequestId(req) {
+    const name = Object.keys(req.headers || {}).find((h) => h.toLowerCase() === "x-request-id");
+    if (name && (sent.has(req.headers[name]) || isExample(req.headers[name]))) {
+      const bytes = crypto.getRandomValues(new Uint8Array(8));
+      req.headers[name] = "req_" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    }
+    if (name) sent.add(req.headers[name]);
+    return req;
+  }
+  let examples = null;
+  function isExample(value) {
+    if (examples === null) {
+      examples = new Set();
+      const walk = (node) => {
+        if (!node || typeof node !== "object") return;
+        if (typeof node.name === "string" && node.name.toLowerCase() === "x-request-id" && node.example) {
+          examples.add(String(node.example));
+        }
+        Object.values(node).forEach(walk);
+      };
+      walk(ui && ui.specSelectors ? ui.specSelectors.specJson().toJS() : null);
+    }
+    return examples.has(value);
+  }
 
   const form = document.getElementById("mint-form");
   const shown = document.getElementById("minted");

@@ -5,15 +5,23 @@ const Sandbox = (() => {
   const KEY = "sandboxAdminToken";
   let asking = null;
 
-  function askAdminToken() {
+  function askAdminToken(refused) {
     if (asking) return asking;
     asking = new Promise((resolve) => {
       const form = document.createElement("form");
       form.id = "admin-login";
       form.className = "helper";
       const text = document.createElement("p");
-      text.textContent = "This sandbox was started with --admin-token: enter it to use the control API " +
-        "(kept in this browser tab only).";
+      text.textContent = "This sandbox was started with an admin token (serve --admin-token, or " +
+        "$SANDBOX_ADMIN_TOKEN): enter it to use the control API (kept in this browser tab only).";
+      if (refused) {
+        const wrong = document.createElement("p");
+        wrong.id = "admin-refused";
+        wrong.className = "refused";
+        wrong.textContent = "The sandbox refused that admin token (401): it is not the value the " +
+          "sandbox was started with. Check serve --admin-token / $SANDBOX_ADMIN_TOKEN and try again.";
+        form.append(wrong);
+      }
       const input = document.createElement("input");
       input.type = "password";
       input.name = "admin";
@@ -50,7 +58,7 @@ const Sandbox = (() => {
       const response = await fetch("/_mock/" + path, init);
       if (response.status === 401) {
         sessionStorage.removeItem(KEY);
-        await askAdminToken();
+        await askAdminToken(Boolean(admin));  // a token was sent and refused: say so
         continue;
       }
       const data = response.status === 204 ? null : await response.json();

@@ -1,6 +1,7 @@
 """The dashboard (`/_mock/ui`) in a real browser, fed by the control API only: mint a token,
-see a request made with it appear with its reason, revoke it (the next use says "revoked"),
-browse a record, advance the clock (what was settling settles), reset. No console errors."""
+see a request made with it appear with its reason, revoke it after confirming (the next use says
+"revoked"), browse a record, advance the clock (what was settling settles), reset after confirming.
+No console errors."""
 
 from __future__ import annotations
 
@@ -99,6 +100,9 @@ def test_mint_use_revoke_advance_reset(browser: Any, base: str, shot: Callable[[
     assert f"{token[:9]}" in row and token not in row
     shot("request-with-reason")
 
+    _click(browser, "tokens", "button.revoke", token_id)  # asks first: "Confirm revoke"
+    wait.until(lambda d: "Confirm revoke" in (_text(d, "tokens", token_id) or ""))
+    assert api.get("/servers").status_code == 200  # not revoked yet
     _click(browser, "tokens", "button.revoke", token_id)
     wait.until(lambda d: not _row_with(d, "tokens", token_id))
     assert api.get("/servers").status_code == 401
@@ -107,8 +111,8 @@ def test_mint_use_revoke_advance_reset(browser: Any, base: str, shot: Callable[[
 
     # the filter by token keeps only its requests
     filters = browser.find_element(By.ID, "filters")
-    filters.find_element(By.NAME, "token").send_keys(token_id)
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#requests tbody tr")) == 3)
+    filters.find_element(By.NAME, "token").send_keys(token_id)  # 200, 403, 200, 401
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#requests tbody tr")) == 4)
     shot("filtered-by-token")
 
     # a server still provisioning, settled by advancing the clock
@@ -132,7 +136,13 @@ def test_mint_use_revoke_advance_reset(browser: Any, base: str, shot: Callable[[
 
     reset = browser.find_element(By.ID, "reset-form")
     reset.find_element(By.NAME, "requests").click()
+    browser.find_element(By.ID, "reset").click()  # asks first, naming what will be lost
+    question = wait.until(ec.visibility_of_element_located((By.ID, "reset-confirm"))).text
+    assert "every record of every API" in question and "the request log" in question
+    browser.find_element(By.ID, "reset-no").click()
+    assert httpx.get(f"{base}/_mock/resources").json()["apis"]["nurosentrix"]["collections"]["servers"] == 1
     browser.find_element(By.ID, "reset").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "reset-yes"))).click()
     wait.until(ec.visibility_of_element_located((By.ID, "reset-result")))
     assert httpx.get(f"{base}/_mock/resources").json()["apis"]["nurosentrix"]["collections"]["servers"] == 0
     assert console_errors(browser) == []
@@ -157,6 +167,13 @@ def test_admin_token_guards_the_data_and_the_page_asks_for_it(
         field = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#admin-login input")))
         assert browser.find_elements(By.CSS_SELECTOR, "#tokens tbody tr") == []  # no data without it
         shot("asks-for-admin-token")
+        assert browser.find_elements(By.ID, "admin-refused") == []  # nothing was refused yet
+        field.send_keys("not-the-token")
+        browser.find_element(By.CSS_SELECTOR, "#admin-login button").click()
+        refused = wait.until(ec.visibility_of_element_located((By.ID, "admin-refused"))).text
+        assert "refused that admin token" in refused and "$SANDBOX_ADMIN_TOKEN" in refused
+        shot("wrong-admin-token")
+        field = browser.find_element(By.CSS_SELECTOR, "#admin-login input")
         field.send_keys("adm-s3cret")
         browser.find_element(By.CSS_SELECTOR, "#admin-login button").click()
         wait.until(lambda d: _text(d, "tokens", "startup", "nurosentrix"))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.apis import APIS
 from tests.conformance.backends import Defective, make_sandbox, serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +87,6 @@ def suite(tmp_path: Path) -> Callable[..., Outcome]:
     return run
 
 
-APIS = ("nurosentrix", "cloudnexus", "cloudnexus-io", "nexos")
 
 
 @pytest.fixture(scope="module")

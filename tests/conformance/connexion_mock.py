@@ -11,6 +11,7 @@ Credentials: any bearer token is accepted (the mock keeps no accounts).
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import tempfile
@@ -91,10 +92,26 @@ def start(api: str, port: int, directory: Path, log: Any = subprocess.DEVNULL) -
     return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)
 
 
-if __name__ == "__main__":
+def main(api: str, port: int) -> int:
+    """Serve until stopped; SIGTERM or Ctrl-C stops the connexion child too (and waits for it)."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     with tempfile.TemporaryDirectory() as tmp:
-        proc = start(sys.argv[1], int(sys.argv[2]), Path(tmp), log=None)
+        proc = start(api, port, Path(tmp), log=None)
         try:
-            proc.wait()
+            return proc.wait()
         except KeyboardInterrupt:
             proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], int(sys.argv[2])))

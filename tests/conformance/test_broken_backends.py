@@ -19,7 +19,7 @@ CASES: dict[str, tuple[str, list[str], set[str]]] = {
     "wrong-envelope": ("cloudnexus", ["--checks", "envelope", "--phases", "examples"], {"envelope"}),
     "wrong-status": ("cloudnexus", ["--checks", "none", "--phases", "examples"], {"status_code_conformance"}),
     "lost-after-create": ("cloudnexus", ["--checks", "lifecycle", "--phases", "none"], {"lifecycle"}),
-    "wrong-totals": ("cloudnexus", ["--checks", "pagination", "--phases", "none"], {"pagination"}),
+    "wrong-totals": ("nurosentrix", ["--checks", "pagination", "--phases", "none"], {"pagination"}),
     "server-error": ("cloudnexus", ["--checks", "none", "--phases", "examples"], {"not_a_server_error"}),
     "invalid-accepted": (
         "cloudnexus-io",

@@ -8,10 +8,10 @@ import copy
 
 import pytest
 
-from conformance.checks.responses import envelope_problems
 from conformance.schemathesis_phase import _allowed_by_overlap
 from contract import SpecError, compile_spec, load
 from contract.documented import view
+from judge.response import envelope_problems
 
 ALLOW = (
     "Allow header mismatch: `Allow: DELETE, GET, POST` does not match the schema. "

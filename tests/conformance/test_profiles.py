@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from conformance import baseline
-from conformance.budget import Budget, reset_seconds
-from conformance.checks.responses import INFERRED, judged_problems, rate_limit_problems
+from conformance.budget import Budget
 from conformance.report import junit, summary
 from conformance.results import Results
 from contract import compile_spec, documented, load
+from judge.headers import reset_seconds
+from judge.profile import INFERRED
+from judge.response import judged_problems, rate_limit_problems
 from tests.conformance.test_units import FakeTime
 
 

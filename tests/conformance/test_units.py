@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 
 from conformance.budget import Budget, BudgetError, parse_rate
-from conformance.checks.responses import envelope_problems, rate_limit_problems
 from conformance.cli import main
 from conformance.report import junit, markdown, summary
 from conformance.results import Results
-from contract import Bucket, Template, load, synthesize
+from contract import Bucket, Parent, Template, load, synthesize
 from contract import compile_spec as build
+from judge.response import envelope_problems, rate_limit_problems
+from tests.apis import APIS
 from tests.conformance.backends import free_port
-
-APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]
 
 
 # ------------------------------------------------------------------------------- contract
@@ -34,7 +33,7 @@ def test_resources_find_their_operations_including_handlers() -> None:
     nuro = load("nurosentrix").resources
     create = nuro["instances"].create_op
     assert create and create.operation_id == "createInstance"  # x-handler
-    assert nuro["backups"].parent == {"name": "instances", "param": "id", "field": "instance_id"}
+    assert nuro["backups"].parent == Parent(name="instances", param="id", field="instance_id")
     assert {o.operation_id for o in nuro["instances"].actions} >= {"instanceAction", "cloneInstance"}
     nexos = load("nexos").resources
     register = nexos["nodes"].create_op
@@ -213,17 +212,16 @@ def test_synthesized_bodies_follow_the_schema() -> None:
 
 # ------------------------------------------------------------------------------------ CLI
 def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["run", "--api", "cloudnexus"])  # neither tokens nor --sandbox
-    assert exc.value.code == 2
+    assert main(["run", "--api", "cloudnexus"]) == 2  # neither tokens nor --sandbox
+    assert "give --base-url and --token" in capsys.readouterr().err
     dead = f"http://127.0.0.1:{free_port()}"
     assert main(["run", "--api", "cloudnexus", "--base-url", dead, "--token", "t", "-q"]) == 2
     assert "unreachable" in capsys.readouterr().err
     assert main(["run", "--api", "nope", "--base-url", dead, "--token", "t", "-q"]) == 2
     assert main(["run", "--api", "cloudnexus", "--sandbox", dead, "-q"]) == 2
     assert main(["run", "--api", "cloudnexus", "--base-url", dead, "--token", "t", "--rate-limit", "x"]) == 2
-    with pytest.raises(SystemExit):
-        main(["run", "--api", "cloudnexus", "--sandbox", dead, "--phases", "warp"])
+    assert main(["run", "--api", "cloudnexus", "--sandbox", dead, "--phases", "warp"]) == 2
+    assert "--phases: unknown warp" in capsys.readouterr().err
 
 
 def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
@@ -247,3 +245,16 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     ):
         assert flag in text
     assert "Exit status: 0" in text
+
+
+def test_families_declare_their_kind_and_the_registry_refuses_a_name_twice() -> None:
+    from conformance.checks import FAMILIES, LAST, ORDER, family, load_all, per_response
+
+    families = load_all()
+    assert [n for n in ORDER if families[n].kind == LAST] == ["ratelimit"]  # it spends the token's budget
+    assert per_response() == ("envelope", "ratelimit")
+    with pytest.raises(ValueError, match="already registered"):
+        family("auth", "a second auth family")
+    with pytest.raises(ValueError, match="kind must be"):
+        family("brand-new", "a family of no known kind", kind="sometimes")
+    assert "brand-new" not in FAMILIES

@@ -10,7 +10,11 @@ under the sandbox's mount path, in Nurosentrix's envelope, with these limiters:
   no-retry-after     correct, but a 429 carries no Retry-After
   lying-retry-after  correct, but Retry-After is always 1 s (the slot frees up to W later)
   fixed-window       fixed windows, the first ending W/2 after the first request: 2x the
-                     limit is admitted across a boundary
+                     limit is admitted across a boundary (honest: "N per window" read as a
+                     fixed window; only the strict profile, a moving window, refuses it)
+  vendor             as a vendor team writes it from the documents alone: fixed windows, a
+                     429 with code RATE_LIMIT_EXCEEDED and Retry-After, no other rate-limit
+                     header (issue 32: the documented profile must pass it)
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from starlette.routing import Route
 
 BASE = "/nurosentrix/api/v1"
 LIMITS = {"all": 100, "write": 20}
-MODES = ("ok", "none", "loose", "no-retry-after", "lying-retry-after", "fixed-window")
+MODES = ("ok", "none", "loose", "no-retry-after", "lying-retry-after", "fixed-window", "vendor")
 
 
 class Limiter:
@@ -50,7 +54,7 @@ class Limiter:
             return True, {}
         now = time.monotonic()
         with self.lock:
-            if self.mode == "fixed-window":
+            if self.mode in ("fixed-window", "vendor"):
                 return self._fixed(buckets, now)
             for b in buckets:
                 log = self.logs[b]
@@ -83,6 +87,8 @@ class Limiter:
         return True, self._headers(b, self.limits[b] - self.fixed[b], reset, None)
 
     def _headers(self, bucket: str, remaining: int, reset: int, retry: int | None) -> dict[str, str]:
+        if self.mode == "vendor":
+            return {} if retry is None else {"Retry-After": str(retry)}
         w = f"{self.window:g}"
         out = {
             "RateLimit-Policy": ", ".join(f'"{b}";q={q};w={w}' for b, q in self.limits.items()),
@@ -104,7 +110,8 @@ def build_app(mode: str, window: float) -> Starlette:
         ok, headers = limiter.hit(buckets)
         if ok:
             return None, headers
-        body = {"success": False, "error": {"code": "RATE_LIMITED", "message": "Rate limit exceeded"}}
+        code = "RATE_LIMIT_EXCEEDED" if limiter.mode == "vendor" else "RATE_LIMITED"
+        body = {"success": False, "error": {"code": code, "message": "Rate limit exceeded"}}
         return JSONResponse(body, 429, headers=headers), headers
 
     def authorized(request: Request) -> Response | None:

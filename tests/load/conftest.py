@@ -3,7 +3,6 @@ rate window, broken stand-in backends), every one of them time-bounded."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import secrets
@@ -19,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.apis import APIS
+
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"  # the only address load tests ever target
 RATE_WINDOW = 3.0  # the sandbox's --rate-window in these tests: a window lasts seconds, not a minute
-BASE_APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io"]
 
 
 def free_port() -> int:
@@ -110,21 +110,10 @@ def _start_sandbox(apis: list[str]) -> Sandbox | None:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
-    """The sandbox with every API it can serve. Nexos needs its per-API module
-    (mock_server/apis/nexos.py); without it, or if the sandbox cannot start with it, Nexos is
-    left out and its tests are skipped."""
-    skipped: dict[str, str] = {}
-    started = None
-    if importlib.util.find_spec("mock_server.apis.nexos") is not None:
-        started = _start_sandbox([*BASE_APIS, "nexos"])
-        if started is None:
-            skipped["nexos"] = "the sandbox does not start with nexos (mock_server/apis/nexos.py)"
-    else:
-        skipped["nexos"] = "mock_server/apis/nexos.py does not exist yet"
-    started = started or _start_sandbox(BASE_APIS)
+    """The sandbox with every API whose spec is present."""
+    started = _start_sandbox(list(APIS))
     if started is None:
         pytest.fail("the sandbox did not start")
-    started.skipped = skipped
     yield started
     stop(started.proc)
 

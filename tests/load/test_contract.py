@@ -10,8 +10,9 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from contract import Template
+from judge.headers import parse_retry_after, parse_structured
 from load import LOCUSTFILES
-from load.ratelimit import certain_peak, observed_peak, parse_retry_after, parse_structured
+from load.ratelimit import certain_peak, observed_peak
 from load.roles import ApiContract
 from tests.load.conftest import ROOT, run
 
@@ -28,7 +29,7 @@ def test_limits_and_operations_come_from_the_spec(api: str) -> None:
     assert c.error_code_path == ("error", "code")  # every API's envelope, read from its template
     read = c.read_op_for("all")
     assert read is not None and read.method == "get" and read.rate_buckets == ("all",)
-    assert (read.resource or {}).get("op") == "list"
+    assert read.resource is not None and read.resource.op == "list"
     pair = c.write_pair_for("write")
     assert pair is not None
     create, delete = pair

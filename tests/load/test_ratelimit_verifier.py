@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.apis import APIS
 from tests.load.conftest import HOST, RATE_WINDOW, Sandbox, free_port, need, run, spawn, stop, wait_http
 
 pytestmark = pytest.mark.slow
 
 VERIFY = [sys.executable, "-m", "load", "ratelimit"]
-APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]
 TIMEOUT = 120  # seconds per verifier process; a 3 s window run takes about 20 s
 
 
@@ -56,14 +56,41 @@ def test_the_sandbox_keeps_its_rate_limit_contract(
     assert "Retry-After honest" in output
 
 
-# mode of tests/load/broken_backend.py -> (exit code, what the output must name)
+# case -> (mode of tests/load/broken_backend.py, profile, exit code, what the output must name)
 BROKEN = {
-    "ok": (0, ["PASS"]),
-    "none": (1, ["[limit-exceeded] all:", "[limit-exceeded] write:", "lack RateLimit-Policy"]),
-    "loose": (1, ["[limit-exceeded] all:", "[limit-exceeded] write:", "X-RateLimit-Limit says 150"]),
-    "no-retry-after": (1, ["[retry-after-missing] all: a 429 from GET /servers has no Retry-After header"]),
-    "lying-retry-after": (1, ["[retry-after-dishonest] all: a 429 said Retry-After: 1;"]),
-    "fixed-window": (1, ["[limit-exceeded] all:"]),
+    "ok": ("ok", "documented", 0, ["PASS"]),
+    # (On a loaded machine a burst may be too slow to pass 100 per window, or to make a lie show:
+    # a problem named in one bucket suffices.)
+    "none": ("none", "documented", 1, ["[limit-exceeded] "]),
+    "loose": (
+        "loose",
+        "strict",
+        1,
+        ["[limit-exceeded] ", "X-RateLimit-Limit says 150"],
+    ),
+    "no-retry-after": (
+        "no-retry-after",
+        "strict",
+        1,
+        ["[retry-after-missing] ", "has no Retry-After header"],
+    ),
+    "lying-retry-after": (
+        "lying-retry-after",
+        "documented",
+        1,
+        ["[retry-after-dishonest] ", "a 429 said Retry-After: 1;"],
+    ),
+    # an honest fixed window keeps "N per window" (issue 26), and a vendor's own 429 code and
+    # headers are not ours to demand (issue 32) ...
+    "fixed-window": ("fixed-window", "documented", 0, ["PASS", "fixed-window"]),
+    "vendor": ("vendor", "documented", 0, ["PASS", "RATE_LIMIT_EXCEEDED"]),
+    # ... but strict keeps the spec's choices: a moving window, RATE_LIMITED, its headers
+    "vendor-strict": (
+        "vendor",
+        "strict",
+        1,
+        ["[limit-exceeded] ", "expected 'RATE_LIMITED'", "lack RateLimit-Policy"],
+    ),
 }
 # A lie shows only while the truth is far from it: Retry-After 1 s when the slot frees in up to
 # 6 s (a slow burst on a busy machine leaves less).
@@ -74,18 +101,30 @@ WINDOW = {"lying-retry-after": 6.0}
 def broken_runs() -> Iterator[dict[str, tuple[int, str]]]:
     backends = {}
     try:
-        for mode in BROKEN:
+        for case, (mode, _, _, _) in BROKEN.items():
             port = free_port()
             args = [sys.executable, "-m", "tests.load.broken_backend", mode, "--port", str(port)]
             window = str(WINDOW.get(mode, RATE_WINDOW))
-            backends[mode] = (spawn([*args, "--window", window]), f"http://{HOST}:{port}", window)
-        for mode, (proc, url, _) in backends.items():
-            assert wait_http(f"{url}/", proc), f"the {mode} backend did not start: {stop(proc)}"
+            backends[case] = (spawn([*args, "--window", window]), f"http://{HOST}:{port}", window)
+        for case, (proc, url, _) in backends.items():
+            assert wait_http(f"{url}/", proc), f"the {case} backend did not start: {stop(proc)}"
         procs = {
-            mode: spawn(
-                [*VERIFY, "--api", "nurosentrix", "--base-url", url, "--token", "x", "--window", window]
+            case: spawn(
+                [
+                    *VERIFY,
+                    "--api",
+                    "nurosentrix",
+                    "--base-url",
+                    url,
+                    "--token",
+                    "x",
+                    "--window",
+                    window,
+                    "--profile",
+                    BROKEN[case][1],
+                ]
             )
-            for mode, (_, url, window) in backends.items()
+            for case, (_, url, window) in backends.items()
         }
         yield _finish(procs)
     finally:
@@ -93,12 +132,12 @@ def broken_runs() -> Iterator[dict[str, tuple[int, str]]]:
             stop(proc)
 
 
-@pytest.mark.parametrize("mode", list(BROKEN))
+@pytest.mark.parametrize("case", list(BROKEN))
 def test_a_broken_limiter_fails_the_verifier_naming_the_problem(
-    broken_runs: dict[str, tuple[int, str]], mode: str
+    broken_runs: dict[str, tuple[int, str]], case: str
 ) -> None:
-    code, output = broken_runs[mode]
-    expected_code, phrases = BROKEN[mode]
+    code, output = broken_runs[case]
+    _, _, expected_code, phrases = BROKEN[case]
     assert code == expected_code, output
     for phrase in phrases:
         assert phrase in output, output

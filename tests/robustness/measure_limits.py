@@ -6,12 +6,15 @@ whose code is in DIR (default: this checkout), so an older commit can be measure
 - RSS of a server over 50,000 tokens each minted, used once and revoked (the control API);
 - `GET /_mock/tokens` with 50,000 tokens held: answer size and time;
 - a normal client's latency while 1,100 connections that never finish their request head are
-  held (the server started with the common soft limit of 1,024 open files).
+  held (the server started with the common soft limit of 1,024 open files);
+- normal requests failed while 1,100 clients trickle 100 MB bodies (`--only slow-body`; the
+  server held to 1,024 open files, soft and hard).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import selectors
@@ -196,13 +199,110 @@ def half_open(code: Path, log: Path, held_n: int = 1_100) -> dict[str, object]:
     return out
 
 
+def slow_body(code: Path, log: Path, held_n: int = 1_100, seconds: float = 30.0) -> dict[str, object]:
+    """`held_n` clients each declaring a 100 MB body (a wrong token) and sending a byte every 3 s,
+    while a normal client makes new-connection requests for `seconds`: how many fail. The
+    server runs with a soft and hard limit of 1,024 open files (it cannot lift it)."""
+    port = free_port()
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, held_n + 1024), hard))
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mock_server",
+                "serve",
+                "--port",
+                str(port),
+                "--memory",
+                "--no-rate-limit",
+            ],
+            cwd=code,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=limit,
+        )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/_mock/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    held: list[socket.socket] = []
+    out: dict[str, object] = {"slow_body_clients": held_n}
+    stop = threading.Event()
+    try:
+        token = httpx.post(f"{base}/_mock/tokens", json={"api": "nurosentrix"}).json()["token"]
+        head = (
+            f"POST {N}/servers HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer nsx_test_wrong\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{"
+        ).encode()
+        refused = 0
+        for _ in range(held_n):
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=1)
+                s.sendall(head)
+                s.setblocking(False)
+                held.append(s)
+            except OSError:
+                refused += 1
+        out["slow_body_connect_failures"] = refused
+
+        def trickle() -> None:
+            while not stop.wait(3.0):
+                for s in held:
+                    with contextlib.suppress(OSError):
+                        s.send(b"a")
+
+        threading.Thread(target=trickle, daemon=True).start()
+        ok = failed = 0
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"{base}{N}/servers", headers={"Authorization": f"Bearer {token}"}, timeout=2)
+                ok += r.status_code == 200
+                failed += r.status_code != 200
+            except httpx.HTTPError:
+                failed += 1
+                time.sleep(0.05)
+        out["normal_requests"] = ok + failed
+        out["normal_requests_failed"] = failed
+        open_now = 0
+        for s in held:
+            try:
+                while s.recv(65536):  # the answer (a 401), then the end: closed by the server
+                    pass
+            except BlockingIOError:
+                open_now += 1  # nothing more, not closed: still held
+            except OSError:
+                pass
+        out[f"slow_body_connections_still_open_after_{seconds:g}s"] = open_now
+        out["server_alive"] = proc.poll() is None
+    finally:
+        stop.set()
+        for s in held:
+            s.close()
+        proc.terminate()
+        proc.wait(timeout=20)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--code", type=Path, default=ROOT)
-    parser.add_argument("--only", choices=["soak", "half-open"])
+    parser.add_argument("--only", choices=["soak", "half-open", "slow-body"])
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="measure-"))
     result: dict[str, object] = {"code": str(args.code)}
+    if args.only in (None, "slow-body"):
+        result["slow_body"] = slow_body(args.code, logs / "slow-body.log")
+        print(json.dumps(result), flush=True)
     if args.only in (None, "half-open"):
         result["half_open"] = half_open(args.code, logs / "half-open.log")
         print(json.dumps(result), flush=True)

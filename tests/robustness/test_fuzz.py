@@ -22,11 +22,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from contract import available_specs
-from tests.apis import error_code
+from tests.apis import APIS, error_code
 from tests.conftest import Harness
 from tests.robustness.support import count, param_resource, populate, snapshot
 
-APIS = ["nurosentrix", "cloudnexus", "cloudnexus-io", "nexos"]
 EXAMPLES = 20  # per operation and mode: ~2,500 requests in all
 # Documented writes on a refusal: a failed OAuth callback burns its code, a failed node
 # registration its join token (both single-use whatever the outcome).

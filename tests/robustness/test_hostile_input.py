@@ -17,13 +17,13 @@ from urllib.parse import quote
 import pytest
 
 from contract import Operation
+from judge.request import MAX_BODY_BYTES
 from mock_server import engine
 from mock_server.app import SandboxApp
 from mock_server.clock import FrozenClock
 from mock_server.httpguard import MAX_URL_BYTES
 from mock_server.sandbox import Sandbox
 from mock_server.store_tinydb import TinyDBStore
-from mock_server.validation import MAX_BODY_BYTES
 from tests.apis import COLLECTIONS, IDS, Collection, error_code
 from tests.conftest import Harness, all_specs
 from tests.robustness.support import (

@@ -5,40 +5,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
-
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
 
 from contract import Operation, Param
 
-from .errors import ApiError, Problem, validation
+from .refusal import Problem, Refusal, validation
+from .schema import MAX_PROBLEMS, plainly_valid, schema_problems
 
 MAX_BODY_BYTES = 1_048_576
 MAX_DEPTH = 64
-MAX_PROBLEMS = 10
 # ASCII digits only (`\d` would take "١" or "１"); Python refuses ints over 4300 digits
 _INT = re.compile(r"[+-]?[0-9]{1,4000}")
 _NUM = re.compile(r"[+-]?([0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18})([eE][+-]?[0-9]{1,3})?")
-_FORMATS = FormatChecker()
-
-
-@cache
-def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json), format_checker=_FORMATS)
-
-
-_BY_ID: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
-
-
-def validator_for(schema: dict[str, Any]) -> Draft202012Validator:
-    """Compiled once per schema object (the spec's schemas live as long as the process)."""
-    hit = _BY_ID.get(id(schema))
-    if hit is None or hit[0] is not schema:
-        hit = (schema, _validator(json.dumps(schema, sort_keys=True)))
-        _BY_ID[id(schema)] = hit  # keeps `schema` alive, so its id is never reused
-    return hit[1]
 
 
 def _reject_constant(name: str) -> Any:
@@ -91,17 +69,17 @@ def _check_strings(value: Any) -> None:
 
 
 def parse_json_body(body: bytes, content_type: str | None) -> Any:
-    """Bytes → JSON value, or a 4xx `ApiError`; never an unhandled exception."""
+    """Bytes → JSON value, or a 4xx `Refusal`; never an unhandled exception."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
-        raise ApiError(
+        raise Refusal(
             415,
             "UNSUPPORTED_MEDIA_TYPE",
             "Content-Type must be application/json",
             [Problem("Content-Type", f"got {media or 'nothing'}")],
         )
     if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes")
+        raise Refusal(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -119,43 +97,6 @@ def parse_json_body(body: bytes, content_type: str | None) -> Any:
         reason = str(exc).split("\n")[0][:200]
         raise validation("Request body is not valid JSON", Problem("body", reason)) from None
     return value
-
-
-def _field(err: ValidationError, prefix: str) -> str:
-    path = [str(p) for p in err.absolute_path]
-    if err.validator == "required" and isinstance(err.instance, Mapping):
-        # jsonschema reports one error per missing property, each carrying the whole `required`
-        # list: the property is the one its message names ("'engine' is a required property").
-        missing = [r for r in err.validator_value if r not in err.instance]
-        named = [r for r in missing if err.message.startswith(f"{r!r} ")]
-        if named or missing:
-            path.append(str((named or missing)[0]))
-    if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-        if extra:
-            path.append(str(extra[0]))
-    joined = ".".join(path)
-    return f"{prefix}.{joined}" if prefix and joined else (joined or prefix or "body")
-
-
-def _reason(err: ValidationError) -> str:
-    if err.validator == "required":
-        return "is required"
-    if err.validator == "additionalProperties":
-        return "is not an allowed field"
-    msg = err.message
-    given = repr(err.instance)
-    if msg.startswith(given):  # never echo the value: it may be a password, a secret or 1 MiB long
-        msg = "value" + msg[len(given) :]
-    return msg if len(msg) <= 200 else msg[:197] + "..."
-
-
-def schema_problems(value: Any, schema: dict[str, Any], prefix: str = "") -> list[Problem]:
-    errors = sorted(
-        validator_for(schema).iter_errors(value),
-        key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)),
-    )
-    return [Problem(_field(e, prefix), _reason(e)) for e in errors[:MAX_PROBLEMS]]
 
 
 def _types(schema: dict[str, Any]) -> list[str]:
@@ -184,77 +125,6 @@ def coerce(raw: str, schema: dict[str, Any]) -> Any:
     if not types or "string" in types:
         return raw
     raise ValueError(f"must be {' or '.join(t for t in types if t != 'null')}")
-
-
-_PLAIN_KEYS = {
-    "type",
-    "properties",
-    "required",
-    "additionalProperties",
-    "minimum",
-    "maximum",
-    "enum",
-    "default",
-    "description",
-    "example",
-    "examples",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "title",
-    "x-inferred",
-    "x-inferred-reason",
-    "x-inferred-keywords",
-}
-
-
-def _plainly_valid(value: Any, schema: dict[str, Any]) -> bool:
-    """A fast yes for the common schemas: a bounded integer or number, a string, a boolean, an
-    enum, a nullable one of those, and objects of them (request bodies).
-
-    False means "ask jsonschema", which also words the problem; it never means invalid."""
-    if not schema.keys() <= _PLAIN_KEYS:
-        return False
-    if "enum" in schema and value not in schema["enum"]:
-        return False
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        if value is None:
-            return "null" in kind
-        return any(_valid_as(k, value, schema) for k in kind if k != "null")
-    return _valid_as(kind, value, schema)
-
-
-def _valid_as(kind: Any, value: Any, schema: dict[str, Any]) -> bool:
-    if kind == "string":
-        size = len(value) if isinstance(value, str) else -1
-        if not schema.get("minLength", 0) <= size <= schema.get("maxLength", size):
-            return False
-        pattern = schema.get("pattern")
-        return pattern is None or _pattern(pattern).search(value) is not None  # as jsonschema: search
-    if kind == "integer" or kind == "number":
-        ok = isinstance(value, int if kind == "integer" else (int, float)) and not isinstance(value, bool)
-        return ok and schema.get("minimum", value) <= value <= schema.get("maximum", value)
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if kind == "object":
-        if not isinstance(value, dict) or any(k not in value for k in schema.get("required", ())):
-            return False
-        props, extra = schema.get("properties", {}), schema.get("additionalProperties", True)
-        for k, v in value.items():
-            sub = props.get(k)
-            if sub is None:
-                if extra is not True:  # false, or a schema: jsonschema's to judge
-                    return False
-            elif not _plainly_valid(v, sub):
-                return False
-        return True
-    return False
-
-
-@cache  # patterns come from the specs: a bounded set
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
 
 
 def validate_params(
@@ -288,7 +158,7 @@ def validate_params(
         except ValueError as exc:
             problems.append(Problem(p.name, str(exc)))
             continue
-        found = [] if _plainly_valid(value, p.schema) else schema_problems(value, p.schema)
+        found = [] if plainly_valid(value, p.schema) else schema_problems(value, p.schema)
         if found:
             problems.append(Problem(p.name, found[0].reason))
         else:
@@ -325,7 +195,7 @@ def validate_body(op: Operation, body: bytes, content_type: str | None) -> Any:
             raise validation("Request body is required", Problem("body", "is required"))
         return None
     value = parse_json_body(body, content_type)
-    if _plainly_valid(value, op.body_schema):
+    if plainly_valid(value, op.body_schema):
         return value
     problems = schema_problems(value, op.body_schema)
     if problems:

@@ -1,10 +1,10 @@
 """One exchange judged by the contract, in both directions.
 
-* The request, by the sandbox's own validation (`mock_server.validation`): path, query, header
+* The request, by the sandbox's own validation (`judge.request`): path, query, header
   and cookie parameters, the JSON body.
-* The response, as the conformance suite's default profile judges one: its status documented,
-  its content type, its body against the documented schema, its documented headers, the
-  envelope and rate-limit headers (`conformance.checks.responses.judged_problems`), never a 5xx;
+* The response, as the conformance suite's default profile judges one (`judge.response`): its
+  status documented, its content type, its body against the documented schema, its documented
+  headers, the envelope and rate-limit headers, never a 5xx;
   and two checks only a proxy can make, since it sees the request too: a request the contract
   refuses answered with a 2xx (`negative_data_rejection`), an operation needing a token served
   without one (`ignored_auth`).
@@ -15,17 +15,15 @@ what only the full spec finds is a difference from the sandbox's choice, reporte
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from conformance.checks.responses import INFERRED, judged_problems
 from contract import Contract, Operation
-from mock_server.errors import ApiError
-from mock_server.validation import schema_problems, validate_body, validate_params, validator_for
 
-ENDPOINT_INFERRED = "the endpoint is not in the documents"
+from .profile import ENDPOINT_INFERRED, classify, endpoint_reason
+from .refusal import Refusal
+from .request import validate_body, validate_params
+from .response import Problem, contract_problems, judged_problems
 
 
 @dataclass(frozen=True)
@@ -72,9 +70,10 @@ class Judge:
         full = _request_problems(op, path_params, ex)
         ex.request_refused = bool(documented)
         why = ENDPOINT_INFERRED if op.provenance.inferred else None
-        out = [Finding("request_validation", m, m, why, "request") for m in documented]
-        out += [Finding("request_validation", m, m, INFERRED, "request") for m in full if m not in documented]
-        return out
+        return [
+            Finding("request_validation", m, m, reason, "request")
+            for m, reason in classify(documented, full, lambda m: m, why)
+        ]
 
     # -- responses -------------------------------------------------------------------------
     def response(
@@ -90,12 +89,11 @@ class Judge:
         jop = self.documented.by_id(op.operation_id) or op
         full = self._response_problems(op, self.contract, ex, status, headers, content)
         # the documented view only takes constraints out: a body the full schema accepts, it accepts
-        valid = not any(check == "response_schema_conformance" for check, _, _ in full)
+        valid = not any(p.check == "response_schema_conformance" for p in full)
         documented = self._response_problems(jop, self.documented, ex, status, headers, content, valid)
-        why = f"{ENDPOINT_INFERRED} ({op.provenance.reason})" if op.provenance.inferred else None
-        out = [Finding(c, m, k, why) for c, m, k in documented]
-        keys = {(c, k) for c, _, k in documented}
-        out += [Finding(c, m, k, INFERRED) for c, m, k in full if (c, k) not in keys]
+        why = endpoint_reason(op)
+        found = classify(documented, full, lambda p: (p.check, p.key), why)
+        out = [Finding(p.check, p.message, p.key, reason) for p, reason in found]
         if content is not None and self.documented is not self.contract:
             seen = {(f.check, f.key) for f in out}
             for p, why_apart in judged_problems(self.contract, self.documented, op, status, headers, content):
@@ -112,75 +110,29 @@ class Judge:
         headers: Mapping[str, str],
         content: bytes | None,
         known_valid: bool = False,
-    ) -> list[tuple[str, str, str]]:
-        out: list[tuple[str, str, str]] = []
+    ) -> list[Problem]:
+        out: list[Problem] = []
         if status >= 500:
-            out.append(("not_a_server_error", f"HTTP {status} from the backend", f"5xx:{status}"))
+            out.append(Problem("not_a_server_error", f"5xx:{status}", f"HTTP {status} from the backend"))
         if 200 <= status < 300 and ex.request_refused:
-            out.append(
-                (
-                    "negative_data_rejection",
-                    f"HTTP {status} to a request the contract refuses",
-                    "accepted-invalid",
-                )
-            )
+            message = f"HTTP {status} to a request the contract refuses"
+            out.append(Problem("negative_data_rejection", "accepted-invalid", message))
         if 200 <= status < 300 and not op.public and not _credentials(contract, ex):
-            out.append(("ignored_auth", f"HTTP {status} without any credentials", "no-credentials"))
-        doc = op.response(status)
-        if doc is None:
-            documented = ", ".join(sorted(op.responses))
-            out.append(
-                (
-                    "status_code_conformance",
-                    f"HTTP {status} is not documented for {op.label} (documented: {documented})",
-                    f"status:{status}",
-                )
-            )
-            return out
-        for name, h in doc.headers.items():
-            if h.required and _header(headers, name) is None:
-                out.append(("response_headers_conformance", f"missing required header {h.name}", f"h:{name}"))
-        ctype = (_header(headers, "content-type") or "").split(";")[0].strip().lower()
-        if content and doc.media_types and ctype not in doc.media_types:
-            out.append(
-                (
-                    "content_type_conformance",
-                    f"Content-Type {ctype or '(none)'} is not documented ({', '.join(doc.media_types)})",
-                    f"ctype:{ctype}",
-                )
-            )
-            return out
-        if content is None or doc.schema is None or ctype != "application/json" or known_valid:
-            return out
-        if not content.strip():
-            return out  # an empty body is the envelope checks' finding
-        try:
-            value = json.loads(content)
-        except ValueError:
-            return out  # reported by the envelope checks ("not JSON")
-        if validator_for(doc.schema).is_valid(value):
-            return out
-        for p in schema_problems(value, doc.schema)[:5]:
-            out.append(
-                (
-                    "response_schema_conformance",
-                    f"HTTP {status} body: {p.field}: {p.reason}",
-                    f"{p.field}:{p.reason}",
-                )
-            )
-        return out
+            message = f"HTTP {status} without any credentials"
+            out.append(Problem("ignored_auth", "no-credentials", message))
+        return out + contract_problems(op, status, headers, content, known_valid)
 
 
 def _request_problems(op: Operation, path_params: dict[str, str], ex: Exchange) -> list[str]:
     found: list[str] = []
     try:
         validate_params(op, path_params, ex.query, ex.headers, ex.cookies)
-    except ApiError as err:
+    except Refusal as err:
         found += [f"{p.field}: {p.reason}" for p in err.details] or [err.message]
     if op.body_schema is not None:
         try:
             validate_body(op, ex.body, ex.headers.get("content-type"))
-        except ApiError as err:
+        except Refusal as err:
             found += [f"body {p.field}: {p.reason}" for p in err.details] or [f"body: {err.message}"]
     return found
 
@@ -189,13 +141,6 @@ def _credentials(contract: Contract, ex: Exchange) -> bool:
     if ex.headers.get("authorization"):
         return True
     return bool(contract.auth_cookie and ex.cookies.get(contract.auth_cookie))
-
-
-def _header(headers: Mapping[str, Any], name: str) -> Any:
-    value = headers.get(name)
-    if value is None:
-        value = headers.get(name.lower())
-    return value
 
 
 def summary(findings: list[Finding], limit: int = 512) -> str:

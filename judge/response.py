@@ -1,8 +1,9 @@
-"""Checks that look at one response: its envelope and its rate-limit headers.
+"""One response judged by the contract: its status, content type, documented headers and body
+schema (`contract_problems`), its envelope and its rate-limit headers (`response_problems`).
 
-They run on every response the suite receives: as Schemathesis custom checks during its
-phases, and as observers of the domain probes' HTTP client. Each returns `Problem`s; the caller
-turns them into Schemathesis failures or into `Violation`s.
+The sandbox's self-check, the proxy and the conformance suite (on every response it receives:
+Schemathesis' phases and the domain probes) all judge here. Each returns `Problem`s; the caller
+turns them into failures, `Violation`s or findings; `judged_problems` sorts them by a profile.
 """
 
 from __future__ import annotations
@@ -16,21 +17,14 @@ from typing import Any
 
 from contract import Contract, Operation
 
-from ..budget import header, reset_seconds
-
-RATE_HEADERS = (
-    "ratelimit-policy",
-    "ratelimit",
-    "x-ratelimit-limit",
-    "x-ratelimit-remaining",
-    "x-ratelimit-reset",
-)
-_POLICY_ITEM = re.compile(r'^\s*"?([^";]+)"?\s*((?:;\s*[a-z]+=[^;,]+)*)\s*$')
+from .headers import RATE_HEADERS, delay_seconds, header, parse_policy, reset_seconds
+from .profile import classify, view_op
+from .schema import is_valid, schema_problems
 
 
 @dataclass(frozen=True)
 class Problem:
-    check: str  # "envelope" or "ratelimit"
+    check: str  # "envelope", "ratelimit", or a conformance check of `contract_problems`
     key: str  # stable identity, for de-duplication
     message: str
 
@@ -95,24 +89,6 @@ def _stable(problem: str) -> str:
     return re.sub(r"got .*$", "got …", problem)
 
 
-def _int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return int(value) if value.isdigit() else None
-
-
-def _policy(value: str) -> list[tuple[str, dict[str, str]]] | None:
-    items = []
-    for part in value.split(","):
-        m = _POLICY_ITEM.match(part)
-        if not m:
-            return None
-        params = dict(p.strip().split("=", 1) for p in m.group(2).split(";") if "=" in p)
-        items.append((m.group(1).strip(), params))
-    return items
-
-
 def rate_limit_problems(
     contract: Contract, op: Operation | None, status: int, headers: Mapping[str, Any]
 ) -> list[Problem]:
@@ -132,12 +108,12 @@ def rate_limit_problems(
             bad("missing", f"HTTP {status} lacks documented rate-limit header(s): {', '.join(missing)}")
     limits = {b.limit for b in op.buckets}
     windows = [b.window for b in op.buckets]
-    limit = _int(values["x-ratelimit-limit"])
-    remaining = _int(values["x-ratelimit-remaining"])
+    limit = delay_seconds(values["x-ratelimit-limit"])
+    remaining = delay_seconds(values["x-ratelimit-remaining"])
     seconds = reset_seconds(values["x-ratelimit-reset"], headers)
     reset = None if seconds is None else math.ceil(seconds)
     for name in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"):
-        if values[name] is not None and _int(values[name]) is None:
+        if values[name] is not None and delay_seconds(values[name]) is None:
             bad(f"int:{name}", f"{name} is not a non-negative integer: {values[name]!r}")
     if limit is not None and limits and limit not in limits:
         bad(
@@ -147,12 +123,12 @@ def rate_limit_problems(
     if limit is not None and remaining is not None and remaining > limit:
         bad("remaining", f"X-RateLimit-Remaining {remaining} exceeds X-RateLimit-Limit {limit}")
     # an epoch reset is read against `Date`, which has whole seconds only: 1 s of slack
-    epoch_slack = 0 if _int(values["x-ratelimit-reset"]) == reset else 1
+    epoch_slack = 0 if delay_seconds(values["x-ratelimit-reset"]) == reset else 1
     if reset is not None and windows and reset > max(windows) + epoch_slack:
         bad("reset", f"X-RateLimit-Reset {reset}s is longer than the documented window ({max(windows):g}s)")
     names: set[str] = set()
     if values["ratelimit-policy"] is not None:
-        parsed = _policy(values["ratelimit-policy"])
+        parsed = parse_policy(values["ratelimit-policy"])
         if parsed is None:
             bad(
                 "policy-syntax", f"RateLimit-Policy is not a list of policies: {values['ratelimit-policy']!r}"
@@ -160,7 +136,7 @@ def rate_limit_problems(
         else:
             for name, params in parsed:
                 names.add(name)
-                q = _int(params.get("q"))
+                q = delay_seconds(params.get("q"))
                 if q is None:
                     bad("policy-q", f"RateLimit-Policy item {name!r} has no quota q=")
                 elif limits and q not in limits:
@@ -169,12 +145,12 @@ def rate_limit_problems(
                         f"RateLimit-Policy quota q={q} is not a documented limit ({sorted(limits)})",
                     )
     if values["ratelimit"] is not None:
-        parsed = _policy(values["ratelimit"])
+        parsed = parse_policy(values["ratelimit"])
         if parsed is None or len(parsed) != 1:
             bad("ratelimit-syntax", f"RateLimit is not one policy state: {values['ratelimit']!r}")
         else:
             name, params = parsed[0]
-            r, t = _int(params.get("r")), _int(params.get("t"))
+            r, t = delay_seconds(params.get("r")), delay_seconds(params.get("t"))
             if names and name not in names:
                 bad("ratelimit-name", f"RateLimit names policy {name!r}, absent from RateLimit-Policy")
             if r is None or t is None:
@@ -188,7 +164,7 @@ def rate_limit_problems(
         retry = header(headers, "Retry-After")
         if retry is None:
             bad("retry-after", "HTTP 429 without Retry-After")
-        elif _int(retry) is None:
+        elif delay_seconds(retry) is None:
             bad("retry-after", f"Retry-After is not a number of seconds: {retry!r}")
         elif windows and int(retry) > max(windows):
             bad("retry-after-long", f"Retry-After {retry}s is longer than the documented window")
@@ -204,9 +180,6 @@ def response_problems(
     ]
 
 
-INFERRED = "judged by a part of the spec the documents do not state (x-inferred): the sandbox's choice"
-
-
 def judged_problems(
     contract: Contract,
     judge: Contract,
@@ -220,7 +193,70 @@ def judged_problems(
     full = response_problems(contract, op, status, headers, content)
     if judge is contract:
         return [(p, None) for p in full]
-    jop = judge.by_id(op.operation_id) if op is not None else None
-    documented = response_problems(judge, jop, status, headers, content)
-    seen = {(p.check, p.key) for p in documented}
-    return [(p, None) for p in documented] + [(p, INFERRED) for p in full if (p.check, p.key) not in seen]
+    documented = response_problems(judge, view_op(judge, op), status, headers, content)
+    return classify(documented, full, lambda p: (p.check, p.key))
+
+
+def contract_problems(
+    op: Operation, status: int, headers: Mapping[str, Any], content: bytes | None, known_valid: bool = False
+) -> list[Problem]:
+    """The status documented for `op`, then its required headers, its content type and (JSON,
+    not `known_valid`) its body schema. `content` None: the body was not seen."""
+    doc = op.response(status)
+    if doc is None:
+        documented = ", ".join(sorted(op.responses))
+        return [
+            Problem(
+                "status_code_conformance",
+                f"status:{status}",
+                f"HTTP {status} is not documented for {op.label} (documented: {documented})",
+            )
+        ]
+    out = [
+        Problem("response_headers_conformance", f"h:{name}", f"missing required header {h.name}")
+        for name, h in doc.headers.items()
+        if h.required and header(headers, name) is None
+    ]
+    ctype = (header(headers, "content-type") or "").split(";")[0].strip().lower()
+    if content and doc.media_types and ctype not in doc.media_types:
+        message = f"Content-Type {ctype or '(none)'} is not documented ({', '.join(doc.media_types)})"
+        return [*out, Problem("content_type_conformance", f"ctype:{ctype}", message)]
+    if content is None or doc.schema is None or ctype != "application/json" or known_valid:
+        return out
+    if not content.strip():
+        return out  # an empty body is the envelope checks' finding
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return out  # reported by the envelope checks ("not JSON")
+    if is_valid(value, doc.schema):
+        return out
+    return out + [
+        Problem(
+            "response_schema_conformance",
+            f"{p.field}:{p.reason}",
+            f"HTTP {status} body: {p.field}: {p.reason}",
+        )
+        for p in schema_problems(value, doc.schema)[:5]
+    ]
+
+
+def own_problems(op: Operation, status: int, body: bytes) -> list[str]:
+    """The sandbox's self-check of its own answer: the status documented, no body where none is
+    documented, a JSON body valid against the documented schema."""
+    doc = op.response(str(status))
+    if doc is None:
+        return [f"status {status} is not documented for {op.operation_id}"]
+    if not doc.has_body:
+        return (
+            [f"{op.operation_id} {status}: documented without a body, got {len(body)} bytes"] if body else []
+        )
+    if "application/json" not in doc.media_types:
+        return []
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return [f"{op.operation_id} {status}: body is not JSON"]
+    return [
+        f"{op.operation_id} {status}: {p.field}: {p.reason}" for p in schema_problems(value, doc.schema or {})
+    ]
