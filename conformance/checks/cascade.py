@@ -69,3 +69,6 @@ def run(ctx: Context) -> None:
                          f"{left[0].status} (documented: deleted with it)", before=[gone])  # fmt: skip
             else:
                 ctx.results.ok(CHECK, child.get_op.label)
+                for made in ctx.factory.created:  # gone: nothing left for the cleanup or success paths
+                    if made.resource is child and made.id in ids:
+                        made.deleted = True

@@ -36,9 +36,12 @@ def run(ctx: Context) -> None:
 
 
 def _writer(contract: Contract, res: Resource) -> Any:
-    return res.create_op or next(
-        (o for o in contract.operations if (o.resource or {}).get("name") == res.name
-         and (o.resource or {}).get("op") == "upsert"), None)  # fmt: skip
+    upserts = (
+        o
+        for o in contract.operations
+        if o.resource and (o.resource.name, o.resource.op) == (res.name, "upsert")
+    )
+    return res.create_op or next(upserts, None)
 
 
 def _masked_list(ctx: Context, res: Resource) -> None:
