@@ -31,6 +31,7 @@ class Context:
     settle_timeout: float = 30.0
     notes: list[str] = field(default_factory=list)
     judge: Contract | None = None  # what responses are judged by: the documented view, or `contract`
+    webhook_secret: str | None = None  # signs deliveries (x-signature) when records carry no secret
 
     @property
     def judged(self) -> Contract:
