@@ -32,9 +32,10 @@ def _data(ctx: Context, ex: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else body if isinstance(body, dict) else {}
 
 
-def _setup(ctx: Context, op: Operation) -> tuple[dict[str, Any], dict[str, Created]]:
-    """Path parameters addressing a settled record `op` acts on, and a fresh record for each
-    field `x-requires` names (created under it when its collection is a child)."""
+def _setup(ctx: Context, op: Operation) -> tuple[dict[str, Any], dict[str, Created], dict[str, Any]]:
+    """Path parameters addressing a settled record `op` acts on, a fresh record for each field
+    `x-requires` names (created under it when its collection is a child), and the body naming
+    them — built first, so the named records are sent while still fresh (a backup in progress)."""
     res = resource_of(ctx.contract, op)
     path: dict[str, Any] = {}
     owner = None
@@ -42,18 +43,15 @@ def _setup(ctx: Context, op: Operation) -> tuple[dict[str, Any], dict[str, Creat
         owner = ctx.factory.create(res)
         ctx.factory.settle(owner, ctx.settle_timeout, changed=True)
         path = {op.path_params[-1].name: owner.id}
+    base = ctx.factory.body(op)
     named: dict[str, Created] = {}
     for field, need in op.requires.items():
         target = ctx.contract.resources[need.collection]
         link = target.parent
         under = owner if owner is not None and link and link.name == owner.resource.name else None
         named[field] = ctx.factory.create(target, parent=under)
-    return path, named
-
-
-def _body(ctx: Context, op: Operation, named: dict[str, Created]) -> dict[str, Any]:
-    base = ctx.factory.body(op)
-    return {**(base if isinstance(base, dict) else {}), **{f: c.id for f, c in named.items()}}
+    body = {**(base if isinstance(base, dict) else {}), **{f: c.id for f, c in named.items()}}
+    return path, named, body
 
 
 def _status(ctx: Context, made: Created) -> Any:
@@ -78,7 +76,7 @@ def run_requires(ctx: Context) -> None:
         if not needs:
             continue
         try:
-            path, named = _setup(ctx, op)
+            path, named, body = _setup(ctx, op)
         except CannotCreate as exc:
             ctx.results.skip("requires", exc.reason, op.label)
             continue
@@ -86,7 +84,6 @@ def run_requires(ctx: Context) -> None:
         if not early:
             ctx.results.skip("requires", "the named records are created in the required status", op.label)
             continue
-        body = _body(ctx, op, named)
         ex = ctx.client.call(op, path=path, body=body)
         if 200 <= ex.status < 300:
             _adopt(ctx, op, ex, body)
@@ -110,13 +107,13 @@ def run_generated(ctx: Context) -> None:
         if not fields:
             continue
         try:
-            path, named = _setup(ctx, op)
+            path, named, body = _setup(ctx, op)
             for made in named.values():
                 ctx.factory.settle(made, ctx.settle_timeout, changed=True)
         except CannotCreate as exc:
             ctx.results.skip("generated", exc.reason, op.label)
             continue
-        body = {k: v for k, v in _body(ctx, op, named).items() if k not in fields}
+        body = {k: v for k, v in body.items() if k not in fields}
         ex = ctx.client.call(op, path=path, body=body)
         if not 200 <= ex.status < 300:
             ctx.results.skip("generated", f"the request answered {ex.status}", op.label)
