@@ -144,7 +144,8 @@ MISSED: dict[str, str] = {
     "cloudnexus_io:limit_max_ignored": "003 'limit ... (default: 20, max: 100)': needs more than 100 records",
     "cloudnexus_io:never_running": "003 lists statuses (pending ... running) but no transition (inferred)",
     "nexos:restart_alias_missing": "004 'Rebuild environment from the latest commit (alias: /restart)': "
-    "no environment action succeeds in a run (success path not exercised), and none is declared",
+    "the success paths now reach every environment action (a signed push makes the environment), but an "
+    "answer other than 2xx there is listed as not exercised, never a violation, and no action is declared",
     "nexos:resume_rebuilds": "004 'Start previously-paused containers (no rebuild)': as above",
     "nexos:pause_keeps_shared_services": "004 'also stops shared Postgres/Redis when this is the last "
     "active environment': as above",
