@@ -188,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
         "own webhook_secret is used; default: $CONFORMANCE_WEBHOOK_SECRET",
     )
     run.add_argument(
+        "--no-success-paths",
+        dest="success_paths",
+        action="store_false",
+        help="skip the last stage that sends each operation never answered 2xx one request built "
+        "to succeed (a narrowed run: --checks one family, --phases none)",
+    )
+    run.add_argument(
         "--keep-resources",
         action="store_true",
         help="do not delete the records the run created (by default all are deleted at the end, "

@@ -339,6 +339,7 @@ class Runner:
             limited_scopes=tokens.limited_scopes,
             revoked_token=tokens.revoked,
             judge=judge,
+            webhook_secret=o.webhook_secret,
         )
         run = _Run(contract, tokens, base_url, budget, judge, results, tracker, client, factory, ctx)
         run.families = [families[n] for n in selected]

@@ -82,9 +82,9 @@ def exercise(
                 body = {**(body_for(op) or {}), "email": login[0], "password": login[1]}
                 ex = factory.client.call(op, as_=None, body=body)
             elif _linked_from(contract, op):
-                ex = _via_link(contract, factory, op) or _request(contract, factory, op)
+                ex = _via_link(contract, factory, op) or _request(contract, factory, op, webhook_secret)
             else:
-                ex = _request(contract, factory, op)
+                ex = _request(contract, factory, op, webhook_secret)
         except CannotCreate as exc:
             results.notes.append(f"success path of {op.label}: could not set it up: {exc.reason}")
             continue
@@ -98,7 +98,7 @@ def exercise(
             if results.successes.get(op.label) or op.signature is not None:
                 continue
             try:
-                ex = _request(contract, factory, op, existing=True)
+                ex = _request(contract, factory, op, webhook_secret, existing=True)
             except CannotCreate:
                 continue
             if ex is not None and 200 <= ex.status < 300:
@@ -132,7 +132,24 @@ def _redirect(contract: Contract, factory: Factory, op: Operation, want: Operati
     return ex
 
 
-def _request(contract: Contract, factory: Factory, op: Operation, existing: bool = False) -> Any:
+def _delivered(contract: Contract, factory: Factory, res: Resource, secret: str | None) -> list[Created]:
+    """Live records of `res`, a collection no operation creates: the known ones, else those a
+    signed delivery (`x-signature`: a push makes an environment) makes now."""
+
+    def live() -> list[Created]:
+        return [c for c in factory.created if c.resource is res and not c.deleted]
+
+    for hook in contract.operations:
+        if live():
+            break
+        if hook.signature is not None:
+            _webhook(contract, factory, hook, hook.signature, secret)
+    return live()
+
+
+def _request(
+    contract: Contract, factory: Factory, op: Operation, secret: str | None = None, existing: bool = False
+) -> Any:
     res = _resource_of(contract, op)
     if _redirects(op):
         for source in contract.operations:  # reached by another redirect (an OAuth callback)?
@@ -147,6 +164,8 @@ def _request(contract: Contract, factory: Factory, op: Operation, existing: bool
     obj: Created | None = None
     if res is not None and op.path_params:
         known = [c for c in factory.created if c.resource is res and not c.deleted]
+        if res.create_op is None and not existing:
+            known = _delivered(contract, factory, res, secret)
         if existing or res.create_op is None:
             if not known:
                 return None
@@ -173,12 +192,20 @@ def _request(contract: Contract, factory: Factory, op: Operation, existing: bool
     return factory.client.call(op, path=path, **kwargs)
 
 
-def _webhook(contract: Contract, factory: Factory, op: Operation, sig: Signature, secret: str | None) -> Any:
-    """A signed delivery for a record of `sig.resource` whose `sig.match` field names it."""
+def _webhook(
+    contract: Contract,
+    factory: Factory,
+    op: Operation,
+    sig: Signature,
+    secret: str | None,
+    owner: Created | None = None,
+) -> Any:
+    """A signed delivery for a record of `sig.resource` (`owner`, else a new one) whose
+    `sig.match` field names it."""
     res = contract.resources.get(sig.resource)
     if res is None or res.create_op is None:
         return None
-    owner = factory.create(res)
+    owner = owner or factory.create(res)
     key = secret or owner.data.get(sig.secret_field)
     if not isinstance(key, str):
         return None

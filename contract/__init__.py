@@ -8,7 +8,17 @@ from .compile import HTTP_METHODS, SPECS_DIR, available_specs, compile_spec, loa
 from .envelope import MISSING, Template, placeholders
 from .errors import SpecError
 from .examples import body_for, synthesize
-from .extensions import Lifecycle, Parent, ResourceOp, Signature, Transition
+from .extensions import (
+    Counter,
+    Credential,
+    Lifecycle,
+    Parent,
+    Requirement,
+    ResourceOp,
+    Signature,
+    Transition,
+    at_path,
+)
 from .model import (
     Bucket,
     Contract,
@@ -29,6 +39,8 @@ __all__ = [
     "SPECS_DIR",
     "Bucket",
     "Contract",
+    "Counter",
+    "Credential",
     "Header",
     "Lifecycle",
     "Operation",
@@ -36,6 +48,7 @@ __all__ = [
     "Param",
     "Parent",
     "Provenance",
+    "Requirement",
     "Resource",
     "ResourceOp",
     "Response",
@@ -43,6 +56,7 @@ __all__ = [
     "SpecError",
     "Template",
     "Transition",
+    "at_path",
     "available_specs",
     "body_for",
     "compile_spec",

@@ -4,7 +4,8 @@ so the decoders trust their input. Nothing outside `contract/` reads these by st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,3 +102,81 @@ def signature(raw: Mapping[str, Any] | None) -> Signature | None:
         match=dict(raw.get("match") or {}),
         prefix=str(raw.get("prefix", "")),
     )
+
+
+# -- documented behaviours (issue 32): the sandbox serves them, the suites check them ----------
+@dataclass(frozen=True)
+class Credential:
+    """`x-credential`: the response `field` holds a secret shown once, in the documented `pattern`
+    (searched); it authenticates `probe`; after `revoked_by` (a delete of the created record) it
+    answers 401; `listed_by` shows it masked, never in clear (operationIds)."""
+
+    field: str
+    probe: str
+    pattern: str | None = None
+    revoked_by: str | None = None
+    listed_by: str | None = None
+
+    def well_formed(self, secret: str) -> bool:
+        return self.pattern is None or re.search(self.pattern, secret) is not None
+
+
+@dataclass(frozen=True)
+class Counter:
+    """`x-quota` item: `usage` (a dotted body path) counts the records of `counts`; `limit` (a
+    dotted body path) bounds them: a create beyond it is refused."""
+
+    counts: str
+    usage: str
+    limit: str | None = None
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """`x-requires` item: the body field names a `collection` record that must be in `status`."""
+
+    collection: str
+    status: str
+
+
+def credential(raw: Mapping[str, Any] | None) -> Credential | None:
+    if not raw:
+        return None
+    return Credential(
+        field=str(raw["field"]),
+        probe=str(raw["probe"]),
+        pattern=raw.get("pattern"),
+        revoked_by=raw.get("revoked-by"),
+        listed_by=raw.get("listed-by"),
+    )
+
+
+def quota(raw: Sequence[Mapping[str, Any]] | None) -> tuple[Counter, ...]:
+    return tuple(Counter(str(c["counts"]), str(c["usage"]), c.get("limit")) for c in raw or ())
+
+
+def generated(raw: Sequence[Any] | None) -> tuple[str, ...]:
+    """`x-generated`: body fields the request may omit; the response then returns one."""
+    return tuple(str(f) for f in raw or ())
+
+
+def requires(raw: Mapping[str, Mapping[str, Any]] | None) -> Mapping[str, Requirement]:
+    """`x-requires`: body field -> the record it names and the status that record must be in."""
+    return {str(f): Requirement(str(r["collection"]), str(r["status"])) for f, r in (raw or {}).items()}
+
+
+def masked(raw: Mapping[str, Any] | None) -> Mapping[str, str]:
+    """`x-resources.<name>.masked`: field -> what every response shows in its place."""
+    return {str(k): str(v) for k, v in (raw or {}).items()}
+
+
+def cascade(raw: Sequence[Any] | None) -> tuple[str, ...]:
+    """`x-resources.<name>.cascade`: the child collections a delete is documented to delete."""
+    return tuple(str(c) for c in raw or ())
+
+
+def at_path(body: Any, dotted: str) -> Any:
+    """The value at a dotted path of a JSON body (`x-quota`'s `usage`, `limit`), None when absent."""
+    for key in dotted.split("."):
+        body = body.get(key) if isinstance(body, dict) else None
+    return body

@@ -11,8 +11,10 @@ from functools import cached_property
 from typing import Any
 
 from .envelope import MISSING, Template
-from .extensions import Lifecycle, Parent, ResourceOp, Signature
+from .extensions import Counter, Credential, Lifecycle, Parent, Requirement, ResourceOp, Signature
+from .extensions import cascade as _cascade
 from .extensions import lifecycle as _lifecycle
+from .extensions import masked as _masked
 from .provenance import DOCUMENTED, Provenance
 
 
@@ -116,6 +118,10 @@ class Operation:
     provenance: Provenance = DOCUMENTED
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
     signature: Signature | None = None  # `x-signature`
+    credential: Credential | None = None  # `x-credential`
+    quota: tuple[Counter, ...] = ()  # `x-quota`
+    generated: tuple[str, ...] = ()  # `x-generated`
+    requires: Mapping[str, Requirement] = field(default_factory=dict)  # `x-requires`
 
     @property
     def label(self) -> str:
@@ -227,6 +233,16 @@ class Resource:
     @cached_property
     def lifecycle(self) -> Lifecycle | None:
         return _lifecycle(self.config.get("lifecycle"))
+
+    @cached_property
+    def masked(self) -> Mapping[str, str]:
+        """`masked`: field -> what every response shows in its place."""
+        return _masked(self.config.get("masked"))
+
+    @cached_property
+    def cascade(self) -> tuple[str, ...]:
+        """`cascade`: the child collections a delete is documented to delete."""
+        return _cascade(self.config.get("cascade"))
 
     @property
     def parent(self) -> Parent | None:

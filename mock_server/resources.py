@@ -98,6 +98,7 @@ class Resources:
                 *(field for child, field in itertools.chain(*self.children.values()) if child == n),
                 *((life[0],) if life else ()),
             )
+        self._masked = {n: res.masked for n, res in spec.resources.items() if res.masked}
 
     def table(self, name: str) -> str:
         return self._table_names.get(name) or f"{self.spec.name}:{name}"
@@ -124,7 +125,9 @@ class Resources:
 
     def public(self, name: str, record: Record) -> Record:
         """The record as the API shows it: only the schema's fields, no hidden ones."""
-        return {k: record[k] for k in self._fields[name] if k in record}
+        shown = {k: record[k] for k in self._fields[name] if k in record}
+        mask = self._masked.get(name)
+        return {**shown, **{k: v for k, v in mask.items() if k in shown}} if mask else shown
 
     def _shown(self, name: str, record: Record) -> Record:
         """`public(record)` of a stored record at rest (no lifecycle, or a status nothing

@@ -31,6 +31,7 @@ class Context:
     settle_timeout: float = 30.0
     notes: list[str] = field(default_factory=list)
     judge: Contract | None = None  # what responses are judged by: the documented view, or `contract`
+    webhook_secret: str | None = None  # signs deliveries (x-signature) when records carry no secret
 
     @property
     def judged(self) -> Contract:
@@ -108,6 +109,11 @@ def family(
 ORDER = (
     "envelope",
     "auth",
+    "credentials",
+    "cascade",
+    "quota",
+    "generated",
+    "requires",
     "scopes",
     "tenancy",
     "lifecycle",
@@ -121,7 +127,22 @@ ORDER = (
 
 def load_all() -> dict[str, Family]:
     """Import every family module (registration happens at import); every family is in ORDER."""
-    from . import auth, defaults, envelope, filters, inputs, lifecycle, pagination, ratelimit, scopes, tenancy  # noqa: F401
+    from . import (  # noqa: F401
+        auth,
+        cascade,
+        credentials,
+        defaults,
+        envelope,
+        filters,
+        inputs,
+        lifecycle,
+        pagination,
+        quota,
+        ratelimit,
+        requests,
+        scopes,
+        tenancy,
+    )
 
     if set(FAMILIES) != set(ORDER):
         raise AssertionError(f"check families {sorted(FAMILIES)} differ from ORDER {sorted(ORDER)}")

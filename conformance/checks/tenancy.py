@@ -10,7 +10,8 @@ from typing import Any
 from contract import MISSING, Resource
 
 from ..factory import CannotCreate, Created
-from . import Context, created_records, family
+from ..success import _linked_from, _via_link
+from . import Context, created_records, family, references
 from .common import example_body
 
 
@@ -23,6 +24,15 @@ def run(ctx: Context) -> None:
     for res, obj in created_records(ctx, "tenancy"):
         _probe(ctx, res, obj)
         _totals(ctx, res)
+    for res in ctx.contract.resources.values():  # made through a link (a node, by a join token)
+        linked = (
+            res.get_op is not None and res.create_op is not None and _linked_from(ctx.contract, res.create_op)
+        )
+        if linked and res.create_op is not None and _via_link(ctx.contract, ctx.factory, res.create_op):
+            made = [c for c in ctx.factory.created if c.resource is res and not c.deleted]
+            if made:
+                _probe(ctx, res, made[-1])
+    references.run(ctx)
 
 
 def _totals(ctx: Context, res: Resource) -> None:

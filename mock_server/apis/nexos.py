@@ -63,7 +63,6 @@ PLANS: dict[str, dict[str, int]] = {
 ACCOUNT_PLAN = "pro"
 ENV_ALLOCATION = (0.5, 1024)  # CPU cores, memory MB of one running environment's containers
 SERVICE_ALLOCATION = {"postgres": (0.5, 1024), "redis": (0.25, 256), "s3": (0.0, 0)}
-MASKED = "********"
 ZERO_SHA = "0" * 40
 
 _KEY = re.compile(r"nxs_(test_)?([a-z0-9]{12})_([A-Za-z0-9]{32})")
@@ -258,16 +257,6 @@ def create_api_key(call: Call) -> Reply:
     return Reply(201, {**r.public("api_keys", record), "key": key})
 
 
-def list_api_keys(call: Call) -> Reply:
-    r = call.resources
-    return Reply(200, [r.public("api_keys", k) for k in r.list("api_keys", call.owner)], kind="list")
-
-
-def revoke_api_key(call: Call) -> Reply:
-    call.resources.delete("api_keys", call.owner, call.params["id"])
-    return Reply(204, kind="empty")
-
-
 # -- projects ---------------------------------------------------------------------------------
 def create_project(call: Call) -> Reply:
     r, body = call.resources, call.body
@@ -388,33 +377,6 @@ def deployment_logs(call: Call) -> Reply:
         200,
         {"deployment_id": dep["id"], "lines": [{"timestamp": iso(ts), "message": msg} for ts, msg in lines]},
     )
-
-
-# -- environment variables --------------------------------------------------------------------
-def _masked(r: Resources, var: Record) -> Record:
-    return {**r.public("env_vars", var), "value": MASKED}
-
-
-def list_env_vars(call: Call) -> Reply:
-    r = call.resources
-    project = r.get("projects", call.owner, call.params["id"])
-    return Reply(
-        200, [_masked(r, v) for v in r.list("env_vars", call.owner, project_id=project["id"])], kind="list"
-    )
-
-
-def put_env_var(call: Call) -> Reply:
-    r = call.resources
-    with call.sandbox.store.transaction():
-        project = r.get("projects", call.owner, call.params["id"])
-        var, created = r.upsert(
-            "env_vars",
-            call.owner,
-            "key",
-            {"key": call.body["key"], "value": call.body["value"]},
-            extra={"project_id": project["id"]},
-        )
-    return Reply(201 if created else 200, _masked(r, var))
 
 
 # -- nodes ------------------------------------------------------------------------------------
@@ -571,12 +533,8 @@ __all__ = [
     "github_callback",
     "github_login",
     "github_webhook",
-    "list_api_keys",
-    "list_env_vars",
     "me",
     "node_join_token",
-    "put_env_var",
     "quota",
     "register_node",
-    "revoke_api_key",
 ]

@@ -72,11 +72,12 @@ def clone_instance(call: Call) -> Reply:
         raise ApiError(
             404, "NOT_FOUND", "Backup not found", [Problem("backup_id", "no such backup of this instance")]
         ) from None
-    if backup["status"] != "completed":
+    need = call.op.requires["backup_id"].status  # x-requires
+    if backup["status"] != need:
         raise ApiError(
             409,
             "CONFLICT",
-            f"Backup is {backup['status']}; only a completed backup can be cloned",
+            f"Backup is {backup['status']}; only a {need} backup can be cloned",
             [Problem("backup_id", f"status is {backup['status']}")],
         )
     fields = _instance_fields(
@@ -96,8 +97,9 @@ def clone_instance(call: Call) -> Reply:
     )
     record = r.create("instances", call.owner, fields)
     data = r.public("instances", record)
-    if "admin_password" not in body:
-        data["admin_password"] = call.sandbox.ids.secret("", 20)  # shown once, never stored
+    for field in call.op.generated:  # x-generated: shown once, never stored
+        if field not in body:
+            data[field] = call.sandbox.ids.secret("", 20)
     return Reply(201, data)
 
 

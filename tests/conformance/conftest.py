@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,27 +58,36 @@ def run_suite(tmp: Path, *args: str, timeout: float = 240) -> Outcome:
     return _outcome(proc.returncode, proc.stdout, proc.stderr, junit)
 
 
-def run_suites(tmp: Path, runs: dict[str, tuple[str, ...]], timeout: float = 300) -> dict[str, Outcome]:
-    """Several runs at once (each in its own account: they share no rate-limit bucket)."""
-    procs = {}
-    for name, args in runs.items():
-        junit = tmp / f"{name}.xml"
-        out, err = (tmp / f"{name}.out").open("w+"), (tmp / f"{name}.err").open("w+")
-        procs[name] = (
-            subprocess.Popen(_command(junit, args), cwd=ROOT, stdout=out, stderr=err, text=True),
-            junit,
-            out,
-            err,
-        )
+def run_suites(
+    tmp: Path, runs: dict[str, tuple[str, ...]], timeout: float = 300, parallel: int | None = None
+) -> dict[str, Outcome]:
+    """Several runs at once (each in its own account: they share no rate-limit bucket); with
+    `parallel`, at most that many at a time, the next one started as soon as one ends."""
+    waiting = list(runs.items())
+    running: dict[str, tuple[subprocess.Popen[str], Path, Any, Any, float]] = {}
     outcomes = {}
-    for name, (proc, junit, out, err) in procs.items():
-        code = proc.wait(timeout=timeout)
-        out.seek(0)
-        err.seek(0)
-        outcomes[name] = _outcome(code, out.read(), err.read(), junit)
-        out.close()
-        err.close()
-    return outcomes
+    while waiting or running:
+        while waiting and (parallel is None or len(running) < parallel):
+            name, args = waiting.pop(0)
+            junit = tmp / f"{name}.xml"
+            out, err = (tmp / f"{name}.out").open("w+"), (tmp / f"{name}.err").open("w+")
+            proc = subprocess.Popen(_command(junit, args), cwd=ROOT, stdout=out, stderr=err, text=True)
+            running[name] = (proc, junit, out, err, time.monotonic() + timeout)
+        for name, (proc, junit, out, err, deadline) in list(running.items()):
+            if proc.poll() is None:
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    raise subprocess.TimeoutExpired(proc.args, timeout)
+                continue
+            del running[name]
+            out.seek(0)
+            err.seek(0)
+            outcomes[name] = _outcome(proc.returncode, out.read(), err.read(), junit)
+            out.close()
+            err.close()
+        if running:
+            time.sleep(0.05)
+    return {name: outcomes[name] for name in runs}
 
 
 @pytest.fixture

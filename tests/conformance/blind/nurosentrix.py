@@ -117,6 +117,7 @@ DEFECTS: dict[str, str] = {
     "server_name_optional": "POST /servers without name succeeds",
     "non_ascii_500": "non-ASCII text in a name answers 500",
     "error_envelope_wrong": "validation errors lack success:false",
+    "no_auth_required": "requests without an Authorization header are served as the first full token",
 }
 
 PERMISSIONS = (
@@ -279,7 +280,10 @@ class Backend:
         header = request.headers.get("authorization", "")
         parts = header.split(None, 1)
         if len(parts) != 2 or parts[0].lower() != "bearer":
-            raise self._unauthorized()
+            if self.defect == "no_auth_required" and not header:
+                parts = ["Bearer", self._tokens.full]
+            else:
+                raise self._unauthorized()
         token = parts[1].strip()
         if token.startswith(("nsx_live_", "nsx_test_")):
             info = self.tokens.get(token)

@@ -94,6 +94,11 @@ def p_cross_account_read(e):
     success(e.get(f"/servers/{s['id']}", e.tok.same_account))
 
 
+def p_cross_account_list(e):
+    e.server()
+    assert e.get("/servers", e.tok.other).json()["data"] == []
+
+
 def p_cross_account_delete(e):
     d = e.database()
     err(e.delete(f"/databases/{d['id']}", e.tok.other), 404, "not_found")

@@ -139,6 +139,11 @@ def p_revoked_token_works(e):
     assert e.get("/servers").status_code == 200
 
 
+def p_no_auth_required(e):
+    r = e.c.get(B + "/servers")
+    assert r.status_code == 401 and r.json() == UNAUTH
+
+
 def p_readonly_can_write(e):
     i, b = e.backup()
     ro = e.tok.limited
