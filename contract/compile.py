@@ -158,6 +158,9 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
         scopes_provenance=provenance.Provenance(True, config["scopes-inferred"])
         if config.get("scopes-inferred")
         else provenance.DOCUMENTED,
+        media_provenance=provenance.Provenance(True, config["media-inferred"])
+        if config.get("media-inferred")
+        else provenance.DOCUMENTED,
         buckets=buckets,
         pagination=Pagination(pag["style"], pag.get("default"), pag.get("max"), provenance.reason_key(pag)),
         single=Template(template("single"), open=documented),
@@ -235,6 +238,7 @@ def _operation(
     body = op.get("requestBody")
     body_schema = None
     body_examples: tuple[Any, ...] = ()
+    body_media: tuple[str, ...] = ()
     if body is not None:
         content = body.get("content") or {}
         if "application/json" not in content:
@@ -242,6 +246,7 @@ def _operation(
         media = _json_media(content)
         body_schema = media.get("schema") or {}
         body_examples = _examples(media)
+        body_media = tuple(content)
     security = op.get("security", root_security)
     return Operation(
         operation_id=op.get("operationId", f"{method} {path}"),
@@ -252,6 +257,7 @@ def _operation(
         body_schema=body_schema,
         body_required=bool(body and body.get("required", False)),
         body_examples=body_examples,
+        body_media=body_media,
         public=security == [] or security == [{}],
         scopes=tuple(op.get("x-scopes") or ()),
         buckets=tuple(buckets[b] for b in op.get("x-rate-limit") or () if b in buckets),

@@ -108,6 +108,7 @@ class Operation:
     body_schema: dict[str, Any] | None
     body_required: bool
     body_examples: tuple[Any, ...]
+    body_media: tuple[str, ...]  # requestBody.content: the media types a body may be sent as
     public: bool
     scopes: tuple[str, ...]
     buckets: tuple[Bucket, ...]
@@ -279,6 +280,7 @@ class Contract:
     token_prefixes: dict[str, str] = field(default_factory=dict)
     scopes: tuple[str, ...] = ()
     scopes_provenance: Provenance = DOCUMENTED  # x-sandbox.scopes-inferred: the names are our choice
+    media_provenance: Provenance = DOCUMENTED  # x-sandbox.media-inferred: refusing other body types is ours
     buckets: dict[str, Bucket] = field(default_factory=dict)
     pagination: Pagination = field(default_factory=lambda: Pagination("none"))
     single: Template = field(default_factory=lambda: Template("$data"))

@@ -64,6 +64,7 @@ CAUGHT: dict[str, str] = {
     "nurosentrix:clone_password_missing": "generated",
     "nurosentrix:clone_incomplete_backup": "requires",
     "nurosentrix:no_auth_required": "auth",
+    "nurosentrix:content_type_any": "media",
     "cloudnexus_com:unknown_key_accepted": "auth",
     "cloudnexus_com:unauthorized_is_403": "auth",
     "cloudnexus_com:envelope_status_wrong": "envelope",

@@ -118,6 +118,7 @@ DEFECTS: dict[str, str] = {
     "non_ascii_500": "non-ASCII text in a name answers 500",
     "error_envelope_wrong": "validation errors lack success:false",
     "no_auth_required": "requests without an Authorization header are served as the first full token",
+    "content_type_any": "a POST/PUT body is read as JSON whatever its Content-Type",
 }
 
 PERMISSIONS = (
@@ -361,7 +362,8 @@ class Backend:
             if required:
                 raise _invalid("body", "Request body is required")
             return {}
-        if ctype is None or ctype.split(";")[0].strip().lower() != "application/json":
+        json_type = ctype is not None and ctype.split(";")[0].strip().lower() == "application/json"
+        if not json_type and self.defect != "content_type_any":
             raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
         try:
             data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)

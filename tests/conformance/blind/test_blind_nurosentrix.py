@@ -365,6 +365,14 @@ def p_error_envelope_wrong(e):
     }
 
 
+def p_content_type_any(e):
+    body = '{"name": "web-9", "provider": "digitalocean", "region": "nyc1", "size": "s-4vcpu-8gb"}'
+    r = e.c.post(B + "/servers", content=body, headers={**e.h(), "Content-Type": "text/plain"})
+    err(r, 415, "UNSUPPORTED_MEDIA_TYPE")
+    r = e.c.post(B + "/servers", content=body, headers={**e.h(), "Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
+
+
 PROBES = {name[2:]: fn for name, fn in globals().items() if name.startswith("p_")}
 
 
