@@ -115,6 +115,7 @@ ORDER = (
     "generated",
     "requires",
     "media",
+    "upsert",
     "scopes",
     "tenancy",
     "lifecycle",
@@ -144,6 +145,7 @@ def load_all() -> dict[str, Family]:
         requests,
         scopes,
         tenancy,
+        upsert,
     )
 
     if set(FAMILIES) != set(ORDER):

@@ -97,6 +97,7 @@ CAUGHT: dict[str, str] = {
     "nexos:env_values_clear": "credentials",
     "nexos:project_delete_keeps_envs": "cascade",
     "nexos:quota_not_updated": "quota",
+    "nexos:env_var_put_duplicates": "upsert",
     "nexos:project_quota_unenforced": "quota",
 }
 # "backend:defect" -> why the default profile misses it: the words of the document that state the

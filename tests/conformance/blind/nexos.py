@@ -132,6 +132,7 @@ DEFECTS: dict[str, str] = {
     "reset_keeps_data": "reset leaves the environment's database as it was",
     "webhook_signature_unchecked": "GitHub webhooks are accepted without a valid signature",
     "node_delete_noop": "DELETE /nodes/:id answers success but the node stays registered",
+    "env_var_put_duplicates": "a second PUT of the same key adds another variable instead of updating",
 }
 
 PLAN_LIMITS = {"max_projects": 25, "max_cpu": 64, "max_memory_mb": 131072, "build_minutes": 5000}
@@ -872,7 +873,7 @@ async def h_vars_put(b, request, m, user, how):
     _validation(f)
     now = b.clock()
     for v in b.vars.values():
-        if v["project_id"] == p["id"] and v["key"] == key:
+        if v["project_id"] == p["id"] and v["key"] == key and not b.on("env_var_put_duplicates"):
             v["value"], v["updated_at"] = value, now
             return JSONResponse(_var_view(b, v))
     v = {

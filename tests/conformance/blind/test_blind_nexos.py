@@ -370,6 +370,8 @@ def probe(defect):
     vurl = f"/api/projects/{p['id']}/env-vars"
     c.put(vurl, json={"key": "SECRET", "value": "hunter2"}, headers=H(tok.full))
     out["clear"] = "hunter2" in c.get(vurl, headers=H(tok.full)).text
+    c.put(vurl, json={"key": "SECRET", "value": "hunter3"}, headers=H(tok.full))
+    out["vars_after_rewrite"] = len(c.get(vurl, headers=H(tok.full)).json())
     out["other_vars"] = c.get(vurl, headers=H(tok.other)).status_code
     out["other_project"] = c.get(f"/api/projects/{p['id']}", headers=H(tok.other)).status_code
     eid = c.get(f"/api/projects/{p['id']}/environments", headers=H(tok.full)).json()[0]["id"]
@@ -446,5 +448,6 @@ def test_each_defect_changes_behaviour(defect):
         "reset_keeps_data": {"reset_size"},
         "webhook_signature_unchecked": {"unsigned_hook"},
         "node_delete_noop": {"node_after_delete"},
+        "env_var_put_duplicates": {"vars_after_rewrite"},
     }[defect]
     assert expect <= changed, (defect, changed, bad)
