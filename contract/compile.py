@@ -266,6 +266,7 @@ def _operation(
         credential=extensions.credential(op.get("x-credential")),
         quota=extensions.quota(op.get("x-quota")),
         generated=extensions.generated(op.get("x-generated")),
+        identity=op.get("x-identity"),
         requires=extensions.requires(op.get("x-requires")),
         handler=op.get("x-handler"),
         responses={str(c): _response(str(c), r, op_prov) for c, r in (op.get("responses") or {}).items()},
@@ -416,7 +417,7 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
                     raise SpecError(
                         f"{where}: {at}: x-signature: unknown resource {op['x-signature']['resource']}"
                     )
-            for ext in ("generated", "requires"):
+            for ext in ("generated", "requires", "identity"):
                 if f"x-{ext}" in op:
                     check(op[f"x-{ext}"], ext, f"{at} x-{ext}")
             for field, need in (op.get("x-requires") or {}).items():

@@ -122,6 +122,7 @@ class Operation:
     credential: Credential | None = None  # `x-credential`
     quota: tuple[Counter, ...] = ()  # `x-quota`
     generated: tuple[str, ...] = ()  # `x-generated`
+    identity: str | None = None  # `x-identity`: the response field naming the caller
     requires: Mapping[str, Requirement] = field(default_factory=dict)  # `x-requires`
 
     @property

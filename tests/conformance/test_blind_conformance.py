@@ -98,6 +98,7 @@ CAUGHT: dict[str, str] = {
     "nexos:project_delete_keeps_envs": "cascade",
     "nexos:quota_not_updated": "quota",
     "nexos:env_var_put_duplicates": "upsert",
+    "nexos:me_first_user": "identity",
     "nexos:project_quota_unenforced": "quota",
 }
 # "backend:defect" -> why the default profile misses it: the words of the document that state the

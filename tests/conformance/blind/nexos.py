@@ -133,6 +133,7 @@ DEFECTS: dict[str, str] = {
     "webhook_signature_unchecked": "GitHub webhooks are accepted without a valid signature",
     "node_delete_noop": "DELETE /nodes/:id answers success but the node stays registered",
     "env_var_put_duplicates": "a second PUT of the same key adds another variable instead of updating",
+    "me_first_user": "GET /auth/me returns the first user ever created, whoever calls",
 }
 
 PLAN_LIMITS = {"max_projects": 25, "max_cpu": 64, "max_memory_mb": 131072, "build_minutes": 5000}
@@ -639,6 +640,8 @@ async def h_callback(b, request, m):
 
 
 async def h_me(b, request, m, user, how):
+    if b.on("me_first_user"):
+        user = next(iter(b.users.values()))
     v = {k: user[k] for k in ("id", "github_login", "name", "email", "avatar_url", "plan", "created_at")}
     v["auth_method"] = how
     return JSONResponse(v)

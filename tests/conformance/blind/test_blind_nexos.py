@@ -365,6 +365,9 @@ def probe(defect):
     out["listed_plain"] = k["key"] in c.get("/api/auth/api-keys", headers=H(tok.full)).text
     c.delete(f"/api/auth/api-keys/{k['id']}", headers=H(tok.full))
     out["revoked"] = c.get("/api/auth/me", headers=H(k["key"])).status_code
+    out["me_other"] = c.get("/api/auth/me", headers=H(tok.other)).json()["id"] != (
+        c.get("/api/auth/me", headers=H(tok.full)).json()["id"]
+    )
     p = mkproj(c, tok.full).json()
     out["quota"] = c.get("/api/quota", headers=H(tok.full)).json()["usage"]["projects"]
     vurl = f"/api/projects/{p['id']}/env-vars"
@@ -449,5 +452,6 @@ def test_each_defect_changes_behaviour(defect):
         "webhook_signature_unchecked": {"unsigned_hook"},
         "node_delete_noop": {"node_after_delete"},
         "env_var_put_duplicates": {"vars_after_rewrite"},
+        "me_first_user": {"me_other"},
     }[defect]
     assert expect <= changed, (defect, changed, bad)
