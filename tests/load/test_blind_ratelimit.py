@@ -5,7 +5,8 @@ per minute" (kept there by a fixed window, `RATE_LIMIT_EXCEEDED`, only a `Retry-
 others, whose documents state no number, have nothing documented to verify — and fails, by exit
 code and naming the problem, each planted rate-limit defect (`CAUGHT`, which the catalogue cites).
 The backends serve 2-3 s windows in place of the minute, announced with `--window`; every run goes
-at once, so the file takes about 15 s on an idle machine."""
+at once, so the file takes about 30 s on a loaded machine. A 10% excess is not proven at these
+windows (`UNSURE`)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from tests.load.conftest import HOST, free_port, spawn, stop, wait_http
 pytestmark = pytest.mark.slow
 
 VERIFIER = "load ratelimit"  # the name the catalogue gives this check
-# seconds, in place of the documented minute: 2 for the honest runs; 3 for the defects, since a
-# Retry-After of 1 s (retry_after_short's half of 2 s or 3 s) is a lie only while over 1 s is left
+# seconds, in place of the documented minute: 2 for the honest runs, 3 for a defect (a Retry-After
+# of 1 s, retry_after_short's half of 2 s or 3 s, is a lie only while over 1 s of the window is left)
 WINDOW, DEFECT_WINDOW = 2, 3
 TIMEOUT = 120  # seconds per verifier process; one run takes about 20 s
 # blind backend -> (module, --api, mount path, whether its documents state limits)
@@ -36,14 +37,21 @@ BACKENDS: dict[str, tuple[ModuleType, str, str, bool]] = {
 # "backend:defect" -> the problem the verifier must name (`[<kind>] write:` in its report), in a
 # run of the `write` bucket alone (creates/deletes, 20 per window: it shows each of them; half the time)
 CAUGHT: dict[str, str] = {
-    "nurosentrix:rate_limit_10pct_over": "limit-exceeded",  # 110/22 per window instead of 100/20
     "nurosentrix:create_limit_missing": "limit-exceeded",  # creates/deletes held to 100 only
     "nurosentrix:retry_after_short": "retry-after-dishonest",  # half the time left in the window
+}
+# Limiter defects the verifier sees only by chance on windows this short, and why.
+UNSURE: dict[str, str] = {
+    # 22 accepted of 20 keep an honest reading when they took over W/10 s (a token bucket of 20 per
+    # W s refills that much; on a loaded machine 22 creates take 0.3-0.6 s) or when a fixed window's
+    # boundary may fall inside both bursts (the recovery starts one window after a retry that the
+    # honest Retry-After put on a boundary): caught in about 7 runs of 10 at W = 3 or 6.
+    "nurosentrix:rate_limit_10pct_over": "limit-exceeded",
 }
 
 
 # A blind backend in its own process (in the test's, seven servers would share one interpreter and
-# stretch a burst over a fixed window's boundary, which a fixed window may then rightly explain away).
+# stretch a burst, which an honest fixed window or token bucket may then rightly explain away).
 SERVE = """
 import sys, uvicorn
 from tests.conformance.blind import {module} as m
@@ -82,10 +90,12 @@ def runs() -> Iterator[dict[str, tuple[int, str]]]:
     try:
         procs: dict[str, subprocess.Popen[str]] = {}
         for name, defect in cases:
-            window, more = (DEFECT_WINDOW, ("--bucket", "write")) if defect else (WINDOW, ())
+            key = f"{name}:{defect}"
+            window = DEFECT_WINDOW if defect else WINDOW
+            more = ("--bucket", "write") if defect else ()
             backend, url, token = _backend(name, window, defect)
             backends.append(backend)
-            procs[f"{name}:{defect}" if defect else name] = _verify(name, url, token, window, *more)
+            procs[key if defect else name] = _verify(name, url, token, window, *more)
         out = {}
         for key, proc in procs.items():
             try:
@@ -130,4 +140,4 @@ def test_every_rate_limit_defect_where_limits_are_documented_is_tried() -> None:
         for d in module.DEFECTS
         if d.startswith(limiter)
     }
-    assert planted == set(CAUGHT)
+    assert planted == set(CAUGHT) | set(UNSURE)
