@@ -20,6 +20,7 @@ from tests.sandbox_client import SyncASGIClient
 # runs in two processes (pytest-xdist), so a neighbour's CPU never decides their outcome.
 TIMING = (
     "tests/load/test_ratelimit_verifier.py",
+    "tests/load/test_blind_ratelimit.py",
     "tests/load/test_locust_runs.py",
     "tests/load/test_fingerprint_sandbox.py",
     "tests/load/test_fingerprint_nginx.py",

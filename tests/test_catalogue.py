@@ -5,7 +5,8 @@ A `behaviours` entry quotes a sentence that states observable behaviour and says
 - `check` (+ `declared`, + `defect`): how the contract declares it (a JSON pointer into
   specs/<api>.yaml, or `per-API code: <file>`), the conformance family or Schemathesis check that
   verifies it from outside, and the planted blind-backend defect(s) that check catches
-  (`tests/conformance/test_blind_conformance.py` CAUGHT, with that very check);
+  (`tests/conformance/test_blind_conformance.py` CAUGHT, with that very check; for limits the check
+  `load ratelimit`, the rate-limit verifier, and `tests/load/test_blind_ratelimit.py` CAUGHT);
 - `not-observable`: why no client can see it;
 - `gap`: what is still missing (optionally the blind `defect` it lets through, listed in MISSED).
 Every other sentence is quoted under `descriptive`. Quotes are checked verbatim (whitespace
@@ -25,6 +26,8 @@ import yaml
 from conformance.checks import ORDER
 from contract import SPECS_DIR
 from tests.conformance.test_blind_conformance import CAUGHT, MISSED
+from tests.load.test_blind_ratelimit import CAUGHT as LIMITS_CAUGHT
+from tests.load.test_blind_ratelimit import VERIFIER
 from tests.test_spec_provenance import APIS, ROOT, SEEDS, allow_list, normalise, resolve
 
 CATALOGUE = Path(__file__).parent / "provenance" / "catalogue"
@@ -51,7 +54,12 @@ def document(api: str) -> str:
 
 
 def is_check(name: str) -> bool:
-    return name in ORDER or name == "not_a_server_error" or callable(getattr(st_checks, name, None))
+    return (
+        name == VERIFIER
+        or name in ORDER
+        or name == "not_a_server_error"
+        or callable(getattr(st_checks, name, None))
+    )
 
 
 def kind(entry: dict[str, Any]) -> str:
@@ -113,9 +121,10 @@ def test_each_behaviour_names_a_declaration_a_check_and_a_defect_that_exist(api:
             assert declared, f"{quote!r}: a checked behaviour says how the contract declares it"
             assert is_check(entry["check"]), f"{quote!r}: no check named {entry['check']}"
             assert defects, f"{quote!r}: a check is proven by a planted defect it catches"
+            caught = {**CAUGHT, **dict.fromkeys(LIMITS_CAUGHT, VERIFIER)}
             for d in defects:
-                assert d in CAUGHT, f"{quote!r}: {d} is not a caught blind defect"
-                assert CAUGHT[d] == entry["check"], f"{quote!r}: {d} is caught by {CAUGHT[d]}"
+                assert d in caught, f"{quote!r}: {d} is not a caught blind defect"
+                assert caught[d] == entry["check"], f"{quote!r}: {d} is caught by {caught[d]}"
         else:
             assert not declared or what == "not-observable", (
                 f"{quote!r}: declared ({declared}) but not checked: a declared behaviour needs its check"
