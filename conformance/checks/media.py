@@ -1,7 +1,8 @@
 """media: a body sent as a type the operation does not take is refused with a 4xx.
 
-The types an operation takes are its `requestBody.content` (JSON for every spec here);
-Nurosentrix' document states it ("Content-Type | Yes (POST/PUT) | Must be application/json").
+The types an operation takes are its `requestBody.content` (JSON for every spec here;
+Nurosentrix' document makes it the client's duty: "Content-Type | Yes (POST/PUT) | Must be
+application/json", without saying a server refuses another type).
 Each operation with a body is sent its valid JSON body once, labelled `text/plain`: a 2xx (or a
 5xx) is a violation. Where the documents never say another type is refused
 (`x-sandbox.media-inferred`), only the strict profile checks it."""
