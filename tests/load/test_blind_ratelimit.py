@@ -19,6 +19,7 @@ import pytest
 
 from tests.conformance.blind import cloudnexus_com, cloudnexus_io, nexos, nurosentrix
 from tests.load.conftest import HOST, free_port, spawn, stop, wait_http
+from tests.load.test_ratelimit_verifier import _finish
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,6 @@ VERIFIER = "load ratelimit"  # the name the catalogue gives this check
 # seconds, in place of the documented minute: 2 for the honest runs, 3 for a defect (a Retry-After
 # of 1 s, retry_after_short's half of 2 s or 3 s, is a lie only while over 1 s of the window is left)
 WINDOW, DEFECT_WINDOW = 2, 3
-TIMEOUT = 120  # seconds per verifier process; one run takes about 20 s
 # blind backend -> (module, --api, mount path, whether its documents state limits)
 BACKENDS: dict[str, tuple[ModuleType, str, str, bool]] = {
     "nurosentrix": (nurosentrix, "nurosentrix", "/api/v1", True),
@@ -96,15 +96,7 @@ def runs() -> Iterator[dict[str, tuple[int, str]]]:
             backend, url, token = _backend(name, window, defect)
             backends.append(backend)
             procs[key if defect else name] = _verify(name, url, token, window, *more)
-        out = {}
-        for key, proc in procs.items():
-            try:
-                stdout, stderr = proc.communicate(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                stdout, stderr = proc.communicate(timeout=10)
-            out[key] = (proc.returncode, stdout + stderr)
-        yield out
+        yield _finish(procs)
     finally:
         for backend in backends:
             stop(backend)
