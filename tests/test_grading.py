@@ -5,20 +5,18 @@ the pytest report section), the request log's new fields, and the speed of gradi
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.grading import TOKENS, logged_rows
 from contract import load_all
 from mock_server.cli import main
 from mock_server.grading import RULES, grade
@@ -210,56 +208,8 @@ def test_the_log_keeps_the_wait_told_a_body_digest_and_the_page(sandbox: Sandbox
     assert all(r.get("wait") is None for r in rows[1:])
 
 
-def _rows(n: int) -> list[dict[str, Any]]:
-    """`n` logged requests of 50 clients: listings, reads, creates, refusals, as the log holds them."""
-    rnd = random.Random(7)
-    kinds = [
-        ("GET", "/nurosentrix/api/v1/servers", "listServers", 200),
-        ("GET", "/nurosentrix/api/v1/servers/srv_{i}", "getServer", 200),
-        ("POST", "/nurosentrix/api/v1/servers", "createServer", 201),
-        ("GET", "/nurosentrix/api/v1/servers/srv_{i}", "getServer", 404),
-        ("POST", "/nurosentrix/api/v1/servers", "createServer", 429),
-        ("GET", "/nurosentrix/api/v1/nope", None, 404),
-    ]
-    out = []
-    for k in range(n):
-        method, path, op, status = rnd.choices(kinds, weights=[30, 30, 10, 5, 3, 1])[0]
-        listing = op == "listServers"
-        out.append(
-            {
-                "at": 1_700_000_000 + k * 0.05,
-                "api": API,
-                "method": method,
-                "path": path.format(i=rnd.randrange(40)),
-                "status": status,
-                "operation": op,
-                "request_id": f"req_{k:016d}",
-                "problems": [],
-                "reason": "the token lacks servers:write" if status == 403 else None,
-                "token": None,
-                "token_id": f"tok_{rnd.randrange(50):016d}",
-                "ms": 0.4,
-                "wait": 12 if status == 429 else None,
-                "bucket": "write" if status == 429 else None,
-                "body": f"{rnd.randrange(1000):08x}" if method == "POST" else None,
-                "page": {"at": rnd.randrange(1, 4), "size": 20, "query": None} if listing else None,
-            }
-        )
-    return out
-
-
-def test_grading_ten_thousand_logged_requests_takes_under_100_ms() -> None:
-    """CPU time, best of 5: the machine is shared, and wall time measures the neighbours too."""
-    spec = load_all([API])[0]
-    rows = _rows(10_000)
-    scopes = ["servers:read", "servers:write"]
-    tokens = {f"tok_{i:016d}": {"scopes": scopes, "mode": "test"} for i in range(50)}
-    times = []
-    for _ in range(5):
-        started = time.process_time()
-        verdicts = grade(spec, rows, tokens)
-        times.append(time.process_time() - started)
-    best, median = min(times) * 1000, sorted(times)[2] * 1000
-    print(f"grading 10,000 requests: best {best:.1f} ms CPU, median {median:.1f} ms")
+def test_grading_ten_thousand_logged_requests() -> None:
+    """Its speed is `python -m bench.grading`'s to measure (CPU, best of 5), not a timed test's."""
+    verdicts = grade(load_all([API])[0], logged_rows(10_000), TOKENS)
     assert {v["verdict"] for v in verdicts} >= {"pass", "fail"}
-    assert min(times) < 0.100
+    assert {v["id"] for v in verdicts if v["verdict"] == "fail"} & {"retry-after", "scopes"}
