@@ -110,12 +110,17 @@ class Store:
         rid = record["id"]
         old = rows.get(rid)
         owner = _owner(record)
+        moved = False
         if old is None:
             self._seq.setdefault(table, {})[rid] = next(self._counter)
         elif _owner(old) != owner:
             self._owners[table][_owner(old)].pop(rid, None)
+            moved = True
         rows[rid] = record
-        self._owners.setdefault(table, {}).setdefault(owner, {})[rid] = None
+        mine = self._owners.setdefault(table, {}).setdefault(owner, {})
+        mine[rid] = None
+        if moved and len(mine) > 1:  # an older record joined another owner's: keep table order
+            self._owners[table][owner] = dict.fromkeys(sorted(mine, key=self._seq[table].__getitem__))
         for field in self._indexed.get(table, ()):
             self._reindex(table, field, old, record)
         self._versions[table] = self._versions.get(table, 0) + 1

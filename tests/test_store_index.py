@@ -251,3 +251,15 @@ def test_a_list_stores_what_settled_so_the_next_one_reads_only_what_is_moving() 
     r.store.replace(table, {**stale, "name": "written meanwhile"})
     r._keep("servers", [(stale, {**stale, "status": "active"})])
     assert r.store.get(table, ids[1]) == {**stale, "name": "written meanwhile"}
+
+
+def test_a_record_moved_to_another_owner_keeps_table_order_in_its_new_owners_list() -> None:
+    """Found by the property above: with the field's index off (a list value), the owner's list is
+    read as it is, and a record that changed owner went to its end."""
+    store = MemoryStore()
+    store.index("t", "f")
+    store.replace("t", {"id": "r1", **OWNERS[0], "f": [1, 2]})
+    store.replace("t", {"id": "r0", **OWNERS[1], "f": "x"})
+    store.replace("t", {"id": "r1", **OWNERS[1], "f": "x"})
+    assert [r["id"] for r in store.scan("t", **OWNERS[1], f="x")] == ["r1", "r0"]
+    assert [r["id"] for r in store.scan("t", **OWNERS[1])] == ["r1", "r0"]
