@@ -3,7 +3,8 @@ log (`GET /_mock/grade`, `sandbox.grade(token)`, `mock-server grade`, the dashbo
 
 One module per family of rules (`retries`, `pagination`, `lifecycle`, `scopes`, `writes`,
 `documented`); `rules.py` says what a rule answers. Grading reads the log once per rule and
-never touches the store's resources: 10,000 logged requests grade in tens of ms (`python -m bench.grading`)."""
+never touches the store's resources: 10,000 logged requests grade in tens of ms
+(`python -m bench.grading`)."""
 
 from __future__ import annotations
 
