@@ -54,11 +54,11 @@ lint-specs: node_modules/.bin/redocly
 
 lint: $(TEST_STAMP) lint-specs
 	$(BIN)/ruff check .
-	$(BIN)/mypy mock_server
+	$(BIN)/mypy mock_server load contract
 
 test: $(TEST_STAMP) lint-specs system-tools
 	$(BIN)/ruff check .
-	$(BIN)/mypy mock_server
+	$(BIN)/mypy mock_server load contract
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not timing"
 	$(BIN)/python -m pytest -m timing
 

@@ -68,9 +68,9 @@ def reset(headers: Mapping[str, str], wall: float) -> tuple[float | None, str]:
             return v - wall, "epoch"
         return v, "delta"
     ts = [
-        v
+        t
         for p in (structured(headers.get("ratelimit")) or {}).values()
-        if (v := _int(p.get("t"))) is not None
+        if (t := _int(p.get("t"))) is not None
     ]
     if ts:
         return float(max(ts)), "ietf"

@@ -101,7 +101,8 @@ def group_json(op: Operation, prober: Prober, shape: Shape, took: float, doc: Do
 
 def overlay(api: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
     """The observed limiters as a `serve --rate-limits FILE` document."""
-    buckets, ops = {}, {}
+    buckets: dict[str, dict[str, Any]] = {}
+    ops: dict[str, list[str]] = {}
     for i, g in enumerate(groups):
         if g["algorithm"] == "none" or not g["limit"]:
             continue

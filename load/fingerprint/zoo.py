@@ -27,7 +27,8 @@ class Answer:
 
 class FixedWindow:
     def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window, self.counts = limit, window, {}
+        self.limit, self.window = limit, window
+        self.counts: dict[tuple[str, int], int] = {}
 
     def hit(self, key: str, now: float) -> Answer:
         slot = math.floor(now / self.window)
@@ -41,7 +42,8 @@ class FixedWindow:
 
 class SlidingLog:
     def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window, self.logs = limit, window, {}
+        self.limit, self.window = limit, window
+        self.logs: dict[str, list[float]] = {}
 
     def hit(self, key: str, now: float) -> Answer:
         log = [t for t in self.logs.get(key, []) if t > now - self.window]
@@ -57,7 +59,8 @@ class SlidingCounter:
     """The weighted two-window counter (Cloudflare's, `limits`' sliding-window-counter)."""
 
     def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window, self.counts = limit, window, {}
+        self.limit, self.window = limit, window
+        self.counts: dict[tuple[str, int], int] = {}
 
     def hit(self, key: str, now: float) -> Answer:
         slot = math.floor(now / self.window)
@@ -79,7 +82,8 @@ class SlidingCounter:
 
 class TokenBucket:
     def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst, self.state = rate, burst, {}
+        self.rate, self.burst = rate, burst
+        self.state: dict[str, tuple[float, float]] = {}
 
     def hit(self, key: str, now: float) -> Answer:
         tokens, last = self.state.get(key, (float(self.burst), now))
@@ -96,7 +100,8 @@ class GCRA:
     """Generic cell rate algorithm (redis-cell): one theoretical arrival time per key."""
 
     def __init__(self, rate: float, burst: int) -> None:
-        self.t, self.tau, self.tat = 1 / rate, (burst - 1) / rate, {}
+        self.t, self.tau = 1 / rate, (burst - 1) / rate
+        self.tat: dict[str, float] = {}
 
     def hit(self, key: str, now: float) -> Answer:
         tat = max(self.tat.get(key, now), now)
