@@ -39,6 +39,7 @@ _SCHEMATHESIS = {
     "negative_data_rejection": "coverage",
     "status_code_conformance": "examples",
     "response_schema_conformance": "coverage",
+    "content_type_conformance": "coverage",
 }
 _FAMILY_OF = {"not_a_server_error": "inputs"}
 
@@ -99,6 +100,7 @@ CAUGHT: dict[str, str] = {
     "nexos:env_var_put_duplicates": "upsert",
     "nexos:me_first_user": "identity",
     "nexos:project_quota_unenforced": "quota",
+    "nexos:nodes_text_plain": "content_type_conformance",
 }
 # "backend:defect" -> why the default profile misses it: the words of the document that state the
 # behaviour (catalogue work, issue 32 items 1-2, must close these), or why nothing documented is broken
