@@ -75,6 +75,7 @@ CAUGHT: dict[str, str] = {
     "cloudnexus_com:plan_optional": "negative_data_rejection",
     "cloudnexus_com:create_status_200": "status_code_conformance",
     "cloudnexus_com:cross_account_list": "tenancy",
+    "cloudnexus_com:engine_unchecked": "negative_data_rejection",
     "cloudnexus_io:no_auth_required": "auth",
     "cloudnexus_io:error_shape_flat": "envelope",
     "cloudnexus_io:cross_account_visible": "tenancy",
@@ -147,8 +148,6 @@ MISSED: dict[str, str] = {
     "documented view accepts any 4xx for a refusal (the table is read as not closed)",
     "cloudnexus_com:rate_limit_10pct_over": "002 states no number ('429 ... Rate limit exceeded')",
     "cloudnexus_com:retry_after_short": "002 states no Retry-After",
-    "cloudnexus_com:engine_unchecked": "002 'Provision and manage PostgreSQL, MySQL, Redis, and MongoDB "
-    "instances': the engine enum is not enforced by the documented view",
     "cloudnexus_io:limit_max_ignored": "003 'limit ... (default: 20, max: 100)': needs more than 100 records",
     "cloudnexus_io:never_running": "003 lists statuses (pending ... running) but no transition (inferred)",
     "nexos:restart_alias_missing": "004 'Rebuild environment from the latest commit (alias: /restart)': "
