@@ -76,6 +76,9 @@ CAUGHT: dict[str, str] = {
     "cloudnexus_com:create_status_200": "status_code_conformance",
     "cloudnexus_com:cross_account_list": "tenancy",
     "cloudnexus_com:engine_unchecked": "negative_data_rejection",
+    "cloudnexus_com:validation_is_422": "negative_data_rejection",
+    "cloudnexus_com:full_key_forbidden": "statuses",
+    "cloudnexus_com:unknown_id_found": "statuses",
     "cloudnexus_io:no_auth_required": "auth",
     "cloudnexus_io:error_shape_flat": "envelope",
     "cloudnexus_io:cross_account_visible": "tenancy",
@@ -144,8 +147,6 @@ MISSED: dict[str, str] = {
     "list meta to read the page size from)",
     "cloudnexus_com:pagination_total_wrong": "not a broken promise: 002 shows no list total (meta.pagination "
     "is the backend's own)",
-    "cloudnexus_com:validation_is_422": "002 '400 | Bad Request | Missing or invalid parameters': the "
-    "documented view accepts any 4xx for a refusal (the table is read as not closed)",
     "cloudnexus_com:rate_limit_10pct_over": "002 states no number ('429 ... Rate limit exceeded')",
     "cloudnexus_com:retry_after_short": "002 states no Retry-After",
     "cloudnexus_io:limit_max_ignored": "003 'limit ... (default: 20, max: 100)': needs more than 100 records",
