@@ -79,13 +79,17 @@ class Results:
         key: str | None = None,
         source: str = DOMAIN,
         inferred: str | None = None,
+        api_wide: bool = False,
     ) -> None:
         """Record a violation; the same (check, operation, key) is reported once, with a count.
 
         In the documented profile, a finding on an endpoint the documents do not show is the
-        sandbox's choice (`inferred`), whatever the check: it is reported apart, never fails."""
+        sandbox's choice (`inferred`), whatever the check: it is reported apart, never fails;
+        unless it breaks a sentence the documents state of every endpoint (`api_wide`: a status
+        table's "404 ... The requested resource does not exist")."""
         k = (check, operation, key if key is not None else message)
-        if self.profile == "documented" and inferred is None and operation in self.inferred_ops:
+        inferred_op = operation in self.inferred_ops and not api_wide
+        if self.profile == "documented" and inferred is None and inferred_op:
             inferred = f"the endpoint is not in the documents ({self.inferred_ops[operation]})"
         if self.profile == "documented" and inferred is None and check in self.inferred_checks:
             inferred = self.inferred_checks[check]

@@ -12,6 +12,9 @@ its checks, plus ours on every response, driven through its Python engine.
   makes Schemathesis itself resend a 429 after its Retry-After.
 * `positive_data_acceptance` also accepts 422 (the sandbox's semantic refusals, e.g. an unknown
   region), besides its defaults (2xx, 3xx, 401, 403, 404, 409, 429, 5xx).
+* `negative_data_rejection` takes a refusal of invalid data with the status the documents' table
+  gives it (`x-sandbox.status-table`: CloudNexus .com "400 ... Missing or invalid parameters"),
+  no other validation status (422); without a table, any of Schemathesis' defaults.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ from .results import SCHEMATHESIS, Results, is_success
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 POSITIVE_DATA_ACCEPTANCE = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+# Schemathesis' default refusals of invalid data, but for the two statuses of a validation
+# refusal (400, 422), which a documented status table narrows to its own
+NEGATIVE_DATA_REJECTION = ["401", "403", "404", "405", "406", "409", "415", "428", "429", "5xx"]
 
 _lock = threading.Lock()
 
@@ -153,6 +159,7 @@ def config_for(
     scheme: str = "bearerAuth",
     workdir: Path,
     lenient: bool = False,
+    invalid_status: int | None = None,
 ) -> SchemathesisConfig:
     """The Schemathesis configuration of one run (what a `schemathesis.toml` would say)."""
     enabled = set(phases)
@@ -169,7 +176,13 @@ def config_for(
                 # documented profile: a request body the documents do not show as required is
                 # sent without one too; a backend requiring it answers 400, or 415 (no Content-Type)
                 "expected-statuses": [*POSITIVE_DATA_ACCEPTANCE, *(["400", "415"] if lenient else [])]
-            }
+            },
+            "negative_data_rejection": {
+                "expected-statuses": [
+                    *NEGATIVE_DATA_REJECTION,
+                    *([str(invalid_status)] if invalid_status else ["400", "422"]),
+                ]
+            },
         },
         # Reproductions must reproduce: tokens stay in the samples here and the report layer
         # replaces every known token by its $CONFORMANCE_* variable (an invalid token stays visible).
@@ -239,6 +252,7 @@ def run(
             workdir=Path(tmp),
             # the documents name no closed set of refusals: 400 for what a backend limits unasked
             lenient=judge is not contract,
+            invalid_status=judge.status_for("invalid-parameters"),
         )
         schema = schemathesis.openapi.from_dict(raw, config=config)
         schema.hooks.register_hook_with_name(_after_call, "after_call")

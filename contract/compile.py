@@ -161,6 +161,7 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
         media_provenance=provenance.Provenance(True, config["media-inferred"])
         if config.get("media-inferred")
         else provenance.DOCUMENTED,
+        status_table={int(code): str(m) for code, m in (config.get("status-table") or {}).items()},
         buckets=buckets,
         pagination=Pagination(pag["style"], pag.get("default"), pag.get("max"), provenance.reason_key(pag)),
         single=Template(template("single"), open=documented),

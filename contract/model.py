@@ -282,6 +282,7 @@ class Contract:
     scopes: tuple[str, ...] = ()
     scopes_provenance: Provenance = DOCUMENTED  # x-sandbox.scopes-inferred: the names are our choice
     media_provenance: Provenance = DOCUMENTED  # x-sandbox.media-inferred: refusing other body types is ours
+    status_table: dict[int, str] = field(default_factory=dict)  # x-sandbox.status-table: status -> meaning
     buckets: dict[str, Bucket] = field(default_factory=dict)
     pagination: Pagination = field(default_factory=lambda: Pagination("none"))
     single: Template = field(default_factory=lambda: Template("$data"))
@@ -320,6 +321,10 @@ class Contract:
 
     def schema(self, name: str) -> dict[str, Any]:
         return self.schemas[name]
+
+    def status_for(self, meaning: str) -> int | None:
+        """The status the documents' table gives a refusal (`invalid-parameters`, ...), if any."""
+        return next((code for code, m in self.status_table.items() if m == meaning), None)
 
     @cached_property
     def paths(self) -> list[tuple[str, list[Operation]]]:

@@ -242,6 +242,8 @@ def test_sandbox_parameters_say_where_they_come_from(api: str) -> None:
     for ptr, part in parts.items():
         inferred = str(part.get("inferred") or "").strip()
         assert bool(inferred) != (ptr in prov.documented), f"{ptr}: exactly one of documented or inferred"
+    for code in sandbox.get("status-table") or {}:  # a status table is the documents' own: quoted
+        assert f"/x-sandbox/status-table/{code}" in prov.documented, f"status-table {code}: not quoted"
 
 
 @pytest.mark.parametrize("api", APIS)

@@ -118,6 +118,7 @@ ORDER = (
     "upsert",
     "identity",
     "scopes",
+    "statuses",
     "tenancy",
     "lifecycle",
     "defaults",
@@ -146,6 +147,7 @@ def load_all() -> dict[str, Family]:
         ratelimit,
         requests,
         scopes,
+        statuses,
         tenancy,
         upsert,
     )

@@ -39,6 +39,7 @@ _SCHEMATHESIS = {
     "negative_data_rejection": "coverage",
     "status_code_conformance": "examples",
     "response_schema_conformance": "coverage",
+    "content_type_conformance": "coverage",
 }
 _FAMILY_OF = {"not_a_server_error": "inputs"}
 
@@ -74,6 +75,10 @@ CAUGHT: dict[str, str] = {
     "cloudnexus_com:plan_optional": "negative_data_rejection",
     "cloudnexus_com:create_status_200": "status_code_conformance",
     "cloudnexus_com:cross_account_list": "tenancy",
+    "cloudnexus_com:engine_unchecked": "negative_data_rejection",
+    "cloudnexus_com:validation_is_422": "negative_data_rejection",
+    "cloudnexus_com:full_key_forbidden": "statuses",
+    "cloudnexus_com:unknown_id_found": "statuses",
     "cloudnexus_io:no_auth_required": "auth",
     "cloudnexus_io:error_shape_flat": "envelope",
     "cloudnexus_io:cross_account_visible": "tenancy",
@@ -99,6 +104,7 @@ CAUGHT: dict[str, str] = {
     "nexos:env_var_put_duplicates": "upsert",
     "nexos:me_first_user": "identity",
     "nexos:project_quota_unenforced": "quota",
+    "nexos:nodes_text_plain": "content_type_conformance",
 }
 # "backend:defect" -> why the default profile misses it: the words of the document that state the
 # behaviour (catalogue work, issue 32 items 1-2, must close these), or why nothing documented is broken
@@ -141,12 +147,8 @@ MISSED: dict[str, str] = {
     "list meta to read the page size from)",
     "cloudnexus_com:pagination_total_wrong": "not a broken promise: 002 shows no list total (meta.pagination "
     "is the backend's own)",
-    "cloudnexus_com:validation_is_422": "002 '400 | Bad Request | Missing or invalid parameters': the "
-    "documented view accepts any 4xx for a refusal (the table is read as not closed)",
     "cloudnexus_com:rate_limit_10pct_over": "002 states no number ('429 ... Rate limit exceeded')",
     "cloudnexus_com:retry_after_short": "002 states no Retry-After",
-    "cloudnexus_com:engine_unchecked": "002 'Provision and manage PostgreSQL, MySQL, Redis, and MongoDB "
-    "instances': the engine enum is not enforced by the documented view",
     "cloudnexus_io:limit_max_ignored": "003 'limit ... (default: 20, max: 100)': needs more than 100 records",
     "cloudnexus_io:never_running": "003 lists statuses (pending ... running) but no transition (inferred)",
     "nexos:restart_alias_missing": "004 'Rebuild environment from the latest commit (alias: /restart)': "

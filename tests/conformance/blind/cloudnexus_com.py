@@ -93,6 +93,8 @@ DEFECTS: dict[str, str] = {
     "engine_unchecked": "POST /v1/databases accepts engines other than PostgreSQL, MySQL, Redis, MongoDB",
     "non_ascii_500": "non-ASCII text in a name answers 500",
     "cross_account_list": "GET /v1/servers lists every account's servers",
+    "full_key_forbidden": "POST /v1/databases needs a scope no key holds: 403 to every key",
+    "unknown_id_found": "GET /v1/servers/{id} answers 200 with data null for an id that names nothing",
 }
 
 SCOPES = ("servers:read", "servers:write", "databases:read", "databases:write")
@@ -369,6 +371,8 @@ class Backend:
                 if m != method:
                     allowed.append(m)
                     continue
+                if self.defect == "full_key_forbidden" and name == "create_database":
+                    scope = "databases:create"  # the planted bug: a scope no key is ever given
                 self.require(p, scope)
                 return await getattr(self, name)(request, p, **match.groupdict()), limit_headers
             if allowed:
@@ -440,6 +444,8 @@ class Backend:
         return self.ok([_public(r) for r in data], pagination=pag)
 
     async def get_server(self, request, p, id):
+        if self.defect == "unknown_id_found" and id not in self.servers:
+            return self.ok(None)  # the planted bug: a lookup's None served as the record
         return self.ok(
             _public(self.find(self.servers, id, p, "Server", foreign_ok=self.defect == "cross_account_read"))
         )
@@ -458,8 +464,7 @@ class Backend:
         if engine is None:
             raise self.missing("engine")
         if not isinstance(engine, str) or not (
-            engine in ENGINES
-            or (self.defect == "engine_unchecked" and re.fullmatch(r"[a-z0-9]{1,32}", engine))
+            engine in ENGINES or (self.defect == "engine_unchecked" and 0 < len(engine) <= 32)
         ):
             raise self.invalid("engine", "must be one of " + ", ".join(ENGINES))
         version = self.pattern(body, "version", _VERSION, "15.4", required=False)

@@ -134,6 +134,7 @@ DEFECTS: dict[str, str] = {
     "node_delete_noop": "DELETE /nodes/:id answers success but the node stays registered",
     "env_var_put_duplicates": "a second PUT of the same key adds another variable instead of updating",
     "me_first_user": "GET /auth/me returns the first user ever created, whoever calls",
+    "nodes_text_plain": "GET /nodes is served as text/plain (JSON text in a plain response)",
 }
 
 PLAN_LIMITS = {"max_projects": 25, "max_cpu": 64, "max_memory_mb": 131072, "build_minutes": 5000}
@@ -916,6 +917,8 @@ def _node_view(b, n):
 
 async def h_nodes_list(b, request, m, user, how):
     ns = sorted((n for n in b.nodes.values() if n["user_id"] == user["id"]), key=lambda n: -n["_seq"])
+    if b.on("nodes_text_plain"):
+        return Response(json.dumps([_node_view(b, n) for n in ns]), media_type="text/plain")
     return JSONResponse([_node_view(b, n) for n in ns])
 
 

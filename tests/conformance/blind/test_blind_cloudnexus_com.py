@@ -272,6 +272,14 @@ def p_non_ascii_500(e):
     assert e.database(name="база")["name"] == "база"
 
 
+def p_full_key_forbidden(e):
+    e.database()
+
+
+def p_unknown_id_found(e):
+    err(e.get("/servers/srv_nothing0"), 404, "not_found")
+
+
 PROBES = {name[2:]: fn for name, fn in globals().items() if name.startswith("p_")}
 
 
