@@ -120,6 +120,7 @@ ORDER = (
     "scopes",
     "tenancy",
     "lifecycle",
+    "settles",
     "defaults",
     "pagination",
     "filters",
@@ -146,6 +147,7 @@ def load_all() -> dict[str, Family]:
         ratelimit,
         requests,
         scopes,
+        settles,
         tenancy,
         upsert,
     )
