@@ -137,7 +137,7 @@ MISSED: dict[str, str] = {
     "names no permission: the scopes are the sandbox's (x-inferred)",
     "cloudnexus_com:created_active": "002 'The server will be provisioned asynchronously': not a broken "
     "promise a client can see: a fast asynchronous provisioning may end before the answer (the 201 "
-    "example's provisioning is an illustration)",
+    "example's provisioning is an illustration); the strict profile's settles catches it",
     "cloudnexus_com:per_page_max_ignored": "002 'per_page ... Default: 20, Max: 100': 002 shows no list "
     "meta echoing the page size, so only a page above 100 records shows it (101 creates per list, past "
     "the run's budget on an undocumented write limit)",
