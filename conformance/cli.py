@@ -208,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
         "marked incomplete (exit 3); leave the cleanup a few minutes of the CI job's limit",
     )
     run.add_argument(
+        "--settle-timeout",
+        metavar="DURATION",
+        type=_duration,
+        default=30.0,
+        help="how long a created record may take to reach its lifecycle's end (a server still "
+        "provisioning, a backup running) before the settles check fails it (default 30s)",
+    )
+    run.add_argument(
         "--progress",
         choices=("auto", "live", "plain"),
         default="auto",

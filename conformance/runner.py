@@ -70,6 +70,7 @@ class Options:
     login_email: str | None = None  # a user of the backend, for its login operation
     login_password: str | None = None
     webhook_secret: str | None = None  # signs webhook deliveries (x-signature) when records carry none
+    settle_timeout: float = 30.0  # seconds a created record may take to reach its lifecycle's end
     success_paths: bool = True  # a last request for each operation that never answered 2xx
 
 
@@ -329,7 +330,7 @@ class Runner:
         per_response = [n for n in selected if families[n].per_response]
         observe = self._observer(contract, judge, results, tracker, budget, base_url, per_response)
         client = Client(base_url, contract, budget, tokens.as_dict(), [observe], timeout=o.timeout)
-        factory = Factory(contract, client)
+        factory = Factory(contract, client, settle_timeout=o.settle_timeout)
         ctx = Context(
             contract,
             client,
@@ -340,6 +341,7 @@ class Runner:
             revoked_token=tokens.revoked,
             judge=judge,
             webhook_secret=o.webhook_secret,
+            settle_timeout=o.settle_timeout,
         )
         run = _Run(contract, tokens, base_url, budget, judge, results, tracker, client, factory, ctx)
         run.families = [families[n] for n in selected]

@@ -399,6 +399,7 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
         for child in res.get("cascade") or ():
             if child not in doc["x-resources"]:
                 raise SpecError(f"{where}: x-resources.{name}.cascade: unknown resource {child}")
+        _check_settles(res, f"{where}: x-resources.{name}.lifecycle")
     buckets = doc["x-sandbox"]["rate-limits"]
     for path, item in (doc.get("paths") or {}).items():
         for method in HTTP_METHODS:
@@ -468,3 +469,14 @@ def _check_credential(doc: dict[str, Any], raw: Any, check: Check, at: str) -> N
             re.compile(raw["pattern"])
         except re.error as exc:
             raise SpecError(f"{at}: x-credential.pattern: {exc}") from None
+
+
+def _check_settles(res: dict[str, Any], at: str) -> None:
+    """The sandbox serves `settles` with its transitions: from the status a create sets, they
+    must lead to one of the statuses declared as the end."""
+    cycle = extensions.lifecycle(res.get("lifecycle"))
+    if cycle is None or cycle.settles is None:
+        return
+    start = (res.get("defaults") or {}).get(cycle.field)
+    if not cycle.reached(start) & set(cycle.settles.to):
+        raise SpecError(f"{at}.settles: from {start!r} no transition reaches {list(cycle.settles.to)}")

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .provenance import DOCUMENTED, Provenance, reason_key
+
 
 @dataclass(frozen=True)
 class Parent:
@@ -43,11 +45,33 @@ class Transition:
 
 
 @dataclass(frozen=True)
+class Settles:
+    """`lifecycle.settles`: a created record reaches one of `to` (the documented part of a
+    lifecycle; the transitions' timing is the sandbox's). `provenance` inferred when the
+    documents never state that it ends (then only the strict profile checks it)."""
+
+    to: tuple[str, ...]
+    provenance: Provenance = DOCUMENTED
+
+
+@dataclass(frozen=True)
 class Lifecycle:
     """`x-resources.<name>.lifecycle`."""
 
     field: str
     transitions: tuple[Transition, ...]
+    settles: Settles | None = None
+
+    def reached(self, start: Any) -> set[Any]:
+        """Every status the transitions lead to from `start` (itself included)."""
+        seen, todo = {start}, [start]
+        while todo:
+            here = todo.pop()
+            for t in self.transitions:
+                if t.source == here and t.to not in seen:
+                    seen.add(t.to)
+                    todo.append(t.to)
+        return seen
 
 
 @dataclass(frozen=True)
@@ -88,7 +112,12 @@ def lifecycle(raw: Mapping[str, Any] | None) -> Lifecycle | None:
         )
         for t in raw.get("transitions") or ()
     )
-    return Lifecycle(str(raw.get("field", "status")), steps)
+    settles = raw.get("settles")
+    return Lifecycle(
+        str(raw.get("field", "status")),
+        steps,
+        Settles(tuple(settles["to"]), reason_key(settles)) if settles else None,
+    )
 
 
 def signature(raw: Mapping[str, Any] | None) -> Signature | None:

@@ -39,15 +39,39 @@ def run(ctx: Context) -> None:
         if res.list_op is None:
             continue
         try:
-            path, created = _populate(ctx, res)
+            path, created, parent = _populate(ctx, res)
         except CannotCreate as exc:
             ctx.results.skip("pagination", f"cannot reach a {res.name} list: {exc.reason}", res.list_op.label)
             continue
-        _paginate(ctx, res.list_op, path, created, style, pag.default or 20, pag.max or 100)
+        default = pag.default or 20
+        if created and res.list_op.provenance.documented and not _shown(ctx, pag.size_param or ""):
+            # no documented meta echoes the page size: only a default page of more records than
+            # the default shows it (a few more creates, on a documented list only; the cap would
+            # need max + 1 records, and goes unseen)
+            created += _fill(ctx, res, res.list_op, path, parent, default + 1)
+        _paginate(ctx, res.list_op, path, created, style, default, pag.max or 100)
 
 
-def _populate(ctx: Context, res: Resource) -> tuple[dict[str, Any], list[Created]]:
-    """Path parameters of the list, plus a few records created in it (when the spec allows)."""
+def _fill(
+    ctx: Context, res: Resource, op: Operation, path: dict[str, Any], parent: Created | None, target: int
+) -> list[Created]:
+    """Records created until the list holds `target` (no more than that many creates)."""
+    pag = ctx.contract.pagination
+    pages, _, complete = _walk(ctx, op, path, pag.style, pag.max or 100)
+    have = sum(len(p) for p in pages)
+    made: list[Created] = []
+    while complete and have + len(made) < target:
+        try:
+            made.append(ctx.factory.create(res, parent=parent))
+        except CannotCreate as exc:
+            ctx.results.notes.append(f"pagination: {res.name}: {exc.reason}; the default page size unseen")
+            break
+    return made
+
+
+def _populate(ctx: Context, res: Resource) -> tuple[dict[str, Any], list[Created], Created | None]:
+    """Path parameters of the list, its parent record, and a few records created in it (when
+    the spec allows)."""
     assert res.list_op is not None
     parent: Created | None = None
     path: dict[str, Any] = {}
@@ -66,7 +90,7 @@ def _populate(ctx: Context, res: Resource) -> tuple[dict[str, Any], list[Created
             except CannotCreate as exc:
                 ctx.results.notes.append(f"pagination: {res.name}: {exc.reason}; paging what exists")
                 break
-    return path, created
+    return path, created, parent
 
 
 def _meta(ctx: Context, ex: Exchange, name: str) -> Any:
@@ -216,18 +240,30 @@ def _paginate(
                 f"the default page holds {len(items)} items (> {default})",
                 key="default-n",
             )
+        elif complete and len(items) < min(len(full), default):
+            ctx.fail(
+                "pagination",
+                plain,
+                f"the default page holds {len(items)} of {len(full)} listed items; "
+                f"the documented default page size is {default}",
+                key="default-n",
+            )
     # above the maximum
     size_key = "per_page" if style == "page" else "limit"
     over = ctx.client.call(op, path=path, query={size_key: maximum + 1})
     n = len(ctx.factory.items(op, over) or []) if 200 <= over.status < 300 else 0
-    # the documents say only "max": capping there is as honest as refusing (strict wants a refusal)
-    capped_ok = ctx.judge is not None and ctx.judge is not ctx.contract and n <= maximum
+    # the documents say only "max": capping there is as honest as refusing (strict wants a refusal);
+    # a page size echoed in a documented meta shows the cap without max + 1 records
+    echoed = _meta(ctx, over, size_key) if _shown(ctx, size_key) else None
+    uncapped = isinstance(echoed, int) and not isinstance(echoed, bool) and echoed > maximum
+    capped_ok = ctx.judge is not None and ctx.judge is not ctx.contract and n <= maximum and not uncapped
     if 200 <= over.status < 300 and not capped_ok:
         ctx.fail(
             "pagination",
             over,
             f"{size_key}={maximum + 1} (documented maximum {maximum}) was accepted"
-            + (f" and returned {n} items" if n > maximum else ""),
+            + (f" and returned {n} items" if n > maximum else "")
+            + (f"; meta.{size_key} says {echoed}" if uncapped else ""),
             key="max",
         )
     if _count(ctx) == failures:

@@ -87,6 +87,7 @@ DEFECTS: dict[str, str] = {
     "per_page_max_ignored": "per_page above the documented max 100 is honoured",
     "pagination_total_wrong": "meta.pagination.total counts every account's servers",
     "default_per_page_wrong": "per_page defaults to 10 instead of 20",
+    "page_ignored": "the page parameter is ignored: every page is the first",
     "validation_is_422": "missing/invalid parameters answer 422 instead of 400",
     "rate_limit_10pct_over": "the limit is 132 instead of 120 per window",
     "retry_after_short": "Retry-After is half the real time left in the window",
@@ -321,7 +322,7 @@ class Backend:
             request, "per_page", 10 if self.defect == "default_per_page_wrong" else 20, 100
         )
         total = len(items) if total_override is None else total_override
-        start = (page - 1) * per_page
+        start = 0 if self.defect == "page_ignored" else (page - 1) * per_page
         return items[start : start + per_page], {
             "page": page,
             "per_page": per_page,
