@@ -268,6 +268,7 @@ def _operation(
         generated=extensions.generated(op.get("x-generated")),
         identity=op.get("x-identity"),
         requires=extensions.requires(op.get("x-requires")),
+        action=extensions.action(op.get("x-action")),
         handler=op.get("x-handler"),
         responses={str(c): _response(str(c), r, op_prov) for c, r in (op.get("responses") or {}).items()},
         description=str(op.get("description") or ""),
@@ -409,8 +410,10 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
                 check(op["x-resource"], "operation", at)
                 if op["x-resource"]["name"] not in (doc.get("x-resources") or {}):
                     raise SpecError(f"{where}: {at}: unknown resource {op['x-resource']['name']}")
+            elif "x-action" in op:
+                _check_action(doc, op["x-action"], check, f"{where}: {at}")
             elif "x-handler" not in op:
-                raise SpecError(f"{where}: {at}: needs x-resource or x-handler")
+                raise SpecError(f"{where}: {at}: needs x-resource, x-action or x-handler")
             if "x-signature" in op:
                 check(op["x-signature"], "signature", f"{at} x-signature")
                 if op["x-signature"]["resource"] not in (doc.get("x-resources") or {}):
@@ -467,3 +470,27 @@ def _check_credential(doc: dict[str, Any], raw: Any, check: Check, at: str) -> N
             re.compile(raw["pattern"])
         except re.error as exc:
             raise SpecError(f"{at}: x-credential.pattern: {exc}") from None
+
+
+def _check_action(doc: dict[str, Any], raw: Any, check: Check, at: str) -> None:
+    """Schema-check `raw`; its collections exist, one action unless a body field selects it,
+    an action through `via` reaches `to` by the resource's lifecycle, `without` names actions."""
+    check(raw, "action", f"{at} x-action")
+    resources = doc.get("x-resources") or {}
+    conf = resources.get(raw["resource"])
+    if conf is None:
+        raise SpecError(f"{at}: x-action: unknown resource {raw['resource']}")
+    if "select" not in raw and len(raw["actions"]) != 1:
+        raise SpecError(f"{at}: x-action: several actions need `select` (the body field naming one)")
+    steps = {t["from"]: t["to"] for t in (conf.get("lifecycle") or {}).get("transitions") or ()}
+    for name, act in raw["actions"].items():
+        if act.get("creates") is not None and act["creates"] not in resources:
+            raise SpecError(f"{at}: x-action.{name}.creates: unknown resource {act['creates']}")
+        if "via" in act:
+            seen, state = set(), act["via"]
+            while state in steps and state not in seen and state != act.get("to"):
+                seen.add(state)
+                state = steps[state]
+            if "to" not in act or state != act["to"]:
+                where_to = f"{act['via']} to {act.get('to')}"
+                raise SpecError(f"{at}: x-action.{name}: no lifecycle of {raw['resource']} leads {where_to}")
