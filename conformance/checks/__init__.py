@@ -117,6 +117,7 @@ ORDER = (
     "media",
     "upsert",
     "identity",
+    "actions",
     "scopes",
     "tenancy",
     "lifecycle",
@@ -131,6 +132,7 @@ ORDER = (
 def load_all() -> dict[str, Family]:
     """Import every family module (registration happens at import); every family is in ORDER."""
     from . import (  # noqa: F401
+        actions,
         auth,
         cascade,
         credentials,

@@ -99,6 +99,11 @@ CAUGHT: dict[str, str] = {
     "nexos:env_var_put_duplicates": "upsert",
     "nexos:me_first_user": "identity",
     "nexos:project_quota_unenforced": "quota",
+    "nurosentrix:stop_keeps_running": "actions",
+    "nexos:pause_keeps_running": "actions",
+    "nexos:destroy_keeps_environment": "actions",
+    "nexos:resume_rebuilds": "actions",
+    "nexos:restart_alias_missing": "actions",
 }
 # "backend:defect" -> why the default profile misses it: the words of the document that state the
 # behaviour (catalogue work, issue 32 items 1-2, must close these), or why nothing documented is broken
@@ -149,14 +154,12 @@ MISSED: dict[str, str] = {
     "instances': the engine enum is not enforced by the documented view",
     "cloudnexus_io:limit_max_ignored": "003 'limit ... (default: 20, max: 100)': needs more than 100 records",
     "cloudnexus_io:never_running": "003 lists statuses (pending ... running) but no transition (inferred)",
-    "nexos:restart_alias_missing": "004 'Rebuild environment from the latest commit (alias: /restart)': "
-    "the success paths now reach every environment action (a signed push makes the environment), but an "
-    "answer other than 2xx there is listed as not exercised, never a violation, and no action is declared",
-    "nexos:resume_rebuilds": "004 'Start previously-paused containers (no rebuild)': as above",
     "nexos:pause_keeps_shared_services": "004 'also stops shared Postgres/Redis when this is the last "
-    "active environment': as above",
+    "active environment': no documented field shows the shared services' state (x-action declares the "
+    "environment's own status only)",
     "nexos:pause_stops_shared_early": "004 pause: as above",
-    "nexos:reset_keeps_data": "004 'Reset the environment's database to an empty state': as above",
+    "nexos:reset_keeps_data": "004 'Reset the environment's database to an empty state': no documented "
+    "field shows the database's contents (the reset itself is declared and performed: x-action)",
     "nexos:webhook_signature_unchecked": "004 'GitHub webhook receiver (push and delete events)' says "
     "nothing of signatures; the suite signs its deliveries (x-signature) but sends no unsigned one",
     "nexos:node_delete_noop": "004 'DELETE | /nodes/:id | Remove a node from the network': no node "
