@@ -483,7 +483,17 @@ def _check_action(doc: dict[str, Any], raw: Any, check: Check, at: str) -> None:
     if "select" not in raw and len(raw["actions"]) != 1:
         raise SpecError(f"{at}: x-action: several actions need `select` (the body field naming one)")
     steps = {t["from"]: t["to"] for t in (conf.get("lifecycle") or {}).get("transitions") or ()}
+    named = {  # every action declared on this resource, whichever operation declares it
+        n
+        for item in (doc.get("paths") or {}).values()
+        if isinstance(item, dict)
+        for op in item.values()
+        if isinstance(op, dict) and (op.get("x-action") or {}).get("resource") == raw["resource"]
+        for n in (op["x-action"].get("actions") or {})
+    }
     for name, act in raw["actions"].items():
+        for other in set(act.get("without") or ()) - named:
+            raise SpecError(f"{at}: x-action.{name}.without: no action {other} of {raw['resource']}")
         if act.get("creates") is not None and act["creates"] not in resources:
             raise SpecError(f"{at}: x-action.{name}.creates: unknown resource {act['creates']}")
         if "via" in act:

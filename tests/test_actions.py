@@ -58,6 +58,7 @@ def test_the_declarations_decode_typed() -> None:
         (lambda a: a.update(resource="ghosts"), "unknown resource ghosts"),
         (lambda a: a["actions"]["pause"].update(to=3), "x-action.actions.pause.to"),
         (lambda a: a["actions"]["pause"].update(effect="nexos.nothing_here"), "effect nexos.nothing_here"),
+        (lambda a: a["actions"]["pause"].update(without=["rebuidl"]), "without: no action rebuidl"),
     ],
 )
 def test_a_malformed_declaration_is_a_load_error(change: Any, message: str) -> None:
