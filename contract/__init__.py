@@ -9,6 +9,8 @@ from .envelope import MISSING, Template, placeholders
 from .errors import SpecError
 from .examples import body_for, synthesize
 from .extensions import (
+    Action,
+    ActionSet,
     Counter,
     Credential,
     Lifecycle,
@@ -37,6 +39,8 @@ __all__ = [
     "HTTP_METHODS",
     "MISSING",
     "SPECS_DIR",
+    "Action",
+    "ActionSet",
     "Bucket",
     "Contract",
     "Counter",

@@ -269,6 +269,7 @@ def _operation(
         generated=extensions.generated(op.get("x-generated")),
         identity=op.get("x-identity"),
         requires=extensions.requires(op.get("x-requires")),
+        action=extensions.action(op.get("x-action")),
         handler=op.get("x-handler"),
         responses={str(c): _response(str(c), r, op_prov) for c, r in (op.get("responses") or {}).items()},
         description=str(op.get("description") or ""),
@@ -411,8 +412,10 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
                 check(op["x-resource"], "operation", at)
                 if op["x-resource"]["name"] not in (doc.get("x-resources") or {}):
                     raise SpecError(f"{where}: {at}: unknown resource {op['x-resource']['name']}")
+            elif "x-action" in op:
+                _check_action(doc, op["x-action"], check, f"{where}: {at}")
             elif "x-handler" not in op:
-                raise SpecError(f"{where}: {at}: needs x-resource or x-handler")
+                raise SpecError(f"{where}: {at}: needs x-resource, x-action or x-handler")
             if "x-signature" in op:
                 check(op["x-signature"], "signature", f"{at} x-signature")
                 if op["x-signature"]["resource"] not in (doc.get("x-resources") or {}):
@@ -480,3 +483,35 @@ def _check_settles(res: dict[str, Any], at: str) -> None:
     start = (res.get("defaults") or {}).get(cycle.field)
     if not cycle.reached(start) & set(cycle.settles.to):
         raise SpecError(f"{at}.settles: from {start!r} no transition reaches {list(cycle.settles.to)}")
+def _check_action(doc: dict[str, Any], raw: Any, check: Check, at: str) -> None:
+    """Schema-check `raw`; its collections exist, one action unless a body field selects it,
+    an action through `via` reaches `to` by the resource's lifecycle, `without` names actions."""
+    check(raw, "action", f"{at} x-action")
+    resources = doc.get("x-resources") or {}
+    conf = resources.get(raw["resource"])
+    if conf is None:
+        raise SpecError(f"{at}: x-action: unknown resource {raw['resource']}")
+    if "select" not in raw and len(raw["actions"]) != 1:
+        raise SpecError(f"{at}: x-action: several actions need `select` (the body field naming one)")
+    steps = {t["from"]: t["to"] for t in (conf.get("lifecycle") or {}).get("transitions") or ()}
+    named = {  # every action declared on this resource, whichever operation declares it
+        n
+        for item in (doc.get("paths") or {}).values()
+        if isinstance(item, dict)
+        for op in item.values()
+        if isinstance(op, dict) and (op.get("x-action") or {}).get("resource") == raw["resource"]
+        for n in (op["x-action"].get("actions") or {})
+    }
+    for name, act in raw["actions"].items():
+        for other in set(act.get("without") or ()) - named:
+            raise SpecError(f"{at}: x-action.{name}.without: no action {other} of {raw['resource']}")
+        if act.get("creates") is not None and act["creates"] not in resources:
+            raise SpecError(f"{at}: x-action.{name}.creates: unknown resource {act['creates']}")
+        if "via" in act:
+            seen, state = set(), act["via"]
+            while state in steps and state not in seen and state != act.get("to"):
+                seen.add(state)
+                state = steps[state]
+            if "to" not in act or state != act["to"]:
+                where_to = f"{act['via']} to {act.get('to')}"
+                raise SpecError(f"{at}: x-action.{name}: no lifecycle of {raw['resource']} leads {where_to}")

@@ -209,3 +209,71 @@ def at_path(body: Any, dotted: str) -> Any:
     for key in dotted.split("."):
         body = body.get(key) if isinstance(body, dict) else None
     return body
+
+
+# -- lifecycle actions (`x-action`) --------------------------------------------------------------
+@dataclass(frozen=True)
+class Action:
+    """One lifecycle action of a record (`x-action.actions.<name>`): allowed while its status is
+    one of `sources` (the first is the state the documents name, the one the suite acts from);
+    it moves the record to `to` (None: the status stays) — through `via` first when given, the
+    resource's lifecycle then carrying it on. `generate` fills fields as on create, `creates`
+    makes a child record of that collection, `effect` (`module.function`) does what cannot be
+    declared (a rebuild's deployment). `without`: actions of the same record it is documented
+    not to do ("no rebuild"). `inferred`: the parts (`from`, `to`, `via`) the documents do not
+    state -> why; the documented profile judges a backend by the rest."""
+
+    name: str
+    sources: tuple[str, ...]  # `from`
+    to: str | None = None
+    via: str | None = None
+    generate: Mapping[str, str] = field(default_factory=dict)
+    creates: str | None = None
+    effect: str | None = None
+    without: tuple[str, ...] = ()
+    inferred: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def first(self) -> str:
+        """The status written at once: `via`, else `to` (None: unchanged)."""
+        return self.via or self.to or ""
+
+    def documents(self, part: str) -> bool:
+        return part not in self.inferred
+
+
+@dataclass(frozen=True)
+class ActionSet:
+    """`x-action` on an operation: the `resource` record its path names, its actions by name —
+    one, or several chosen by the body field `select` — and its `reply` template (`$record`,
+    `$action`, `$created?`: the record after the action, the action's name, a record it made)."""
+
+    resource: str
+    actions: Mapping[str, Action]
+    select: str | None = None
+    reply: Any = "$record"
+
+    def chosen(self, body: Any) -> Action:
+        if self.select is None:
+            return next(iter(self.actions.values()))
+        return self.actions[str(body[self.select])]
+
+
+def action(raw: Mapping[str, Any] | None) -> ActionSet | None:
+    if not raw:
+        return None
+    acts = {
+        str(name): Action(
+            name=str(name),
+            sources=tuple(str(s) for s in a["from"]),
+            to=a.get("to"),
+            via=a.get("via"),
+            generate=dict(a.get("generate") or {}),
+            creates=a.get("creates"),
+            effect=a.get("effect"),
+            without=tuple(str(w) for w in a.get("without") or ()),
+            inferred=dict(a.get("inferred") or {}),
+        )
+        for name, a in raw["actions"].items()
+    }
+    return ActionSet(str(raw["resource"]), acts, raw.get("select"), raw.get("reply", "$record"))

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from contract import Contract, Operation, SpecError, load_all
 
-from . import diagnose
+from . import actions, diagnose
 from .bodies import clip
 from .calls import Handler
 from .clock import Clock
@@ -56,6 +56,7 @@ def resolve_handlers(spec: Contract) -> dict[str, Handler]:
             handlers[op.handler] = getattr(module, func)
         except (ModuleNotFoundError, AttributeError) as exc:
             raise SpecError(f"{spec.name}: {op.operation_id}: x-handler {op.handler} not found") from exc
+    actions.check_effects(spec)
     return handlers
 
 

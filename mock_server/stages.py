@@ -21,7 +21,7 @@ from contract import Contract, Operation
 from judge.headers import policy_number
 from judge.request import validate_body
 
-from . import admission, forced, generic
+from . import actions, admission, forced, generic
 from .calls import Call, Handler, Reply
 from .errors import ApiError
 from .ratelimit import Bucket, Decision
@@ -209,7 +209,7 @@ async def validate(engine: ApiEngine, p: Pass) -> None:
 def dispatch(engine: ApiEngine, p: Pass) -> Awaitable[None] | None:
     op, call = p.op, p.call
     assert op is not None and call is not None
-    run = engine.handlers[op.handler] if op.handler else generic.run
+    run = engine.handlers[op.handler] if op.handler else actions.run if op.action else generic.run
     if p.request.method in ("GET", "HEAD"):
         p.reply = run(call)
         return None

@@ -117,6 +117,7 @@ ORDER = (
     "media",
     "upsert",
     "identity",
+    "actions",
     "scopes",
     "statuses",
     "tenancy",
@@ -133,6 +134,7 @@ ORDER = (
 def load_all() -> dict[str, Family]:
     """Import every family module (registration happens at import); every family is in ORDER."""
     from . import (  # noqa: F401
+        actions,
         auth,
         cascade,
         credentials,

@@ -1,6 +1,6 @@
 """Nexos behaviour the spec cannot declare: GitHub OAuth, API keys, projects, the GitHub
-webhook that drives per-branch environments, environment actions, build logs, env vars,
-node joining and the quota.
+webhook that drives per-branch environments, the rebuild's deployment (the environment actions
+themselves are declared: `x-action`), build logs, env vars, node joining and the quota.
 
 Documented decisions (also in specs/nexos.yaml):
 - GitHub OAuth is mocked end to end on loopback: `GET /auth/github` skips GitHub's consent
@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 
 import bcrypt
 
-from contract import Contract
+from contract import Action, Contract
 
 from ..calls import Call, Reply
 from ..clock import iso
@@ -67,16 +67,6 @@ ZERO_SHA = "0" * 40
 
 _KEY = re.compile(r"nxs_(test_)?([a-z0-9]{12})_([A-Za-z0-9]{32})")
 _JOIN = re.compile(r"njt_[A-Za-z0-9]{32}")
-
-# action: (statuses it may start from, status it moves the environment to)
-ACTIONS: dict[str, tuple[set[str], str | None]] = {
-    "rebuild": ({"building", "running", "paused", "failed"}, "building"),
-    "restart": ({"building", "running", "paused", "failed"}, "building"),
-    "pause": ({"running"}, "paused"),
-    "resume": ({"paused"}, "running"),
-    "reset": ({"running", "paused"}, None),
-    "destroy": ({"building", "running", "paused", "failed"}, "destroyed"),
-}
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -198,10 +188,7 @@ def github_callback(call: Call) -> Reply:
     if user is None or user["api"] != call.spec.name:
         raise ApiError(401, "UNAUTHORIZED", "The GitHub user no longer exists")
     token, _ = issue(call.sandbox, call.spec.name, user, SESSION_SECONDS)
-    cookie = (
-        f"{call.spec.auth_cookie}={token}; HttpOnly; Path=/; SameSite=Lax; "
-        f"Max-Age={SESSION_SECONDS}"
-    )
+    cookie = f"{call.spec.auth_cookie}={token}; HttpOnly; Path=/; SameSite=Lax; Max-Age={SESSION_SECONDS}"
     if call.base_url.startswith("https://"):
         cookie += "; Secure"
     return Reply(
@@ -319,25 +306,14 @@ def _deploy(
     return dep, env
 
 
-def environment_action(call: Call) -> Reply:
-    r = call.resources
-    action = call.op.path.rsplit("/", 1)[1]
-    allowed, target = ACTIONS[action]
-    with call.sandbox.store.transaction():
-        env = r.get("environments", call.owner, call.params["id"])
-        r.require_status("environments", env, allowed, action, field="status")
-        if action in ("rebuild", "restart"):
-            sha = env.get("_head_sha")
-            if not sha:
-                raise ApiError(409, "CONFLICT", f"Environment {env['id']} has no commit to build")
-            project = r.get("projects", call.owner, env["project_id"])
-            _, env = _deploy(call, call.owner, project, env, sha, env.get("_head_message", ""), action)
-            return Reply(202, r.public("environments", env))
-        changes: Record = {"status": target} if target else {}
-        if action == "reset":
-            changes["last_reset_at"] = call.sandbox.clock.isoformat()
-        env = r.update("environments", call.owner, env["id"], changes)
-    return Reply(200, r.public("environments", env))
+def redeploy(call: Call, env: Record, action: Action) -> Record:
+    """`x-action` effect of rebuild (and its alias): a deployment of the branch's latest commit."""
+    sha = env.get("_head_sha")
+    if not sha:
+        raise ApiError(409, "CONFLICT", f"Environment {env['id']} has no commit to build")
+    project = call.resources.get("projects", call.owner, env["project_id"])
+    _, env = _deploy(call, call.owner, project, env, sha, env.get("_head_message", ""), action.name)
+    return env
 
 
 def deployment_logs(call: Call) -> Reply:
@@ -529,12 +505,12 @@ __all__ = [
     "create_api_key",
     "create_project",
     "deployment_logs",
-    "environment_action",
     "github_callback",
     "github_login",
     "github_webhook",
     "me",
     "node_join_token",
     "quota",
+    "redeploy",
     "register_node",
 ]

@@ -1,9 +1,5 @@
-"""Nurosentrix behaviour the spec cannot declare: login, instances on servers, actions,
-clones from completed backups, restores, account settings.
-
-State rules (documented in the spec): start needs `stopped`, stop needs `running`, restart
-and backup need `running` or `stopped`; anything else is `409 CONFLICT` (starting a running
-instance is a conflict, not a silent success, so a client learns its view was stale).
+"""Nurosentrix behaviour the spec cannot declare: login, instances on servers, clones from
+completed backups, restores, account settings. The instance actions are declared (`x-action`).
 Deleting a server deletes its instances and their backups (`belongs-to`, the engine's cascade).
 """
 
@@ -22,13 +18,6 @@ from ..sessions import issue, principal_for, verify
 from ..tokens import Principal
 from ..users import check_password, find_user
 
-ACTIONS: dict[str, tuple[set[str], str | None]] = {
-    # action: (statuses it may start from, status it moves the instance to)
-    "start": ({"stopped"}, "running"),
-    "stop": ({"running"}, "stopped"),
-    "restart": ({"running", "stopped"}, "restarting"),
-    "backup": ({"running", "stopped"}, None),
-}
 DEFAULT_SETTINGS = {"timezone": "UTC", "notification_email": None}
 
 
@@ -103,23 +92,6 @@ def clone_instance(call: Call) -> Reply:
     return Reply(201, data)
 
 
-def instance_action(call: Call) -> Reply:
-    r = call.resources
-    action = call.body["action"]
-    allowed, target = ACTIONS[action]
-    with call.sandbox.store.transaction():
-        instance = r.get("instances", call.owner, call.params["id"])
-        r.require_status("instances", instance, allowed, action)
-        result: dict[str, Any] = {"action": action}
-        if action == "backup":
-            backup = r.create("backups", call.owner, {}, extra={"instance_id": instance["id"]})
-            result["backup"] = r.public("backups", backup)
-        else:
-            instance = r.update("instances", call.owner, instance["id"], {"status": target})
-    result["instance"] = r.public("instances", instance)
-    return Reply(202, result)
-
-
 def restore_backup(call: Call) -> Reply:
     r = call.resources
     with call.sandbox.store.transaction():
@@ -163,7 +135,6 @@ __all__ = [
     "clone_instance",
     "create_instance",
     "get_settings",
-    "instance_action",
     "login",
     "restore_backup",
     "update_settings",

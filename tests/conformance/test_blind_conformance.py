@@ -112,6 +112,11 @@ CAUGHT: dict[str, str] = {
     "nexos:me_first_user": "identity",
     "nexos:project_quota_unenforced": "quota",
     "nexos:nodes_text_plain": "content_type_conformance",
+    "nurosentrix:stop_keeps_running": "actions",
+    "nexos:pause_keeps_running": "actions",
+    "nexos:destroy_keeps_environment": "actions",
+    "nexos:resume_rebuilds": "actions",
+    "nexos:restart_alias_missing": "actions",
 }
 # "backend:defect" -> why the default profile misses it: the words of the document that state the
 # behaviour (catalogue work, issue 32 items 1-2, must close these), or why nothing documented is broken
@@ -151,14 +156,12 @@ MISSED: dict[str, str] = {
     "is the backend's own)",
     "cloudnexus_com:rate_limit_10pct_over": "002 states no number ('429 ... Rate limit exceeded')",
     "cloudnexus_com:retry_after_short": "002 states no Retry-After",
-    "nexos:restart_alias_missing": "004 'Rebuild environment from the latest commit (alias: /restart)': "
-    "the success paths now reach every environment action (a signed push makes the environment), but an "
-    "answer other than 2xx there is listed as not exercised, never a violation, and no action is declared",
-    "nexos:resume_rebuilds": "004 'Start previously-paused containers (no rebuild)': as above",
     "nexos:pause_keeps_shared_services": "004 'also stops shared Postgres/Redis when this is the last "
-    "active environment': as above",
+    "active environment': no documented field shows the shared services' state (x-action declares the "
+    "environment's own status only)",
     "nexos:pause_stops_shared_early": "004 pause: as above",
-    "nexos:reset_keeps_data": "004 'Reset the environment's database to an empty state': as above",
+    "nexos:reset_keeps_data": "004 'Reset the environment's database to an empty state': no documented "
+    "field shows the database's contents (the reset itself is declared and performed: x-action)",
     "nexos:webhook_signature_unchecked": "004 'GitHub webhook receiver (push and delete events)' says "
     "nothing of signatures; the suite signs its deliveries (x-signature) but sends no unsigned one",
     "nexos:node_delete_noop": "004 'DELETE | /nodes/:id | Remove a node from the network': no node "

@@ -135,6 +135,8 @@ DEFECTS: dict[str, str] = {
     "env_var_put_duplicates": "a second PUT of the same key adds another variable instead of updating",
     "me_first_user": "GET /auth/me returns the first user ever created, whoever calls",
     "nodes_text_plain": "GET /nodes is served as text/plain (JSON text in a plain response)",
+    "pause_keeps_running": "pause answers 200 but the environment's containers keep running",
+    "destroy_keeps_environment": "destroy answers 200 (status destroyed) but the environment stays as it was",
 }
 
 PLAN_LIMITS = {"max_projects": 25, "max_cpu": 64, "max_memory_mb": 131072, "build_minutes": 5000}
@@ -794,7 +796,8 @@ async def h_env_action(b, request, m, user, how):
     if action == "pause":
         if st == "paused":
             raise ApiError(409, "conflict", "Environment is already paused")
-        e["_state"] = "paused"
+        if not b.on("pause_keeps_running"):
+            e["_state"] = "paused"
         e["updated_at"] = b.clock()
         if b.on("pause_stops_shared_early"):
             p["_shared"] = "stopped"
@@ -821,7 +824,8 @@ async def h_env_action(b, request, m, user, how):
         return JSONResponse(b.env_view(e))
     # destroy
     v = b.env_view(e)
-    b.remove_env(e)
+    if not b.on("destroy_keeps_environment"):
+        b.remove_env(e)
     v["status"] = "destroyed"
     return JSONResponse(v)
 

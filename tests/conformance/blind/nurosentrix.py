@@ -119,6 +119,7 @@ DEFECTS: dict[str, str] = {
     "error_envelope_wrong": "validation errors lack success:false",
     "no_auth_required": "requests without an Authorization header are served as the first full token",
     "content_type_any": "a POST/PUT body is read as JSON whatever its Content-Type",
+    "stop_keeps_running": "the stop action answers 202 but the instance keeps running",
 }
 
 PERMISSIONS = (
@@ -730,7 +731,8 @@ class Backend:
         elif action == "stop":
             if st != "running":
                 raise ApiError(409, "INVALID_STATE", f"Cannot stop an instance that is {st}")
-            inst["status"] = "stopped"
+            if self.defect != "stop_keeps_running":
+                inst["status"] = "stopped"
         else:
             if st != "running":
                 raise ApiError(409, "INVALID_STATE", f"Cannot restart an instance that is {st}")

@@ -386,6 +386,7 @@ def probe(defect):
     )
     clock.t += 5
     c.post(f"/api/environments/{eid}/pause", headers=H(tok.full))
+    out["status_after_pause"] = c.get(f"/api/environments/{eid}", headers=H(tok.full)).json()["status"]
     out["shared_after_first_pause"] = c.get(f"/api/projects/{p['id']}", headers=H(tok.full)).json()[
         "shared_services"
     ]["postgres"]
@@ -399,7 +400,8 @@ def probe(defect):
         "shared_services"
     ]["postgres"]
     before = c.get(f"/api/environments/{eid}", headers=H(tok.full)).json()["latest_deployment_id"]
-    after = c.post(f"/api/environments/{eid}/resume", headers=H(tok.full)).json()["latest_deployment_id"]
+    resumed = c.post(f"/api/environments/{eid}/resume", headers=H(tok.full)).json()
+    after = resumed.get("latest_deployment_id", before)
     out["resume_new_dep"] = before != after
     out["reset_size"] = c.post(f"/api/environments/{eid}/reset", headers=H(tok.full)).json()["database"][
         "size_bytes"
@@ -414,6 +416,8 @@ def probe(defect):
     out["nodes_type"] = c.get("/api/nodes", headers=H(tok.full)).headers["content-type"].split(";")[0]
     c.delete(f"/api/nodes/{nid}", headers=H(tok.full))
     out["node_after_delete"] = c.get(f"/api/nodes/{nid}", headers=H(tok.full)).status_code
+    c.post(f"/api/environments/{dev}/destroy", headers=H(tok.full))
+    out["dev_after_destroy"] = c.get(f"/api/environments/{dev}", headers=H(tok.full)).status_code
     c.delete(f"/api/projects/{p['id']}", headers=H(tok.full))
     out["env_after_project_delete"] = c.get(f"/api/environments/{eid}", headers=H(tok.full)).status_code
     if defect in (None, "project_quota_unenforced"):  # the only one this slow part is for
@@ -455,5 +459,7 @@ def test_each_defect_changes_behaviour(defect):
         "env_var_put_duplicates": {"vars_after_rewrite"},
         "me_first_user": {"me_other"},
         "nodes_text_plain": {"nodes_type"},
+        "pause_keeps_running": {"status_after_pause"},
+        "destroy_keeps_environment": {"dev_after_destroy"},
     }[defect]
     assert expect <= changed, (defect, changed, bad)

@@ -373,6 +373,12 @@ def p_content_type_any(e):
     assert r.status_code == 201, r.text
 
 
+def p_stop_keeps_running(e):
+    i = e.instance()
+    assert e.post(f"/instances/{i['id']}/actions", {"action": "stop"}).status_code == 202
+    assert e.get(f"/instances/{i['id']}").json()["data"]["status"] == "stopped"
+
+
 PROBES = {name[2:]: fn for name, fn in globals().items() if name.startswith("p_")}
 
 
