@@ -211,9 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--settle-timeout",
         metavar="DURATION",
         type=_duration,
-        default=30.0,
+        default=None,
         help="how long a created record may take to reach its lifecycle's end (a server still "
-        "provisioning, a backup running) before the settles check fails it (default 30s)",
+        "provisioning, a backup running) before the settles and actions checks fail it (default "
+        "30s; with --sandbox, at least the sandbox's own declared lifecycle times)",
     )
     run.add_argument(
         "--progress",

@@ -35,6 +35,7 @@ from .results import Results, is_success
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 ADMIN_VAR = "SANDBOX_ADMIN_TOKEN"
+SETTLE_TIMEOUT = 30.0  # seconds a created record may take to reach its lifecycle's end (--settle-timeout)
 
 
 class UsageError(Exception):
@@ -70,8 +71,20 @@ class Options:
     login_email: str | None = None  # a user of the backend, for its login operation
     login_password: str | None = None
     webhook_secret: str | None = None  # signs webhook deliveries (x-signature) when records carry none
-    settle_timeout: float = 30.0  # seconds a created record may take to reach its lifecycle's end
+    settle_timeout: float | None = None  # seconds a record may take to reach its lifecycle's end
     success_paths: bool = True  # a last request for each operation that never answered 2xx
+
+
+def settle_default(contract: Contract, sandbox: str | None) -> float:
+    """30 s; against a sandbox, also every declared lifecycle's time end to end and a margin
+    (the sandbox serves the spec's timings: a Nexos build takes 65 s), so it passes itself."""
+    if not sandbox:
+        return SETTLE_TIMEOUT
+    longest = max(
+        (sum(t.after for t in r.lifecycle.transitions) for r in contract.resources.values() if r.lifecycle),
+        default=0.0,
+    )
+    return max(SETTLE_TIMEOUT, longest + 10.0)
 
 
 @dataclass
@@ -330,7 +343,8 @@ class Runner:
         per_response = [n for n in selected if families[n].per_response]
         observe = self._observer(contract, judge, results, tracker, budget, base_url, per_response)
         client = Client(base_url, contract, budget, tokens.as_dict(), [observe], timeout=o.timeout)
-        factory = Factory(contract, client, settle_timeout=o.settle_timeout)
+        settle = o.settle_timeout if o.settle_timeout is not None else settle_default(contract, o.sandbox)
+        factory = Factory(contract, client, settle_timeout=settle)
         ctx = Context(
             contract,
             client,
@@ -341,7 +355,7 @@ class Runner:
             revoked_token=tokens.revoked,
             judge=judge,
             webhook_secret=o.webhook_secret,
-            settle_timeout=o.settle_timeout,
+            settle_timeout=settle,
         )
         run = _Run(contract, tokens, base_url, budget, judge, results, tracker, client, factory, ctx)
         run.families = [families[n] for n in selected]
