@@ -161,6 +161,9 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
         media_provenance=provenance.Provenance(True, config["media-inferred"])
         if config.get("media-inferred")
         else provenance.DOCUMENTED,
+        modes_provenance=provenance.Provenance(True, config["modes-inferred"])
+        if config.get("modes-inferred")
+        else provenance.DOCUMENTED,
         buckets=buckets,
         pagination=Pagination(pag["style"], pag.get("default"), pag.get("max"), provenance.reason_key(pag)),
         single=Template(template("single"), open=documented),
@@ -297,7 +300,18 @@ def _response(code: str, resp: Any, inherited: provenance.Provenance) -> Respons
         named_examples=_named_examples(media),
         links={k: v for k, v in (resp.get("links") or {}).items() if isinstance(v, dict)},
         provenance=prov,
+        stated_code=_stated_code(code, resp),
     )
+
+
+def _stated_code(code: str, resp: dict[str, Any]) -> bool:
+    """`x-stated-code: true`, only on a documented response of one error status with an example."""
+    stated = resp.get("x-stated-code", False)
+    if stated is not True and stated is not False:
+        raise SpecError(f"response {code}: x-stated-code must be true or false, not {stated!r}")
+    if stated and (not code.isdigit() or int(code) < 400 or provenance.of(resp).inferred):
+        raise SpecError(f"response {code}: x-stated-code needs a documented error status (4xx/5xx)")
+    return stated
 
 
 def _scalar_enum(schema: Any, path: tuple[str, ...]) -> set[str]:

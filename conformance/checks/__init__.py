@@ -27,7 +27,8 @@ class Context:
     factory: Factory
     tokens: dict[str, str | None]
     limited_scopes: list[str] | None = None  # known when the suite minted the limited token itself
-    revoked_token: str | None = None  # a really revoked token (sandbox mode), else None
+    revoked_token: str | None = None  # a really revoked token (--revoked-token or sandbox mode)
+    login_email: str | None = None  # a user of the backend (--login-email or sandbox mode)
     settle_timeout: float = 30.0
     notes: list[str] = field(default_factory=list)
     judge: Contract | None = None  # what responses are judged by: the documented view, or `contract`
@@ -109,6 +110,7 @@ def family(
 ORDER = (
     "envelope",
     "auth",
+    "modes",
     "credentials",
     "cascade",
     "quota",
@@ -141,6 +143,7 @@ def load_all() -> dict[str, Family]:
         inputs,
         lifecycle,
         media,
+        modes,
         pagination,
         quota,
         ratelimit,

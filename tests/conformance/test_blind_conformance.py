@@ -64,6 +64,10 @@ CAUGHT: dict[str, str] = {
     "nurosentrix:clone_password_missing": "generated",
     "nurosentrix:clone_incomplete_backup": "requires",
     "nurosentrix:no_auth_required": "auth",
+    "nurosentrix:revoked_token_works": "auth",
+    "nurosentrix:unauthorized_wrong_body": "auth",
+    "nurosentrix:login_any_password": "auth",
+    "nurosentrix:test_token_not_sandboxed": "modes",
     "cloudnexus_com:unknown_key_accepted": "auth",
     "cloudnexus_com:unauthorized_is_403": "auth",
     "cloudnexus_com:envelope_status_wrong": "envelope",
@@ -105,14 +109,6 @@ CAUGHT: dict[str, str] = {
 MISSED: dict[str, str] = {
     "nurosentrix:content_type_any": "000 'Content-Type ... Must be application/json' is the client's duty; "
     "a server that reads any body as JSON is honest too (x-sandbox.media-inferred: strict profile only)",
-    "nurosentrix:revoked_token_works": "001 'Revoked tokens are immediately invalidated': no API revokes "
-    "a token, and the suite is given none (a --revoked-token option would make it observable)",
-    "nurosentrix:unauthorized_wrong_body": "001 '401 ... Returned when no token is provided or the token is "
-    "invalid: {... code: UNAUTHORIZED ...}': the documented profile takes example codes as illustrations",
-    "nurosentrix:test_token_not_sandboxed": "001 'Test tokens ... operate in a sandboxed environment': the "
-    "suite is given no live token of the same account",
-    "nurosentrix:login_any_password": "001 'POST /auth/login {email, password}': the suite has no wrong "
-    "password to try (--login-email only)",
     "nurosentrix:per_page_uncapped": "000 'per_page ... (default: 20, max: 100)': needs more than 100 "
     "records to see a page above the maximum",
     "nurosentrix:provisioning_never_completes": "000 shows status active/provisioning; no document states "
@@ -167,9 +163,17 @@ PARALLEL = 8  # defect runs at once: most of a narrowed run is waiting (settling
 
 def _args(name: str, url: str, app: object) -> tuple[str, ...]:
     _, api, base = BACKENDS[name]
-    tokens = app.state.backend.test_tokens()  # type: ignore[attr-defined]
+    backend = app.state.backend  # type: ignore[attr-defined]
+    tokens = backend.test_tokens()
+    if name == "nurosentrix":  # documented test mode, revocation and login: their tokens and user
+        revoked = backend.create_token("acc_alpha")
+        backend.revoke_token(revoked)
+        full = ("--token", tokens.test, "--live-token", tokens.full, "--revoked-token", revoked,
+                "--login-email", tokens.email)  # fmt: skip
+    else:
+        full = ("--token", tokens.full)
     return (
-        "--api", api, "--base-url", url + base, "--token", tokens.full,
+        "--api", api, "--base-url", url + base, *full,
         "--limited-token", tokens.limited, "--other-token", tokens.other, "--max-examples", "3",
     )  # fmt: skip
 
