@@ -11,6 +11,7 @@ from .examples import body_for, synthesize
 from .extensions import (
     Counter,
     Credential,
+    Event,
     Lifecycle,
     Parent,
     Requirement,
@@ -41,6 +42,7 @@ __all__ = [
     "Contract",
     "Counter",
     "Credential",
+    "Event",
     "Header",
     "Lifecycle",
     "Operation",

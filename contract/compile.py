@@ -271,6 +271,7 @@ def _operation(
         generated=extensions.generated(op.get("x-generated")),
         identity=op.get("x-identity"),
         requires=extensions.requires(op.get("x-requires")),
+        events=extensions.events(op.get("x-events"), _body_examples(op)),
         handler=op.get("x-handler"),
         responses={str(c): _response(str(c), r, op_prov) for c, r in (op.get("responses") or {}).items()},
         description=str(op.get("description") or ""),
@@ -431,6 +432,8 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
                     raise SpecError(
                         f"{where}: {at}: x-signature: unknown resource {op['x-signature']['resource']}"
                     )
+            if "x-events" in op:
+                _check_events(doc, op, check, f"{where}: {at}")
             for ext in ("generated", "requires", "identity"):
                 if f"x-{ext}" in op:
                     check(op[f"x-{ext}"], ext, f"{at} x-{ext}")
@@ -454,6 +457,25 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
 
 
 Check = Callable[[Any, str, str], None]
+
+
+def _body_examples(op: dict[str, Any]) -> dict[str, Any]:
+    media = ((op.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
+    return dict(media.get("examples") or {})
+
+
+def _check_events(doc: dict[str, Any], op: dict[str, Any], check: Check, at: str) -> None:
+    """`x-events`: keys name the body's examples, values a collection under `x-signature.resource`."""
+    check(op["x-events"], "events", f"{at} x-events")
+    if "x-signature" not in op:
+        raise SpecError(f"{at}: x-events needs x-signature (whose record the deliveries name)")
+    resources = doc.get("x-resources") or {}
+    for name, spec in op["x-events"].items():
+        if name not in _body_examples(op):
+            raise SpecError(f"{at}: x-events.{name}: no request body example named {name}")
+        for collection in spec.values():
+            if collection not in resources:
+                raise SpecError(f"{at}: x-events.{name}: unknown resource {collection}")
 
 
 def _check_quota(doc: dict[str, Any], raw: Any, check: Check, at: str) -> None:

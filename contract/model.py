@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from .envelope import MISSING, Template
-from .extensions import Counter, Credential, Lifecycle, Parent, Requirement, ResourceOp, Signature
+from .extensions import Counter, Credential, Event, Lifecycle, Parent, Requirement, ResourceOp, Signature
 from .extensions import cascade as _cascade
 from .extensions import lifecycle as _lifecycle
 from .extensions import masked as _masked
@@ -127,6 +127,7 @@ class Operation:
     generated: tuple[str, ...] = ()  # `x-generated`
     identity: str | None = None  # `x-identity`: the response field naming the caller
     requires: Mapping[str, Requirement] = field(default_factory=dict)  # `x-requires`
+    events: tuple[Event, ...] = ()  # `x-events`: what a delivery of each body example does
 
     @property
     def label(self) -> str:
