@@ -209,7 +209,8 @@ class Runner:
             tokens.limited = o.limited_token or tokens.limited
             tokens.other = o.other_token or tokens.other
             tokens.revoked = o.revoked_token or tokens.revoked
-            tokens.live = o.live_token or tokens.live
+            # a minted live token shares the minted account only: not a --token given by hand's
+            tokens.live = o.live_token or (None if o.token else tokens.live)
             if o.limited_token:
                 tokens.limited_scopes = None
             base_url = o.base_url or derived
