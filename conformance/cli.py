@@ -27,8 +27,9 @@ The default profile (documented) fails a backend only on what the vendor documen
 the sandbox inferred where they are silent is checked too, but reported apart.
 
 Tokens may come from the environment instead of the command line (where `ps` and CI logs would
-show them): CONFORMANCE_TOKEN, CONFORMANCE_LIMITED_TOKEN, CONFORMANCE_OTHER_TOKEN and, for
---sandbox, SANDBOX_ADMIN_TOKEN. No token is ever written to a report or a log line.
+show them): CONFORMANCE_TOKEN, CONFORMANCE_LIMITED_TOKEN, CONFORMANCE_OTHER_TOKEN,
+CONFORMANCE_REVOKED_TOKEN, CONFORMANCE_LIVE_TOKEN and, for --sandbox, SANDBOX_ADMIN_TOKEN.
+No token is ever written to a report or a log line.
 
 Every record the run creates is deleted at the end, children first (--keep-resources: kept).
 
@@ -98,6 +99,23 @@ def build_parser() -> argparse.ArgumentParser:
         "without it they are reported as skipped; default: $CONFORMANCE_OTHER_TOKEN",
     )
     run.add_argument(
+        "--revoked-token",
+        metavar="T",
+        default=env("CONFORMANCE_REVOKED_TOKEN") or None,
+        help="a token the backend has revoked: every operation must refuse it with 401 (the auth "
+        "checks); without it they try a made-up token of the right prefix; "
+        "default: $CONFORMANCE_REVOKED_TOKEN",
+    )
+    run.add_argument(
+        "--live-token",
+        metavar="T",
+        default=env("CONFORMANCE_LIVE_TOKEN") or None,
+        help="a live-mode token of --token's account (--token being a test-mode one): drives the "
+        "modes checks (records made in one mode are invisible in the other; the run creates "
+        "and deletes one with it); without it they are reported as skipped; "
+        "default: $CONFORMANCE_LIVE_TOKEN",
+    )
+    run.add_argument(
         "--admin-token",
         metavar="T",
         default=env("SANDBOX_ADMIN_TOKEN") or None,
@@ -107,9 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--sandbox",
         metavar="URL",
-        help="instead of tokens, mint all three from a running sandbox's control API "
+        help="instead of tokens, mint them from a running sandbox's control API "
         "(URL/_mock/tokens), in fresh accounts; the limited token gets every scope "
-        "but the :write ones",
+        "but the :write ones (also a revoked one, a live-mode one and a login user)",
     )
     run.add_argument("--spec", metavar="PATH|URL", help="read the spec from here instead of specs/NAME.yaml")
     run.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report (one testsuite per check)")
@@ -177,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="EMAIL",
         default=env("CONFORMANCE_LOGIN_EMAIL") or None,
         help="a user of the backend, for its login operation (a public operation taking email and "
-        "password); the password from $CONFORMANCE_LOGIN_PASSWORD only (--sandbox makes its own user)",
+        "password): a login with a wrong password must be refused (auth); the password from "
+        "$CONFORMANCE_LOGIN_PASSWORD only, for the success path (--sandbox makes its own user)",
     )
     run.add_argument(
         "--webhook-secret",

@@ -22,6 +22,7 @@ TOKEN_VARS = {
     "token": "CONFORMANCE_TOKEN",
     "limited": "CONFORMANCE_LIMITED_TOKEN",
     "other": "CONFORMANCE_OTHER_TOKEN",
+    "live": "CONFORMANCE_LIVE_TOKEN",
 }
 MAX_429_RETRIES = 4
 
@@ -36,7 +37,7 @@ class Exchange:
     status: int
     response_headers: httpx.Headers
     content: bytes
-    identity: str | None  # which token was sent ("token", "limited", "other") or None
+    identity: str | None  # which token was sent ("token", "limited", "other", "live") or None
     secret_headers: dict[str, str] = field(default_factory=dict)  # header → variable shown instead
 
     @property

@@ -16,7 +16,12 @@ from typing import Any
 from .results import Results, Violation
 
 # the variables the suite's reproductions read their tokens from (the proxy's say `$TOKEN`)
-TOKEN_VARS = ("$CONFORMANCE_TOKEN", "$CONFORMANCE_LIMITED_TOKEN", "$CONFORMANCE_OTHER_TOKEN")
+TOKEN_VARS = (
+    "$CONFORMANCE_TOKEN",
+    "$CONFORMANCE_LIMITED_TOKEN",
+    "$CONFORMANCE_OTHER_TOKEN",
+    "$CONFORMANCE_LIVE_TOKEN",
+)
 _SINGLE_QUOTED_VAR = re.compile(r"'([^'\"]*\$CONFORMANCE_[A-Z_]+[^'\"]*)'")
 
 

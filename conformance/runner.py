@@ -49,6 +49,8 @@ class Options:
     token: str | None = None
     limited_token: str | None = None
     other_token: str | None = None
+    revoked_token: str | None = None  # a token the backend revoked (the auth family's probe)
+    live_token: str | None = None  # a live-mode token of --token's account (the modes family)
     sandbox: str | None = None
     spec: str | None = None
     junit_xml: str | None = None
@@ -95,9 +97,10 @@ class Tokens:
     limited_scopes: list[str] | None = None
     revoked: str | None = None
     login: tuple[str, str] | None = None  # a user the sandbox made for the login operation
+    live: str | None = None  # the same account as `token`, in live mode
 
     def as_dict(self) -> dict[str, str | None]:
-        return {"token": self.token, "limited": self.limited, "other": self.other}
+        return {"token": self.token, "limited": self.limited, "other": self.other, "live": self.live}
 
 
 def _control_refused(root: str, r: httpx.Response) -> UsageError | None:
@@ -167,6 +170,8 @@ def mint_tokens(
             revoked = mint(account=account)
             if http.delete(f"{root}/_mock/tokens/{revoked}").status_code == 204:
                 tokens.revoked = revoked
+            if "live" in contract.token_prefixes:
+                tokens.live = mint(account=account, mode="live")
     except httpx.HTTPError as exc:
         raise UsageError(f"cannot reach the sandbox control API at {root}/_mock: {exc}") from None
     return tokens, f"{root}{base_path}"
@@ -217,13 +222,17 @@ class Runner:
             tokens.token = o.token or tokens.token
             tokens.limited = o.limited_token or tokens.limited
             tokens.other = o.other_token or tokens.other
+            tokens.revoked = o.revoked_token or tokens.revoked
+            # a minted live token shares the minted account only: not a --token given by hand's
+            tokens.live = o.live_token or (None if o.token else tokens.live)
             if o.limited_token:
                 tokens.limited_scopes = None
             base_url = o.base_url or derived
         else:
             if not o.token or not o.base_url:
                 raise UsageError("--base-url and --token are required (or --sandbox URL to mint tokens)")
-            tokens = Tokens(o.token, o.limited_token, o.other_token)
+            tokens = Tokens(o.token, o.limited_token, o.other_token, revoked=o.revoked_token)
+            tokens.live = o.live_token
             base_url = o.base_url
         return contract, tokens, base_url.rstrip("/")
 
@@ -353,6 +362,7 @@ class Runner:
             tokens.as_dict(),
             limited_scopes=tokens.limited_scopes,
             revoked_token=tokens.revoked,
+            login_email=o.login_email or (tokens.login[0] if tokens.login else None),
             judge=judge,
             webhook_secret=o.webhook_secret,
             settle_timeout=settle,

@@ -137,7 +137,10 @@ def _delivered(contract: Contract, factory: Factory, res: Resource, secret: str 
     signed delivery (`x-signature`: a push makes an environment) makes now."""
 
     def live() -> list[Created]:
-        return [c for c in factory.created if c.resource is res and not c.deleted]
+        known = [c for c in factory.created if c.resource is res and not c.deleted]
+        while known and res.get_op is not None and factory.get(known[-1]).status == 404:
+            known.pop().deleted = True  # gone meanwhile (a phase deleted its parent): deliver anew
+        return known
 
     for hook in contract.operations:
         if live():

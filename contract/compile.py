@@ -162,6 +162,9 @@ def compile_spec(raw: Any, where: str = "spec", documented: bool = False) -> Con
         if config.get("media-inferred")
         else provenance.DOCUMENTED,
         status_table={int(code): str(m) for code, m in (config.get("status-table") or {}).items()},
+        modes_provenance=provenance.Provenance(True, config["modes-inferred"])
+        if config.get("modes-inferred")
+        else provenance.DOCUMENTED,
         buckets=buckets,
         pagination=Pagination(pag["style"], pag.get("default"), pag.get("max"), provenance.reason_key(pag)),
         single=Template(template("single"), open=documented),
@@ -270,6 +273,7 @@ def _operation(
         identity=op.get("x-identity"),
         requires=extensions.requires(op.get("x-requires")),
         action=extensions.action(op.get("x-action")),
+        events=extensions.events(op.get("x-events"), _body_examples(op)),
         handler=op.get("x-handler"),
         responses={str(c): _response(str(c), r, op_prov) for c, r in (op.get("responses") or {}).items()},
         description=str(op.get("description") or ""),
@@ -299,7 +303,18 @@ def _response(code: str, resp: Any, inherited: provenance.Provenance) -> Respons
         named_examples=_named_examples(media),
         links={k: v for k, v in (resp.get("links") or {}).items() if isinstance(v, dict)},
         provenance=prov,
+        stated_code=_stated_code(code, resp),
     )
+
+
+def _stated_code(code: str, resp: dict[str, Any]) -> bool:
+    """`x-stated-code: true`, only on a documented response of one error status with an example."""
+    stated = resp.get("x-stated-code", False)
+    if stated is not True and stated is not False:
+        raise SpecError(f"response {code}: x-stated-code must be true or false, not {stated!r}")
+    if stated and (not code.isdigit() or int(code) < 400 or provenance.of(resp).inferred):
+        raise SpecError(f"response {code}: x-stated-code needs a documented error status (4xx/5xx)")
+    return stated
 
 
 def _scalar_enum(schema: Any, path: tuple[str, ...]) -> set[str]:
@@ -422,6 +437,8 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
                     raise SpecError(
                         f"{where}: {at}: x-signature: unknown resource {op['x-signature']['resource']}"
                     )
+            if "x-events" in op:
+                _check_events(doc, op, check, f"{where}: {at}")
             for ext in ("generated", "requires", "identity"):
                 if f"x-{ext}" in op:
                     check(op[f"x-{ext}"], ext, f"{at} x-{ext}")
@@ -445,6 +462,25 @@ def _validate_extensions(doc: dict[str, Any], where: str) -> None:
 
 
 Check = Callable[[Any, str, str], None]
+
+
+def _body_examples(op: dict[str, Any]) -> dict[str, Any]:
+    media = ((op.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
+    return dict(media.get("examples") or {})
+
+
+def _check_events(doc: dict[str, Any], op: dict[str, Any], check: Check, at: str) -> None:
+    """`x-events`: keys name the body's examples, values a collection under `x-signature.resource`."""
+    check(op["x-events"], "events", f"{at} x-events")
+    if "x-signature" not in op:
+        raise SpecError(f"{at}: x-events needs x-signature (whose record the deliveries name)")
+    resources = doc.get("x-resources") or {}
+    for name, spec in op["x-events"].items():
+        if name not in _body_examples(op):
+            raise SpecError(f"{at}: x-events.{name}: no request body example named {name}")
+        for collection in spec.values():
+            if collection not in resources:
+                raise SpecError(f"{at}: x-events.{name}: unknown resource {collection}")
 
 
 def _check_quota(doc: dict[str, Any], raw: Any, check: Check, at: str) -> None:

@@ -135,6 +135,28 @@ def signature(raw: Mapping[str, Any] | None) -> Signature | None:
 
 # -- documented behaviours (issue 32): the sandbox serves them, the suites check them ----------
 @dataclass(frozen=True)
+class Event:
+    """`x-events.<example>`: what a delivery of the request body example `example` does to the
+    `collection` under the record it names (`x-signature.match`): `makes` one, or `removes` the
+    one an earlier delivery made."""
+
+    example: str
+    effect: str  # "makes" | "removes"
+    collection: str
+    body: Any = field(default=None, compare=False, hash=False)  # that example's value
+
+
+def events(raw: Mapping[str, Any] | None, examples: Mapping[str, Any]) -> tuple[Event, ...]:
+    """`examples`: the request body's named examples (`examples.<name>`, as written)."""
+    out = []
+    for name, spec in (raw or {}).items():
+        example = examples.get(name)
+        body = example.get("value") if isinstance(example, dict) else None
+        out += [Event(str(name), effect, str(collection), body) for effect, collection in spec.items()]
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class Credential:
     """`x-credential`: the response `field` holds a secret shown once, in the documented `pattern`
     (searched); it authenticates `probe`; after `revoked_by` (a delete of the created record) it

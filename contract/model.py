@@ -11,7 +11,17 @@ from functools import cached_property
 from typing import Any
 
 from .envelope import MISSING, Template
-from .extensions import ActionSet, Counter, Credential, Lifecycle, Parent, Requirement, ResourceOp, Signature
+from .extensions import (
+    ActionSet,
+    Counter,
+    Credential,
+    Event,
+    Lifecycle,
+    Parent,
+    Requirement,
+    ResourceOp,
+    Signature,
+)
 from .extensions import cascade as _cascade
 from .extensions import lifecycle as _lifecycle
 from .extensions import masked as _masked
@@ -49,6 +59,9 @@ class Response:
     provenance: Provenance = DOCUMENTED
     # the same examples by name: `examples.<name>.value` by its key, a lone `example` as "example"
     named_examples: Mapping[str, Any] = field(default_factory=dict)
+    # x-stated-code: the document shows this very body for this very status, so the error code of
+    # its examples is a promise, not an illustration (the documented view keeps it)
+    stated_code: bool = False
 
     @property
     def has_body(self) -> bool:
@@ -125,6 +138,7 @@ class Operation:
     identity: str | None = None  # `x-identity`: the response field naming the caller
     requires: Mapping[str, Requirement] = field(default_factory=dict)  # `x-requires`
     action: ActionSet | None = None  # `x-action`
+    events: tuple[Event, ...] = ()  # `x-events`: what a delivery of each body example does
 
     @property
     def label(self) -> str:
@@ -284,6 +298,7 @@ class Contract:
     scopes_provenance: Provenance = DOCUMENTED  # x-sandbox.scopes-inferred: the names are our choice
     media_provenance: Provenance = DOCUMENTED  # x-sandbox.media-inferred: refusing other body types is ours
     status_table: dict[int, str] = field(default_factory=dict)  # x-sandbox.status-table: status -> meaning
+    modes_provenance: Provenance = DOCUMENTED  # x-sandbox.modes-inferred: test/live data apart is ours
     buckets: dict[str, Bucket] = field(default_factory=dict)
     pagination: Pagination = field(default_factory=lambda: Pagination("none"))
     single: Template = field(default_factory=lambda: Template("$data"))
@@ -402,10 +417,13 @@ class Contract:
 
     def codes_for(self, op: Operation | None, status: int) -> frozenset[str]:
         """Error codes the spec's examples show for `status` on `op` (or anywhere), empty if none.
-        The documented view expects none: the documents' examples illustrate, they close no list."""
-        if self.view == "documented":
-            return frozenset()
+        The documented view expects none (the documents' examples illustrate, they close no list)
+        but where the response is `x-stated-code`: the document shows that body for that status."""
         exact = op.responses.get(str(status)) if op is not None else None
+        if self.view == "documented":  # only where the document states the body for this status
+            if exact is None or not exact.stated_code:
+                return frozenset()
+            return frozenset(c for ex in exact.examples if isinstance(c := self.error_code(ex), str))
         if exact is not None:  # a range (4XX) or default response documents no code for one status
             codes = {c for ex in exact.examples if isinstance(c := self.error_code(ex), str)}
             if codes:

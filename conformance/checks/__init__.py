@@ -27,7 +27,8 @@ class Context:
     factory: Factory
     tokens: dict[str, str | None]
     limited_scopes: list[str] | None = None  # known when the suite minted the limited token itself
-    revoked_token: str | None = None  # a really revoked token (sandbox mode), else None
+    revoked_token: str | None = None  # a really revoked token (--revoked-token or sandbox mode)
+    login_email: str | None = None  # a user of the backend (--login-email or sandbox mode)
     settle_timeout: float = 30.0
     notes: list[str] = field(default_factory=list)
     judge: Contract | None = None  # what responses are judged by: the documented view, or `contract`
@@ -109,8 +110,10 @@ def family(
 ORDER = (
     "envelope",
     "auth",
+    "modes",
     "credentials",
     "cascade",
+    "events",
     "quota",
     "generated",
     "requires",
@@ -140,11 +143,13 @@ def load_all() -> dict[str, Family]:
         credentials,
         defaults,
         envelope,
+        events,
         filters,
         identity,
         inputs,
         lifecycle,
         media,
+        modes,
         pagination,
         quota,
         ratelimit,

@@ -131,6 +131,7 @@ DEFECTS: dict[str, str] = {
     "pause_stops_shared_early": "pausing any environment stops the shared Postgres/Redis",
     "reset_keeps_data": "reset leaves the environment's database as it was",
     "webhook_signature_unchecked": "GitHub webhooks are accepted without a valid signature",
+    "webhook_delete_ignored": "a GitHub delete event is answered 202 but the branch's environment stays",
     "node_delete_noop": "DELETE /nodes/:id answers success but the node stays registered",
     "env_var_put_duplicates": "a second PUT of the same key adds another variable instead of updating",
     "me_first_user": "GET /auth/me returns the first user ever created, whoever calls",
@@ -1060,7 +1061,7 @@ async def h_webhook(b, request, m):
 
 def _destroy_branch(b, projects, branch, event):
     gone = []
-    for p in projects:
+    for p in [] if b.on("webhook_delete_ignored") else projects:
         for e in [e for e in b.envs.values() if e["project_id"] == p["id"] and e["branch"] == branch]:
             gone.append(e["id"])
             b.remove_env(e)

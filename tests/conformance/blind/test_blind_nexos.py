@@ -411,6 +411,14 @@ def probe(defect):
         json={"ref": "refs/heads/x", "repository": {"full_name": "octocat/my-app"}},
         headers={"X-GitHub-Event": "push"},
     ).status_code
+    secret = c.app.state.backend.webhook_secret
+    hook(
+        c,
+        "delete",
+        {"ref": "dev", "ref_type": "branch", "repository": {"full_name": "octocat/my-app"}},
+        secret,
+    )
+    out["dev_after_delete_event"] = c.get(f"/api/environments/{dev}", headers=H(tok.full)).status_code
     t = c.post("/api/nodes/join-token", headers=H(tok.full)).json()["token"]
     nid = c.post("/api/nodes/join", json={"token": t, "hostname": "n1"}).json()["id"]
     out["nodes_type"] = c.get("/api/nodes", headers=H(tok.full)).headers["content-type"].split(";")[0]
@@ -455,6 +463,7 @@ def test_each_defect_changes_behaviour(defect):
         "pause_stops_shared_early": {"shared_after_first_pause"},
         "reset_keeps_data": {"reset_size"},
         "webhook_signature_unchecked": {"unsigned_hook"},
+        "webhook_delete_ignored": {"dev_after_delete_event"},
         "node_delete_noop": {"node_after_delete"},
         "env_var_put_duplicates": {"vars_after_rewrite"},
         "me_first_user": {"me_other"},
