@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--size", type=int, default=1000, help="stored servers (default 1000)")
     p.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
+    p.add_argument(
+        "--phase",
+        choices=["all", "stores", "workers"],
+        default="all",
+        help="stores: file vs Redis, one process each; workers: Redis --workers 2 vs 1 (default all)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 1 s measurements, one round")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return p
@@ -148,23 +154,25 @@ class StoresBench:
         rproc, url = start_redis(redis_dir, self.server_cpus)
         res: dict[str, Any] = {"generator": self.gen_version, "connections": self.args.connections}
         try:
-            load_redis(url, records)
-            file_one = self.server("file store, 1 process", ["--data", str(data)], True)
-            redis_one = self.server("redis, 1 process", ["--store", url], True)
-            for s in (file_one, redis_one):
-                s.start()
-            res["one_process"] = self.phase([(file_one, True), (redis_one, True)], ids)
-            for s in (file_one, redis_one):
-                s.stop()
-            load_redis(url, records)
-            os.sched_setaffinity(rproc.pid, os.sched_getaffinity(0) | (self.server_cpus or set()))
-            one = self.server("redis, 1 process (unpinned)", ["--store", url], False)
-            two = self.server("redis, 2 workers (unpinned)", ["--store", url], False, ("--workers", "2"))
-            for s in (one, two):
-                s.start()
-            res["two_processes"] = self.phase([(one, False), (two, False)], ids)
-            for s in (one, two):
-                s.stop()
+            if self.args.phase in ("all", "stores"):
+                load_redis(url, records)
+                file_one = self.server("file store, 1 process", ["--data", str(data)], True)
+                redis_one = self.server("redis, 1 process", ["--store", url], True)
+                for s in (file_one, redis_one):
+                    s.start()
+                res["one_process"] = self.phase([(file_one, True), (redis_one, True)], ids)
+                for s in (file_one, redis_one):
+                    s.stop()
+            if self.args.phase in ("all", "workers"):
+                load_redis(url, records)
+                os.sched_setaffinity(rproc.pid, os.sched_getaffinity(0) | (self.server_cpus or set()))
+                one = self.server("redis, 1 process (unpinned)", ["--store", url], False)
+                two = self.server("redis, 2 workers (unpinned)", ["--store", url], False, ("--workers", "2"))
+                for s in (one, two):
+                    s.start()
+                res["two_processes"] = self.phase([(one, False), (two, False)], ids)
+                for s in (one, two):
+                    s.stop()
         finally:
             rproc.kill()
             rproc.wait()
@@ -181,7 +189,7 @@ def render_md(res: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for phase in ("one_process", "two_processes"):
-        for name, reqs in res[phase].items():
+        for name, reqs in res.get(phase, {}).items():
             cells = [f"{reqs[r]['rps']:,.0f} ({reqs[r]['p99_ms']:.1f} ms)" for r in REQUESTS]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
