@@ -6,7 +6,9 @@ process keeps the tables in memory (`Store`, indexes included) as a cache it bri
 from the journal: reads cost no Redis round trip but one catch-up per request, so a write
 acknowledged by one replica is seen by the next request to any other.
 
-A transaction takes a lease (`SET NX PX`) and catches up in one script, runs in memory, then
+A handler that only inserts new records and reads nothing commits them without the lease, in
+one script that refuses while the lease is held (`INSERT`, `RedisStore.write`). Any other
+transaction takes a lease (`SET NX PX`) and catches up in one script, runs in memory, then
 commits in one script that checks it still holds the lease and that nobody wrote meanwhile,
 writes the hashes, appends the journal entry and releases the lease: a check made against the
 cache (a unique name, a quota, a one-time code) holds across replicas. A failed commit leaves
@@ -277,6 +279,7 @@ class RedisStore(Store):
     BATCH = 1000  # journal entries read at once
     RESEND = 2.0  # seconds a commit whose connection broke is sent again (a timeout is not)
     HOLD = 0.0  # seconds a process keeps the lease for its writers once another replica asked
+    # (a hand-over costs the next one round trip: `hand_over` wakes it; 20 ms when it polled)
     PAUSE = 0.002  # the longest pause between two attempts at the lease
     HANDED_WAIT = 0.25  # seconds the next in line waits to be handed the lease before asking again
 
