@@ -175,8 +175,8 @@ return {'ok', id, redis.call('EXISTS', p .. 'wants')}
 # without the lease: refused while a replica holds it, or when an id is taken. Each record's
 # place in the listing order is given here (`<p>next`, per table: past every order stored), and
 # the answer is the catch-up from the caller's last entry, its own included: every cache applies
-# such inserts in journal order. ARGV: the catch-up's six (token ''), transaction id (unused but
-# logged), journal length, then (table, id, order proposed, record JSON) per insert.
+# such inserts in journal order. ARGV: the catch-up's six (token ''), a transaction id (unused:
+# for MONITOR's eyes), journal length, then (table, id, order proposed, record JSON) per insert.
 INSERT = (
     CATCH_UP_FN
     + """
