@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install install-test serve test lint lint-specs system-tools browsers clean
+.PHONY: install install-test serve test lint lint-specs system-tools browsers bench-tools clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,19 @@ system-tools:
 		"(as root: apt-get install $(SYSTEM_PACKAGES))"; fi
 
 browsers: system-tools
+
+# Optional, for `python -m bench` only (no test needs them, `make test` does not install them):
+# wrk, the load generator the benchmark prefers (it falls back to a Python one, which adds latency).
+BENCH_TOOLS := wrk
+BENCH_PACKAGES := wrk
+bench-tools:
+	@missing=""; for t in $(BENCH_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_PACKAGES) >/dev/null) \
+		|| echo "WARNING: could not install$$missing: python -m bench uses its Python load generator"; \
+	else echo "WARNING:$$missing absent and not root: python -m bench uses its Python load generator" \
+		"(as root: apt-get install $(BENCH_PACKAGES))"; fi
 
 node_modules/.bin/redocly: package.json package-lock.json $(TEST_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" npm ci --no-audit --no-fund --silent

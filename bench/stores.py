@@ -3,9 +3,12 @@
 1. One sandbox process on the TinyDB file store vs one on Redis (`--store redis://`), pinned
    like the main benchmark: server (and redis-server) on the last CPU, load generator on the
    others, so both stores get the same CPU for the sandbox and its storage.
-2. Two processes on Redis (`--store redis:// --workers 2`: one port, the kernel spreads the
-   connections) vs one, unpinned: two workers need two CPUs, and on a 2-core machine the load
-   generator then shares them (the ratio is what this measures, not a ceiling).
+2. Two processes on Redis vs one, unpinned: two processes need two CPUs, and on a 2-core
+   machine the load generator then shares them (the ratio is what this measures, not a
+   ceiling). Two ways: `--workers 2` (one port, one listening socket: uvicorn's workers accept
+   from it in turn, and a worker awake takes every connection waiting, so wrk's connections,
+   opened at once, may all land on one worker: the report says how they were spread), and two
+   replicas on two ports, half the connections each (as behind a load balancer).
 
 GET /servers (first page of 1,000), GET /servers/{id} (100 ids rotated), POST /servers, at 32
 connections, interleaved rounds, medians. Redis runs with `appendonly yes, appendfsync always`
@@ -17,12 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--size", type=int, default=1000, help="stored servers (default 1000)")
     p.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
+    p.add_argument(
+        "--phase",
+        choices=["all", "stores", "workers"],
+        default="all",
+        help="stores: file vs Redis, one process each; workers: Redis --workers 2 vs 1 (default all)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 1 s measurements, one round")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return p
@@ -79,6 +91,39 @@ def load_redis(url: str, records: list[dict[str, Any]]) -> None:
     pipe.execute()
 
 
+class Replicas:
+    """Several servers measured as one: the connections split between them, one wrk each."""
+
+    def __init__(self, name: str, servers: list[Server]) -> None:
+        self.name, self.servers = name, servers
+
+    def start(self) -> None:
+        for s in self.servers:
+            s.start()
+
+    def stop(self) -> None:
+        for s in self.servers:
+            s.stop()
+
+    def drain(self) -> None:
+        for s in self.servers:
+            s.drain()
+
+
+def spread(port: int) -> list[int]:
+    """How the established connections to `port` are spread over processes (`ss`), most first."""
+    try:
+        out = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted(Counter(re.findall(r"pid=(\d+)", out)).values(), reverse=True)
+
+
 class StoresBench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -108,17 +153,49 @@ class StoresBench:
             "create": loadgen.Scenario("create", "POST", [f"{base}/servers"], posting, body),
         }
 
-    def measure(self, server: Server, sc: loadgen.Scenario, pinned: bool) -> dict[str, Any]:
+    def measure(self, server: Server | Replicas, sc: loadgen.Scenario, pinned: bool) -> dict[str, Any]:
         a, gen = self.args, self.gen_cpus if pinned else None
+        if isinstance(server, Replicas):
+            return self.measure_replicas(server, sc)
         if a.warmup > 0:
             loadgen.run(self.kind, server.base, sc, a.connections, a.warmup, self.tmp, gen)
             server.drain()
-        r = loadgen.run(self.kind, server.base, sc, a.connections, a.duration, self.tmp, gen)
+        with ThreadPoolExecutor(1) as pool:  # how the connections were spread, mid-run
+            seen = pool.submit(lambda: (time.sleep(a.duration / 2), spread(server.port))[1])
+            r = loadgen.run(self.kind, server.base, sc, a.connections, a.duration, self.tmp, gen)
+            r["spread"] = seen.result()
         server.drain()
         self.log(f"{server.name:<24} {sc.name:<6} {r['rps']:>8,.0f} req/s  p99 {r['p99_ms']:.1f} ms")
         return r
 
-    def phase(self, servers: list[tuple[Server, bool]], ids: list[str]) -> dict[str, dict[str, Any]]:
+    def measure_replicas(self, group: Replicas, sc: loadgen.Scenario) -> dict[str, Any]:
+        a, n = self.args, len(group.servers)
+
+        def one(k: int, seconds: float) -> dict[str, Any]:
+            folder = self.tmp / f"replica-{k}"
+            folder.mkdir(exist_ok=True)
+            s = group.servers[k]
+            return loadgen.run(self.kind, s.base, sc, a.connections // n, seconds, folder, None)
+
+        with ThreadPoolExecutor(n) as pool:
+            if a.warmup > 0:
+                list(pool.map(lambda k: one(k, a.warmup), range(n)))
+                group.drain()
+            rs = list(pool.map(lambda k: one(k, a.duration), range(n)))
+        group.drain()
+        r = {
+            "rps": sum(x["rps"] for x in rs),
+            "p99_ms": max(x["p99_ms"] for x in rs),
+            "socket_errors": sum(x["socket_errors"] for x in rs),
+            "non2xx": sum(x["non2xx"] for x in rs),
+            "spread": [a.connections // n] * n,
+        }
+        self.log(f"{group.name:<24} {sc.name:<6} {r['rps']:>8,.0f} req/s  p99 {r['p99_ms']:.1f} ms")
+        return r
+
+    def phase(
+        self, servers: list[tuple[Server | Replicas, bool]], ids: list[str]
+    ) -> dict[str, dict[str, Any]]:
         samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
         scenarios = self.scenarios(ids)
         # reads in interleaved rounds on the stored servers alone, then the creates' rounds
@@ -134,6 +211,7 @@ class StoresBench:
                 "p99_ms": round(statistics.median(r["p99_ms"] for r in rs), 2),
                 "rps_range": [min(r["rps"] for r in rs), max(r["rps"] for r in rs)],
                 "errors": sum(r["socket_errors"] + r["non2xx"] for r in rs),
+                "spread": [r.get("spread") for r in rs],
             }
         return out
 
@@ -148,23 +226,29 @@ class StoresBench:
         rproc, url = start_redis(redis_dir, self.server_cpus)
         res: dict[str, Any] = {"generator": self.gen_version, "connections": self.args.connections}
         try:
-            load_redis(url, records)
-            file_one = self.server("file store, 1 process", ["--data", str(data)], True)
-            redis_one = self.server("redis, 1 process", ["--store", url], True)
-            for s in (file_one, redis_one):
-                s.start()
-            res["one_process"] = self.phase([(file_one, True), (redis_one, True)], ids)
-            for s in (file_one, redis_one):
-                s.stop()
-            load_redis(url, records)
-            os.sched_setaffinity(rproc.pid, os.sched_getaffinity(0) | (self.server_cpus or set()))
-            one = self.server("redis, 1 process (unpinned)", ["--store", url], False)
-            two = self.server("redis, 2 workers (unpinned)", ["--store", url], False, ("--workers", "2"))
-            for s in (one, two):
-                s.start()
-            res["two_processes"] = self.phase([(one, False), (two, False)], ids)
-            for s in (one, two):
-                s.stop()
+            if self.args.phase in ("all", "stores"):
+                load_redis(url, records)
+                file_one = self.server("file store, 1 process", ["--data", str(data)], True)
+                redis_one = self.server("redis, 1 process", ["--store", url], True)
+                for s in (file_one, redis_one):
+                    s.start()
+                res["one_process"] = self.phase([(file_one, True), (redis_one, True)], ids)
+                for s in (file_one, redis_one):
+                    s.stop()
+            if self.args.phase in ("all", "workers"):
+                load_redis(url, records)
+                os.sched_setaffinity(rproc.pid, os.sched_getaffinity(0) | (self.server_cpus or set()))
+                one = self.server("redis, 1 process (unpinned)", ["--store", url], False)
+                two = self.server("redis, 2 workers (unpinned)", ["--store", url], False, ("--workers", "2"))
+                pair = Replicas(
+                    "redis, 2 replicas (unpinned)",
+                    [self.server(f"redis, replica {k}", ["--store", url], False) for k in (1, 2)],
+                )
+                for s in (one, two, pair):
+                    s.start()
+                res["two_processes"] = self.phase([(one, False), (two, False), (pair, False)], ids)
+                for s in (one, two, pair):
+                    s.stop()
         finally:
             rproc.kill()
             rproc.wait()
@@ -181,9 +265,16 @@ def render_md(res: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for phase in ("one_process", "two_processes"):
-        for name, reqs in res[phase].items():
+        for name, reqs in res.get(phase, {}).items():
             cells = [f"{reqs[r]['rps']:,.0f} ({reqs[r]['p99_ms']:.1f} ms)" for r in REQUESTS]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name, reqs in res.get("two_processes", {}).items():
+        if "workers" in name:
+            seen = [s for r in REQUESTS for s in reqs[r]["spread"] if s]
+            lines.append("")
+            lines.append(
+                f"{name}: connections per worker, mid-run: " + ", ".join("/".join(map(str, s)) for s in seen)
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -218,9 +218,7 @@ def dispatch(engine: ApiEngine, p: Pass) -> Awaitable[None] | None:
 
 async def _write(engine: ApiEngine, p: Pass, run: Handler, call: Call) -> None:
     """Every write of the request saved together, or none (StorageError: 507/503)."""
-    await engine.sandbox.store.ready()  # Redis: this process's turn to write
-    with engine.sandbox.store.transaction():
-        p.reply = run(call)
+    p.reply = await engine.sandbox.store.write(lambda: run(call))  # Redis: see `RedisStore.write`
 
 
 STAGES: tuple[Stage, ...] = (route, authenticate, limit, scopes, fault, prefer, validate, dispatch)

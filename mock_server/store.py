@@ -18,11 +18,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 Record = dict[str, Any]
+T = TypeVar("T")
 OWNER_FIELDS = ("_account", "_mode")
 
 
@@ -338,6 +339,13 @@ class Store:
 
     async def sync(self) -> None:
         """Return once every write made so far is durable (memory: at once)."""
+
+    async def write(self, fn: Callable[[], T]) -> T:
+        """Run a writing handler `fn`: every write it makes saved together, or none (see
+        `RedisStore.write` for a store shared by replicas)."""
+        await self.ready()
+        with self.transaction():
+            return fn()
 
     async def open(self, write: bool) -> None:
         """Begin a request on a remote store (see `RedisStore.open`); nothing to do here."""

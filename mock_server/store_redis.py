@@ -6,7 +6,9 @@ process keeps the tables in memory (`Store`, indexes included) as a cache it bri
 from the journal: reads cost no Redis round trip but one catch-up per request, so a write
 acknowledged by one replica is seen by the next request to any other.
 
-A transaction takes a lease (`SET NX PX`) and catches up in one script, runs in memory, then
+A handler that only inserts new records and reads nothing commits them without the lease, in
+one script that refuses while the lease is held (`INSERT`, `RedisStore.write`). Any other
+transaction takes a lease (`SET NX PX`) and catches up in one script, runs in memory, then
 commits in one script that checks it still holds the lease and that nobody wrote meanwhile,
 writes the hashes, appends the journal entry and releases the lease: a check made against the
 cache (a unique name, a quota, a one-time code) holds across replicas. A failed commit leaves
@@ -21,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -57,15 +60,22 @@ CATCH_UP_FN = (
     _OLDER
     + """
 local function catch_up(p, epoch, last, token, lease_ms, count)
-  if token ~= '' and redis.call('GET', p .. 'lease') ~= token then
-    -- one waiting replica is next: others wait while it does (a holder gives the lease back
-    -- at its next commit when someone waits)
-    local wants = redis.call('GET', p .. 'wants')
-    if (wants and wants ~= token) or not redis.call('SET', p .. 'lease', token, 'NX', 'PX', lease_ms) then
-      if not wants then redis.call('SET', p .. 'wants', token, 'PX', 250) end
-      return {'busy'}
+  if token ~= '' then
+    if redis.call('GET', p .. 'lease') == token then  -- handed over to us (`hand_over`)
+      redis.call('PEXPIRE', p .. 'lease', lease_ms)
+    else
+      -- one waiting replica is next: others wait while it does (a holder hands the lease over
+      -- with its next commit when someone waits, and wakes it: `<p>handoff:<token>`)
+      local wants = redis.call('GET', p .. 'wants')
+      if (wants and wants ~= token) or not redis.call('SET', p .. 'lease', token, 'NX', 'PX', lease_ms) then
+        if not wants then
+          redis.call('SET', p .. 'wants', token, 'PX', 250)
+          return {'busy', 'next'}
+        end
+        return {'busy', wants == token and 'next' or 'queued'}
+      end
+      if wants then redis.call('DEL', p .. 'wants') end
     end
-    if wants then redis.call('DEL', p .. 'wants') end
   end
   local offset = redis.call('GET', p .. 'clock') or '0'
   if redis.call('GET', p .. 'epoch') ~= epoch then return {'reload', offset} end
@@ -85,7 +95,7 @@ SNAPSHOT = """
 local p = ARGV[1]
 redis.call('SET', p .. 'epoch', ARGV[2], 'NX')
 local out = {redis.call('GET', p .. 'epoch'), redis.call('GET', p .. 'head') or '0-0',
-             redis.call('GET', p .. 'clock') or '0'}
+             redis.call('GET', p .. 'clock') or '0', redis.call('GET', p .. 'lhead') or '0-0'}
 for _, t in ipairs(redis.call('SMEMBERS', p .. 'tables')) do
   out[#out + 1] = t
   out[#out + 1] = redis.call('HGETALL', p .. 't:' .. t)
@@ -93,47 +103,116 @@ end
 return out
 """
 
+# Giving the lease back (Lua): to the replica waiting for it, if one is (set to its token for
+# 250 ms, which its catch-up extends, and woken by a push on its handoff list), else freed.
+HAND_OVER_FN = """
+local function hand_over(p)
+  local wants = redis.call('GET', p .. 'wants')
+  if wants then
+    redis.call('SET', p .. 'lease', wants, 'PX', 250)
+    redis.call('DEL', p .. 'wants')
+    redis.call('RPUSH', p .. 'handoff:' .. wants, '1')
+    redis.call('PEXPIRE', p .. 'handoff:' .. wants, 1000)
+  else
+    redis.call('DEL', p .. 'lease')
+  end
+end
+"""
+
 # ARGV: prefix, lease token ('' for the writes of a read: refused while anyone holds the lease),
-# expected head, transaction id, journal entry, journal length, the lease's new ms to keep it
-# (0: give it back), then (op, table, id, value) for each write. Returns {'ok', entry id, whether
-# another replica waits for the lease}.
-COMMIT = """
+# expected head (for the writes of a read: the last entry not of `INSERT`), transaction id,
+# journal entry, journal length, the lease's new ms to keep it (0: give it back), then (op,
+# table, id, value) for each write. Returns {'ok', entry id, whether another replica waits}.
+COMMIT = (
+    HAND_OVER_FN
+    + """
 local p = ARGV[1]
-if redis.call('GET', p .. 'committed') == ARGV[4] then return {'ok', redis.call('GET', p .. 'head')} end
-if ARGV[2] == '' then
+if redis.call('GET', p .. 'committed') == ARGV[4] then
+  return {'ok', redis.call('GET', p .. 'committed_id')}
+end
+if ARGV[2] == '' then  -- inserts of others (`INSERT`) meanwhile change no record a read wrote
   if redis.call('EXISTS', p .. 'lease') == 1 then return {'lost'} end
-elseif redis.call('GET', p .. 'lease') ~= ARGV[2] then return {'lost'} end
-if (redis.call('GET', p .. 'head') or '0-0') ~= ARGV[3] then return {'moved'} end
+  if (redis.call('GET', p .. 'lhead') or '0-0') ~= ARGV[3] then return {'moved'} end
+else
+  if redis.call('GET', p .. 'lease') ~= ARGV[2] then return {'lost'} end
+  if (redis.call('GET', p .. 'head') or '0-0') ~= ARGV[3] then return {'moved'} end
+end
 for i = 8, #ARGV, 4 do
   local op, t = ARGV[i], p .. 't:' .. ARGV[i + 1]
   if op == 'put' then
     redis.call('HSET', t, ARGV[i + 2], ARGV[i + 3])
     redis.call('SADD', p .. 'tables', ARGV[i + 1])
+    local order = tonumber(string.match(ARGV[i + 3], '^%[(%d+),'))
+    if order and order >= tonumber(redis.call('HGET', p .. 'next', ARGV[i + 1]) or '0') then
+      redis.call('HSET', p .. 'next', ARGV[i + 1], order + 1)
+    end
   elseif op == 'del' then
     redis.call('HDEL', t, ARGV[i + 2])
   else
     redis.call('DEL', t)
     redis.call('SREM', p .. 'tables', ARGV[i + 1])
+    redis.call('HDEL', p .. 'next', ARGV[i + 1])
   end
 end
 local id = redis.call('XADD', p .. 'journal', '*', 'ops', ARGV[5])
 redis.call('SET', p .. 'head', id)
+redis.call('SET', p .. 'lhead', id)
 redis.call('SET', p .. 'committed', ARGV[4])
+redis.call('SET', p .. 'committed_id', id)
 while redis.call('XLEN', p .. 'journal') > tonumber(ARGV[6]) do
   local first = redis.call('XRANGE', p .. 'journal', '-', '+', 'COUNT', 1)[1][1]
   redis.call('XDEL', p .. 'journal', first)
   redis.call('SET', p .. 'trimmed', first)
 end
 if ARGV[2] ~= '' then
-  if ARGV[7] == '0' then redis.call('DEL', p .. 'lease') else redis.call('PEXPIRE', p .. 'lease', ARGV[7]) end
+  if ARGV[7] == '0' then hand_over(p) else redis.call('PEXPIRE', p .. 'lease', ARGV[7]) end
 end
 return {'ok', id, redis.call('EXISTS', p .. 'wants')}
 """
+)
 
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+# A transaction that only inserts new records and read nothing (`RedisStore.write`), committed
+# without the lease: refused while a replica holds it, or when an id is taken. Each record's
+# place in the listing order is given here (`<p>next`, per table: past every order stored), and
+# the answer is the catch-up from the caller's last entry, its own included: every cache applies
+# such inserts in journal order. ARGV: the catch-up's six (token ''), a transaction id (unused:
+# for MONITOR's eyes), journal length, then (table, id, order proposed, record JSON) per insert.
+INSERT = (
+    CATCH_UP_FN
+    + """
+local p = ARGV[1]
+if redis.call('EXISTS', p .. 'lease') == 1 then return {'lost'} end
+for i = 9, #ARGV, 4 do
+  if redis.call('HEXISTS', p .. 't:' .. ARGV[i], ARGV[i + 1]) == 1 then return {'taken'} end
+end
+local ops = {}
+for i = 9, #ARGV, 4 do
+  local t = ARGV[i]
+  local order = math.max(tonumber(redis.call('HGET', p .. 'next', t) or '0'), tonumber(ARGV[i + 2]))
+  redis.call('HSET', p .. 'next', t, order + 1)
+  redis.call('HSET', p .. 't:' .. t, ARGV[i + 1], '[' .. order .. ',' .. ARGV[i + 3] .. ']')
+  redis.call('SADD', p .. 'tables', t)
+  ops[#ops + 1] = '["put",' .. cjson.encode(t) .. ',' .. order .. ',' .. ARGV[i + 3] .. ']'
+end
+local id = redis.call('XADD', p .. 'journal', '*', 'ops', '[' .. table.concat(ops, ',') .. ']', 'blind', '1')
+redis.call('SET', p .. 'head', id)
+while redis.call('XLEN', p .. 'journal') > tonumber(ARGV[8]) do
+  local first = redis.call('XRANGE', p .. 'journal', '-', '+', 'COUNT', 1)[1][1]
+  redis.call('XDEL', p .. 'journal', first)
+  redis.call('SET', p .. 'trimmed', first)
+end
+return {'ok', id, catch_up(p, ARGV[2], ARGV[3], '', ARGV[5], ARGV[6])}
+"""
+)
+
+# ARGV: prefix, lease token
+RELEASE = (
+    HAND_OVER_FN
+    + """
+if redis.call('GET', ARGV[1] .. 'lease') == ARGV[2] then hand_over(ARGV[1]) end
 return 0
 """
+)
 
 
 def connect(url: str) -> redis.Redis:
@@ -158,6 +237,12 @@ class Standing:
 
 
 _standing: ContextVar[Standing | None] = ContextVar("redis_standing", default=None)
+
+
+class _Contended(BaseException):
+    """A handler run without the lease (`RedisStore.write`) read the store, or changed a record
+    that exists: it runs again under the lease. A BaseException, so no handler's `except
+    Exception` takes it for its own failure."""
 
 
 def _sid(entry: str) -> tuple[int, int]:
@@ -193,8 +278,10 @@ class RedisStore(Store):
     remote = True
     BATCH = 1000  # journal entries read at once
     RESEND = 2.0  # seconds a commit whose connection broke is sent again (a timeout is not)
-    HOLD = 0.02  # seconds a process keeps the lease for its writers once another replica asked
+    HOLD = 0.0  # seconds a process keeps the lease for its writers once another replica asked
+    # (a hand-over costs the next one round trip: `hand_over` wakes it; 20 ms when it polled)
     PAUSE = 0.002  # the longest pause between two attempts at the lease
+    HANDED_WAIT = 0.25  # seconds the next in line waits to be handed the lease before asking again
 
     def __init__(self, url: str, prefix: str = "sandbox:") -> None:
         super().__init__()
@@ -214,12 +301,14 @@ class RedisStore(Store):
         self._order: dict[str, dict[str, int]] = {}  # table -> id -> place in the listing order
         self._next: dict[str, int] = {}
         self._pending: list[list[Any]] = []  # the transaction's writes: [op, table, ...]
-        self._pending_base = ""  # the journal head the pending writes of reads were made on
+        self._pending_base = ""  # the last entry not of `INSERT` the pending writes of reads were made on
+        self._lhead = "0-0"  # the last entry applied not of `INSERT` (`<p>lhead`)
         # requests on an event loop (`open`/`settle`): an asyncio client of their loop, one
         # writer at a time in this process, and a count of the events that undid writes
         # requests may have read (a refused commit, a reload over pending writes)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wire: Wire | None = None
+        self._waiting: Wire | None = None  # for the blocking wait of `_handed`
         self._ascripts: dict[str, Script] = {}
         self._writer = asyncio.Lock()
         self._writers = 0  # writers between `ready` and `settle` (waiting for their turn, or in it)
@@ -231,6 +320,10 @@ class RedisStore(Store):
         self._inflight: asyncio.Future[None] | None = None
         self._committer: asyncio.Future[None] | None = None
         self._upsets = 0
+        self._blind: list[list[Any]] | None = None  # a lease-free attempt's inserts (`write`)
+        self._blinder = 0  # the thread running it
+        self.blind_commits = 0  # writes committed without the lease, and those run again under it
+        self.blind_retries = 0
         with self.lock:
             self.call(self._reload)
 
@@ -257,8 +350,8 @@ class RedisStore(Store):
         self._order.clear()
         self._next.clear()
         self._epoch, self._last = _text(out[0]), _text(out[1])
-        self.clock_offset = float(out[2])
-        for i in range(3, len(out), 2):
+        self.clock_offset, self._lhead = float(out[2]), _text(out[3])
+        for i in range(4, len(out), 2):
             table, flat = _text(out[i]), out[i + 1]
             rows = sorted((orjson.loads(v) for v in flat[1::2]), key=lambda row: row[0])
             for order, record in rows:
@@ -283,9 +376,11 @@ class RedisStore(Store):
                 self._reload()
                 return True
             for entry_id, fields in out[2]:
-                for op in orjson.loads(fields[1]):  # the fields, flat: ["ops", entry]
+                for op in orjson.loads(fields[1]):  # the fields, flat: ["ops", entry(, "blind", "1")]
                     self._apply(op)
                 self._last = _text(entry_id)
+                if len(fields) == 2:
+                    self._lhead = self._last
             if len(out[2]) < self.BATCH:
                 return True
             token = ""  # the lease is held (or not wanted): the rest is read as it is
@@ -314,6 +409,8 @@ class RedisStore(Store):
     def _refresh(self) -> None:
         """Once per request (asyncio task), and always outside one: what any replica
         acknowledged before the request began is seen by it."""
+        if self._blind is not None and self._blinder == threading.get_ident():
+            raise _Contended  # a read: what the handler decides may depend on other replicas' writes
         if self._depth or _standing.get() is not None:
             return  # a transaction caught up under its lease; a request caught up in `open`
         task = _current_task()
@@ -327,6 +424,9 @@ class RedisStore(Store):
     def transaction(self) -> Iterator[None]:
         """Writes inside are applied in memory at once and committed to Redis together when the
         outermost transaction ends: all of them or none (the cache is then reloaded)."""
+        if self._blind is not None and self._blinder == threading.get_ident():  # `write`'s attempt
+            yield
+            return
         standing = _standing.get()
         if standing is not None:  # a request on an event loop: committed in `settle`
             with self._deferred(standing):
@@ -362,7 +462,7 @@ class RedisStore(Store):
     def _finish(self, token: str) -> None:
         pending, self._pending = self._pending, []
         if not pending:
-            self.call(lambda: self._release(keys=[self.key("lease")], args=[token]))
+            self.call(lambda: self._release(args=[self.prefix, token]))
             return
         args = self._commit_args(pending, token, self._last)
         self._depth = 1  # a failure here leaves the cache stale (see `call`)
@@ -372,9 +472,9 @@ class RedisStore(Store):
             self._depth = 0
         if out[0] != b"ok":
             self._stale = True
-            self.call(lambda: self._release(keys=[self.key("lease")], args=[token]))
+            self.call(lambda: self._release(args=[self.prefix, token]))
             raise StoreUnavailable(f"commit refused ({_text(out[0])}): the lease expired")
-        self._last = _text(out[1])
+        self._last = self._lhead = _text(out[1])
 
     @contextmanager
     def _deferred(self, standing: Standing) -> Iterator[None]:
@@ -389,7 +489,7 @@ class RedisStore(Store):
                 if self._writer.locked() or self._inflight is not None:
                     raise StoreUnavailable("a write is under way in this process; the read's own write waits")
                 if not self._pending:
-                    self._pending_base = self._last
+                    self._pending_base = self._lhead
                 self._loose = True
             self._depth += 1
             try:
@@ -402,7 +502,9 @@ class RedisStore(Store):
         """`text` as a script of this loop's client (`redis_wire`: pipelined, sent whole on NOSCRIPT)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a first request, or a new loop (tests): its own connection
-            self._loop, self._wire, self._ascripts = loop, Wire(self.url), {}
+            if self._waiting is not None:
+                self._waiting.close()
+            self._loop, self._wire, self._ascripts, self._waiting = loop, Wire(self.url), {}, None
             self._writer, self._writers, self._held, self._yield = asyncio.Lock(), 0, "", False
             self._wanted = 0.0
             self._next_round, self._inflight, self._committer = loop.create_future(), None, None
@@ -484,8 +586,11 @@ class RedisStore(Store):
                 break
             if time.monotonic() > deadline:
                 raise StoreUnavailable("another replica held the store's lease too long")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, self.PAUSE)
+            if caught[1] == b"next":  # the holder hands it over with its next commit: woken then
+                await self._handed(token)
+            else:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self.PAUSE)
         with self.lock:
             if self._pending:  # writes of reads, made without the lease on what may now move
                 self._pending.clear()
@@ -494,6 +599,13 @@ class RedisStore(Store):
             self._loose = False
             self._held = token
         await self._caught_up(caught)
+
+    async def _handed(self, token: str) -> None:
+        """Wait (on a connection of its own: the command blocks) until the holder hands the
+        lease to `token`, or `HANDED_WAIT` passes (the holder died: the lease expires)."""
+        if self._waiting is None:
+            self._waiting = Wire(self.url)
+        await self.acall(self._waiting.execute("BLPOP", self.key("handoff:" + token), self.HANDED_WAIT))
 
     async def _caught_up(self, caught: list[Any]) -> None:
         """Apply a catch-up's answer; read on while batches come full; reload when told."""
@@ -518,6 +630,8 @@ class RedisStore(Store):
                 for op in orjson.loads(fields[1]):
                     self._apply(op)
                 self._last, last = entry, _sid(entry)
+                if len(fields) == 2:  # not an `INSERT`'s
+                    self._lhead = entry
         return len(entries) < self.BATCH
 
     async def _areload(self) -> None:
@@ -576,7 +690,7 @@ class RedisStore(Store):
             out: list[Any]
             try:
                 if not batch:
-                    await self.acall(self.ascript(RELEASE)(keys=[self.key("lease")], args=[token]))
+                    await self.acall(self.ascript(RELEASE)(args=[self.prefix, token]))
                     out = [b"ok", self._last.encode(), 0]
                 else:
                     out = await self._send(batch, token, base, give_back)
@@ -619,13 +733,15 @@ class RedisStore(Store):
         it, and reloads again."""
         if _sid(entry) > _sid(self._last):
             if self._last == base:
-                self._last = entry
+                self._last = self._lhead = entry
             else:
                 self._stale = True
 
     async def _settle_reader(self) -> None:
-        """The writes of reads: sent if nobody wrote since they were made, else dropped (the
-        cache reloads); the read that made them is answered either way."""
+        """The writes of reads: sent if nobody changed a record since they were made (inserts
+        without the lease may come between), else dropped (the cache reloads); the read that
+        made them is answered either way. Committed, the cache keeps its place in the journal:
+        the next catch-up applies what came before them, and them again (the same records)."""
         with self.lock:
             pending, self._pending, self._loose = self._pending, [], False
             base = self._pending_base
@@ -636,8 +752,6 @@ class RedisStore(Store):
         if out[0] != b"ok":
             self._stale = True
             log.info("the writes of a read were not committed (%s); reloading", _text(out[0]))
-            return
-        self._advance(_text(out[1]), base)
 
     async def _send(self, pending: list[list[Any]], token: str, head: str, give_back: bool) -> Any:
         """One commit. A connection lost on the way leaves it unknown whether Redis applied it (a
@@ -674,8 +788,96 @@ class RedisStore(Store):
                 args += ["drop", op[1], "", ""]
         return args
 
+    # -- writes without the lease ---------------------------------------------------------------
+    async def write(self, fn: Callable[[], T]) -> T:
+        """A writing handler `fn`. Run first without the lease when this process has no other
+        write under way: if it only inserts new records and reads nothing of the store, its
+        inserts are committed by one script (`INSERT`) that needs no lease, so writers on several
+        replicas (and `--workers`) overlap; they are not in the cache until committed, then
+        applied in journal order like any replica's. A handler that reads, changes or deletes,
+        or whose commit is refused (a replica holds the lease, an id is taken), runs again, as
+        every writer did before, under the lease (`ready`), on the caught-up cache: so a check
+        (a unique name, a quota) and the write it guards stay atomic across replicas."""
+        standing = _standing.get()
+        if (
+            standing is not None
+            and standing.writer
+            and not standing.locked
+            and self.on_loop()
+            and not (self._held or self._writers or self._pending or self._inflight is not None)
+        ):
+            self.lock.acquire()  # the control API's threads use the store meanwhile: not blind
+            self._blind, self._blinder = [], threading.get_ident()
+            try:
+                result = fn()
+            except _Contended:
+                result, inserts = None, None
+            except BaseException:
+                if not self._blind:
+                    raise  # it failed before any write: its answer stands, as a read's would
+                result, inserts = None, None  # failed after inserting: under the lease, as before
+            else:
+                inserts = self._blind
+            finally:
+                self._blind = None
+                self.lock.release()
+            if inserts == []:
+                return result  # type: ignore[return-value]  # wrote nothing: nothing to commit
+            if inserts and await self._insert(inserts):
+                self.blind_commits += 1
+                return result  # type: ignore[return-value]
+            self.blind_retries += 1
+        return await super().write(fn)
+
+    async def _insert(self, inserts: list[list[Any]]) -> bool:
+        """Commit a lease-free attempt's inserts; False when refused (run again under the lease).
+        A connection lost on the way is not resent: a 503, saved whole or not (the next read
+        shows which)."""
+        args: list[Any] = [*self._catch_args(""), os.urandom(12).hex(), self.JOURNAL]
+        for table, record in inserts:
+            args += [table, record["id"], self._next.get(table, 1), dumps(record)]
+        out = await self.acall(self.ascript(INSERT)(args=args))
+        if out[0] != b"ok":
+            return False
+        await self._caught_up(out[2])
+        return True
+
+    def scan(self, table: str, **equals: Any) -> Iterator[Record]:
+        if self._blind is not None and self._blinder == threading.get_ident():
+            raise _Contended
+        return super().scan(table, **equals)
+
+    def scan_any(self, table: str, field: str, values: Iterable[Any], **equals: Any) -> Iterator[Record]:
+        if self._blind is not None and self._blinder == threading.get_ident():
+            raise _Contended
+        return super().scan_any(table, field, values, **equals)
+
+    def window(
+        self, table: str, start: int, stop: int | None, extra: Sequence[Record] = (), /, **equals: Any
+    ) -> tuple[list[Record], int]:
+        if self._blind is not None and self._blinder == threading.get_ident():
+            raise _Contended
+        return super().window(table, start, stop, extra, **equals)
+
+    def update(self, table: str, rid: str, changes: Record) -> Record | None:
+        if self._blind is not None and self._blinder == threading.get_ident():
+            raise _Contended
+        return super().update(table, rid, changes)
+
+    def delete(self, table: str, rid: str) -> bool:
+        if self._blind is not None and self._blinder == threading.get_ident():
+            raise _Contended
+        return super().delete(table, rid)
+
     # -- hooks ----------------------------------------------------------------------------
     def _put(self, table: str, record: Record) -> None:
+        if self._blind is not None and self._blinder == threading.get_ident():
+            if record["id"] in self._tables.get(table, {}):
+                raise _Contended  # a change to a record: under the lease
+            if any(t == table and r["id"] == record["id"] for t, r in self._blind):
+                raise _Contended
+            self._blind.append([table, record])
+            return
         orders = self._order.setdefault(table, {})
         order = orders.get(record["id"])
         if order is None:
@@ -685,11 +887,15 @@ class RedisStore(Store):
         self._pending.append(["put", table, order, record])
 
     def _remove(self, table: str, record: Record) -> None:
+        if self._blind is not None and self._blinder == threading.get_ident():
+            raise _Contended
         super()._remove(table, record)
         self._order[table].pop(record["id"], None)
         self._pending.append(["del", table, record["id"]])
 
     def _dropped(self, table: str) -> None:
+        if self._blind is not None and self._blinder == threading.get_ident():
+            raise _Contended
         super()._dropped(table)
         self._order.pop(table, None)
         self._pending.append(["drop", table])
