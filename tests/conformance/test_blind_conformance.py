@@ -116,6 +116,7 @@ CAUGHT: dict[str, str] = {
     "nexos:me_first_user": "identity",
     "nexos:project_quota_unenforced": "quota",
     "nexos:nodes_text_plain": "content_type_conformance",
+    "nurosentrix:server_status_running": "response_schema_conformance",
     "nurosentrix:stop_keeps_running": "actions",
     "nexos:pause_keeps_running": "actions",
     "nexos:destroy_keeps_environment": "actions",

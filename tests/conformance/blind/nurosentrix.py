@@ -108,6 +108,7 @@ DEFECTS: dict[str, str] = {
     "pagination_total_wrong": "meta.total is the size of the page, not of the collection",
     "per_page_uncapped": "per_page above 100 is honoured",
     "provisioning_never_completes": "servers and instances stay provisioning forever",
+    "server_status_running": "a provisioned server reports status running (000 lists active, provisioning, offline)",
     "backup_never_completes": "backups stay in_progress forever",
     "rate_limit_10pct_over": "limits are 110/22 per window instead of 100/20",
     "create_limit_missing": "create/delete operations are only held to the 100 limit",
@@ -565,7 +566,8 @@ class Backend:
         self.ip_seq += 1
         ip = f"10.{(self.ip_seq >> 16) & 255}.{(self.ip_seq >> 8) & 255}.{self.ip_seq & 255}"
         if self.defect != "provisioning_never_completes":
-            self._schedule(rec, self.delay, {"status": "active", "ip_address": ip})
+            done = "running" if self.defect == "server_status_running" else "active"
+            self._schedule(rec, self.delay, {"status": done, "ip_address": ip})
         return _ok(_public(rec), 201)
 
     async def delete_server(self, request, p, id):

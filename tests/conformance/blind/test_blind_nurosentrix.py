@@ -256,6 +256,12 @@ def p_provisioning_never_completes(e):
     assert e.get(f"/instances/{r.json()['data']['id']}").json()["data"]["status"] == "running"
 
 
+def p_server_status_running(e):
+    s = e.server()
+    e.advance(5)
+    assert e.get(f"/servers/{s['id']}").json()["data"]["status"] == "active"
+
+
 def p_backup_never_completes(e):
     i = e.instance()
     r = e.post(f"/instances/{i['id']}/actions", {"action": "backup"})
