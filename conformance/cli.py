@@ -207,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
         "own webhook_secret is used; default: $CONFORMANCE_WEBHOOK_SECRET",
     )
     run.add_argument(
+        "--fill-to-max",
+        action="store_true",
+        help="where no documented list meta echoes the page size, create records until a list "
+        "holds its documented maximum + 1, so the pagination check sees the cap (e.g. 101 servers "
+        "on CloudNexus .com: costly against a real backend, so off by default; deleted afterwards)",
+    )
+    run.add_argument(
         "--no-success-paths",
         dest="success_paths",
         action="store_false",

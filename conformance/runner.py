@@ -75,6 +75,7 @@ class Options:
     webhook_secret: str | None = None  # signs webhook deliveries (x-signature) when records carry none
     settle_timeout: float | None = None  # seconds a record may take to reach its lifecycle's end
     success_paths: bool = True  # a last request for each operation that never answered 2xx
+    fill_to_max: bool = False  # create max + 1 records where only that shows a list's cap
 
 
 def settle_default(contract: Contract, sandbox: str | None) -> float:
@@ -366,6 +367,7 @@ class Runner:
             judge=judge,
             webhook_secret=o.webhook_secret,
             settle_timeout=settle,
+            fill_to_max=o.fill_to_max,
         )
         run = _Run(contract, tokens, base_url, budget, judge, results, tracker, client, factory, ctx)
         run.families = [families[n] for n in selected]

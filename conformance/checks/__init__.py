@@ -33,6 +33,7 @@ class Context:
     notes: list[str] = field(default_factory=list)
     judge: Contract | None = None  # what responses are judged by: the documented view, or `contract`
     webhook_secret: str | None = None  # signs deliveries (x-signature) when records carry no secret
+    fill_to_max: bool = False  # --fill-to-max: create max + 1 records where only that shows the cap
 
     @property
     def judged(self) -> Contract:

@@ -46,9 +46,10 @@ def run(ctx: Context) -> None:
         default = pag.default or 20
         if created and res.list_op.provenance.documented and not _shown(ctx, pag.size_param or ""):
             # no documented meta echoes the page size: only a default page of more records than
-            # the default shows it (a few more creates, on a documented list only; the cap would
-            # need max + 1 records, and goes unseen)
-            created += _fill(ctx, res, res.list_op, path, parent, default + 1)
+            # the default shows it (a few more creates, on a documented list only); the cap needs
+            # max + 1 records, made only when asked (--fill-to-max)
+            target = (pag.max or 100) + 1 if ctx.fill_to_max else default + 1
+            created += _fill(ctx, res, res.list_op, path, parent, target)
         _paginate(ctx, res.list_op, path, created, style, default, pag.max or 100)
 
 

@@ -108,7 +108,8 @@ DEFECTS: dict[str, str] = {
     "pagination_total_wrong": "meta.total is the size of the page, not of the collection",
     "per_page_uncapped": "per_page above 100 is honoured",
     "provisioning_never_completes": "servers and instances stay provisioning forever",
-    "server_status_running": "a provisioned server reports status running (000 lists active, provisioning, offline)",
+    "server_status_running": "a provisioned server reports status running (000 lists active, provisioning, "
+    "offline)",
     "backup_never_completes": "backups stay in_progress forever",
     "rate_limit_10pct_over": "limits are 110/22 per window instead of 100/20",
     "create_limit_missing": "create/delete operations are only held to the 100 limit",
