@@ -226,6 +226,13 @@ def p_default_per_page_wrong(e):
     assert body["meta"]["pagination"]["page"] == 1
 
 
+def p_page_ignored(e):
+    _many(e, 5)
+    first = [s["id"] for s in e.get("/servers?per_page=2").json()["data"]]
+    second = [s["id"] for s in e.get("/servers?page=2&per_page=2").json()["data"]]
+    assert len(second) == 2 and not set(first) & set(second)
+
+
 def p_validation_is_422(e):
     err(e.post("/servers", {"plan": "pro"}), 400, "missing_parameter")
     err(e.post("/servers", {**SERVER, "region": "Mars"}), 400, "invalid_parameter")

@@ -424,8 +424,15 @@ def probe(defect):
     out["nodes_type"] = c.get("/api/nodes", headers=H(tok.full)).headers["content-type"].split(";")[0]
     c.delete(f"/api/nodes/{nid}", headers=H(tok.full))
     out["node_after_delete"] = c.get(f"/api/nodes/{nid}", headers=H(tok.full)).status_code
-    c.post(f"/api/environments/{dev}/destroy", headers=H(tok.full))
-    out["dev_after_destroy"] = c.get(f"/api/environments/{dev}", headers=H(tok.full)).status_code
+    # destroy: a branch environment of its own (dev's was removed by the delete event above)
+    hook(c, "push", {"ref": "refs/heads/tmp", "repository": {"full_name": "octocat/my-app"}}, secret)
+    tmp = next(
+        e
+        for e in c.get(f"/api/projects/{p['id']}/environments", headers=H(tok.full)).json()
+        if e["branch"] == "tmp"
+    )["id"]
+    c.post(f"/api/environments/{tmp}/destroy", headers=H(tok.full))
+    out["dev_after_destroy"] = c.get(f"/api/environments/{tmp}", headers=H(tok.full)).status_code
     c.delete(f"/api/projects/{p['id']}", headers=H(tok.full))
     out["env_after_project_delete"] = c.get(f"/api/environments/{eid}", headers=H(tok.full)).status_code
     if defect in (None, "project_quota_unenforced"):  # the only one this slow part is for
