@@ -119,12 +119,25 @@ local function hand_over(p)
 end
 """
 
+# Keeping the journal to `keep` entries (Lua): the oldest go, the last one gone is remembered
+# (a replica behind it reloads: `catch_up`).
+TRIM_FN = """
+local function trim(p, keep)
+  while redis.call('XLEN', p .. 'journal') > keep do
+    local first = redis.call('XRANGE', p .. 'journal', '-', '+', 'COUNT', 1)[1][1]
+    redis.call('XDEL', p .. 'journal', first)
+    redis.call('SET', p .. 'trimmed', first)
+  end
+end
+"""
+
 # ARGV: prefix, lease token ('' for the writes of a read: refused while anyone holds the lease),
 # expected head (for the writes of a read: the last entry not of `INSERT`), transaction id,
 # journal entry, journal length, the lease's new ms to keep it (0: give it back), then (op,
 # table, id, value) for each write. Returns {'ok', entry id, whether another replica waits}.
 COMMIT = (
     HAND_OVER_FN
+    + TRIM_FN
     + """
 local p = ARGV[1]
 if redis.call('GET', p .. 'committed') == ARGV[4] then
@@ -159,11 +172,7 @@ redis.call('SET', p .. 'head', id)
 redis.call('SET', p .. 'lhead', id)
 redis.call('SET', p .. 'committed', ARGV[4])
 redis.call('SET', p .. 'committed_id', id)
-while redis.call('XLEN', p .. 'journal') > tonumber(ARGV[6]) do
-  local first = redis.call('XRANGE', p .. 'journal', '-', '+', 'COUNT', 1)[1][1]
-  redis.call('XDEL', p .. 'journal', first)
-  redis.call('SET', p .. 'trimmed', first)
-end
+trim(p, tonumber(ARGV[6]))
 if ARGV[2] ~= '' then
   if ARGV[7] == '0' then hand_over(p) else redis.call('PEXPIRE', p .. 'lease', ARGV[7]) end
 end
@@ -179,6 +188,7 @@ return {'ok', id, redis.call('EXISTS', p .. 'wants')}
 # for MONITOR's eyes), journal length, then (table, id, order proposed, record JSON) per insert.
 INSERT = (
     CATCH_UP_FN
+    + TRIM_FN
     + """
 local p = ARGV[1]
 if redis.call('EXISTS', p .. 'lease') == 1 then return {'lost'} end
@@ -196,11 +206,7 @@ for i = 9, #ARGV, 4 do
 end
 local id = redis.call('XADD', p .. 'journal', '*', 'ops', '[' .. table.concat(ops, ',') .. ']', 'blind', '1')
 redis.call('SET', p .. 'head', id)
-while redis.call('XLEN', p .. 'journal') > tonumber(ARGV[8]) do
-  local first = redis.call('XRANGE', p .. 'journal', '-', '+', 'COUNT', 1)[1][1]
-  redis.call('XDEL', p .. 'journal', first)
-  redis.call('SET', p .. 'trimmed', first)
-end
+trim(p, tonumber(ARGV[8]))
 return {'ok', id, catch_up(p, ARGV[2], ARGV[3], '', ARGV[5], ARGV[6])}
 """
 )
