@@ -13,6 +13,7 @@ from typing import Any
 from contract import Action, ActionSet, Contract, SpecError
 
 from .calls import Call, Reply
+from .generic import id_param
 from .store import Record
 
 Effect = Callable[[Call, Record, Action], Record]
@@ -33,10 +34,6 @@ def check_effects(spec: Contract) -> None:
                     effect(act.effect)
                 except (ModuleNotFoundError, AttributeError) as exc:
                     raise SpecError(f"{spec.name}: {op.operation_id}: effect {act.effect} not found") from exc
-
-
-def _id_param(call: Call) -> str:
-    return [p.name for p in call.op.params if p.location == "path"][-1]
 
 
 def _link(call: Call, child: str, parent: str) -> str:
@@ -69,7 +66,7 @@ def run(call: Call) -> Reply:
     act = decl.chosen(call.body)
     r, name = call.resources, decl.resource
     with call.sandbox.store.transaction():
-        record = r.get(name, call.owner, call.params[_id_param(call)])
+        record = r.get(name, call.owner, call.params[id_param(call)])
         r.require_status(name, record, set(act.sources), act.name, field=decl.select or "status")
         if act.effect:
             record = effect(act.effect)(call, record, act)

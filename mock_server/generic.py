@@ -19,11 +19,11 @@ def _parent(call: Call, res: ResourceOp) -> dict[str, Any]:
     return {parent.field: pid}
 
 
-def _id_param(call: Call, res: ResourceOp) -> str:
-    if res.id_param is not None:
-        return res.id_param
-    path_params = [p.name for p in call.op.params if p.location == "path"]
-    return path_params[-1]
+def id_param(call: Call, declared: str | None = None) -> str:
+    """The path parameter naming the record: `declared`, else the path's last one."""
+    if declared is not None:
+        return declared
+    return [p.name for p in call.op.params if p.location == "path"][-1]
 
 
 def run(call: Call) -> Reply:
@@ -43,7 +43,7 @@ def run(call: Call) -> Reply:
     if op == "upsert":
         record, created = r.upsert(name, call.owner, str(res.key), _fields(call), extra=link)
         return Reply(201 if created and "201" in call.op.responses else status, r.public(name, record))
-    rid = call.params[_id_param(call, res)]
+    rid = call.params[id_param(call, res.id_param)]
     if op == "get":
         return Reply(status, r.shown(name, call.owner, rid, **link))
     if op == "update":
