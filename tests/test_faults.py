@@ -194,7 +194,9 @@ def test_dropped_connection_and_truncated_body_on_a_real_server() -> None:
         auth = {"Authorization": f"Bearer {token}"}
         with httpx.Client(headers=auth, timeout=10) as client:
             sandbox.fault(api="nurosentrix", operation="createServer", drop=True, count=1)
-            with pytest.raises(httpx.RemoteProtocolError):
+            # closed before any byte: an incomplete read, or a reset when the kernel still held
+            # unread request bytes (faults.Dropped says both; which one is the kernel's race)
+            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
                 client.post(f"{base}/servers", json=SERVER)
             assert client.get(f"{base}/servers").json()["meta"]["total"] == 0  # never reached a handler
             sandbox.fault(api="nurosentrix", operation="createServer", truncate=10, count=1)
