@@ -18,12 +18,20 @@ _FORM = re.compile(rf"(?<![\w-])((?:{_SECRET}|code)=)[^&\s]*", re.I)
 MASK = "•••"
 
 
-def clip(body: Any) -> tuple[str, int] | None:
-    """What the log keeps of a body: its first BODY_BYTES as text and its size (None when empty);
-    text, so the shared logs (--workers, Redis) carry it as JSON."""
+def clip(body: Any) -> tuple[bytes, int] | None:
+    """What the log keeps of a body: its first BODY_BYTES, as they came, and its size (None when
+    empty). Decoded only when read (`shown`): the Redis log carries them as they are, and the
+    `--workers` log as JSON text (`as_text`)."""
     if not body or not isinstance(body, (bytes, bytearray)):
         return None
-    return body[:BODY_BYTES].decode("utf-8", "replace"), len(body)
+    return bytes(body[:BODY_BYTES]), len(body)
+
+
+def as_text(kept: Any) -> str:
+    """A kept body's bytes as text (for a log stored as JSON); TypeError for anything else."""
+    if isinstance(kept, (bytes, bytearray)):
+        return kept.decode("utf-8", "replace")
+    raise TypeError(f"{type(kept).__name__} is not JSON serializable")
 
 
 def shown(kept: Any) -> dict[str, Any] | None:
@@ -31,5 +39,7 @@ def shown(kept: Any) -> dict[str, Any] | None:
     if not kept:
         return None
     text, size = kept
+    if not isinstance(text, str):  # as `clip` kept it (a log stored as JSON holds the text)
+        text = as_text(text)
     text = _FORM.sub(rf"\1{MASK}", _JSON.sub(rf'\1"{MASK}"', text))
     return {"text": text, "bytes": size, "truncated": size > BODY_BYTES}

@@ -28,12 +28,33 @@ CONNECT_TIMEOUT = 1.0
 REPLY_TIMEOUT = 2.0
 
 
+_BULK: dict[Any, bytes] = {}  # short text and numbers -> their RESP form (keys, script ids, limits)
+_BULK_MAX = 4096  # emptied when full: what changes per request should come as bytes
+
+
 def pack(parts: Sequence[Any]) -> bytes:
-    """One command in RESP."""
+    """One command in RESP. Bytes go as they are; short text and numbers (the same few in every
+    request's script call) are encoded once and remembered."""
     out = [b"*%d\r\n" % len(parts)]
     for p in parts:
-        b = p if isinstance(p, bytes) else (p.encode() if isinstance(p, str) else str(p).encode())
-        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+        cls = p.__class__
+        if cls is bytes:
+            out += (b"$%d\r\n" % len(p), p, b"\r\n")
+            continue
+        if cls is not str and cls is not int:
+            raw = bytes(p) if isinstance(p, (bytearray, memoryview)) else str(p).encode()
+            out += (b"$%d\r\n" % len(raw), raw, b"\r\n")
+            continue
+        key = p if cls is str else (int, p)  # 1 and "1": one RESP form, two keys all the same
+        b = _BULK.get(key)
+        if b is None:
+            raw = p.encode() if cls is str else str(p).encode()
+            b = b"$%d\r\n%b\r\n" % (len(raw), raw)
+            if len(raw) <= 64:
+                if len(_BULK) >= _BULK_MAX:
+                    _BULK.clear()
+                _BULK[key] = b
+        out.append(b)
     return b"".join(out)
 
 

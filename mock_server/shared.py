@@ -26,6 +26,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from .bodies import as_text
 from .clock import Clock
 from .ratelimit import Bucket, Decision, RateLimiter
 
@@ -202,7 +203,7 @@ class SharedRequestLog(RequestLog):
     def append(self, entry: dict[str, Any]) -> None:
         with self._lock:
             try:
-                row = (json.dumps(entry),)
+                row = (json.dumps(entry, default=as_text),)
                 n = self._db.execute("INSERT INTO requests (entry) VALUES (?)", row).lastrowid
                 if n is not None and n % self.TRIM_EVERY == 0:
                     self._db.execute("DELETE FROM requests WHERE n <= ?", (n - self.size,))

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -40,22 +41,33 @@ log = logging.getLogger(__name__)
 # The limiter's part of a request's script, a Lua function: the decision of `ratelimit.RateLimiter.hit`
 # (prune, check every bucket, record in all or none, as `algorithms.py` defines them) over one
 # sorted set per bucket (`keys`). ARGV from `at`: time, the offset key ('' when the time includes
-# it), a unique member, then (algorithm s|f|b, limit, window, burst) per bucket. A window's set
-# holds admission times (sliding: of the last window; fixed: since the window began); a token
-# bucket's holds one member whose score is its theoretical arrival time. Returns admitted (1/0),
+# it), a unique id, then (algorithm s|f|b, limit, window, burst, where the window begins when the
+# clock has no offset) per bucket; `known`: the offset, when the caller's script has just read it.
+# A window's set holds admission times (sliding: of the last window; fixed: since the window
+# began), each member named `<time>|<id>`; a token bucket's holds one member whose score is its
+# theoretical arrival time. Times travel as text: `%.17g` costs more than the rest of the script,
+# so it is used only when the clock has an offset. Returns admitted (1/0),
 # now, offset, and per bucket what `algorithms.py` reads of a log after the decision: its length,
 # its first entry and its entry `limit` from the end (`RedisRateLimiter._decide`).
 LIMIT_FN = """
-local function limit(keys, at)
+local function first_of(k, rank)  -- a window's entry at `rank`: its time, as text (see `member`)
+  local m = redis.call('ZRANGE', k, rank, rank)[1]
+  return string.match(m, '^([^|]+)|') or redis.call('ZSCORE', k, m)
+end
+local function limit(keys, at, known)
   redis.set_repl(redis.REPL_REPLICA)  -- windows go to replicas, not to the AOF (see the docstring)
   local now, offset = tonumber(ARGV[at]), '0'
   if ARGV[at + 1] ~= '' then
-    offset = redis.call('GET', ARGV[at + 1]) or '0'
+    offset = known or redis.call('GET', ARGV[at + 1]) or '0'
     now = now + tonumber(offset)
   end
-  local full, stamp, counts, firsts, marks = false, string.format('%.17g', now), {}, {}, {}
+  -- no offset: the times are the caller's, as it wrote them (formatting costs more than the rest)
+  local plain = offset == '0'
+  local stamp = plain and ARGV[at] or string.format('%.17g', now)
+  local member = stamp .. '|' .. ARGV[at + 2]  -- its time in its name: read back without a format
+  local full, counts, firsts, marks = false, {}, {}, {}
   for i, k in ipairs(keys) do
-    local j = at + 4 * i - 1
+    local j = at + 5 * i - 2
     local kind, cap, window = ARGV[j], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2])
     local burst = tonumber(ARGV[j + 3])
     if kind == 'b' then
@@ -66,11 +78,13 @@ local function limit(keys, at)
       if ahead + per > burst * per + 1e-6 then full = true end  -- algorithms.EPSILON
       counts[i], firsts[i], marks[i] = tat and 1 or 0, tat or '', ''
     else
+      local edge = ARGV[j + 4]
       if kind == 's' then
-        redis.call('ZREMRANGEBYSCORE', k, '-inf', string.format('%.17g', now - window))
+        if not plain then edge = string.format('%.17g', now - window) end
+        redis.call('ZREMRANGEBYSCORE', k, '-inf', edge)
       else
-        local edge = math.floor(now / window) * window
-        redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%.17g', edge))
+        if not plain then edge = string.format('%.17g', math.floor(now / window) * window) end
+        redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. edge)
       end
       local n = redis.call('ZCARD', k)
       counts[i], firsts[i], marks[i] = n, '', ''
@@ -78,7 +92,7 @@ local function limit(keys, at)
     end
   end
   for i, k in ipairs(keys) do
-    local j = at + 4 * i - 1
+    local j = at + 5 * i - 2
     local kind, cap, window = ARGV[j], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2])
     local n = counts[i]
     if kind == 'b' then
@@ -90,16 +104,16 @@ local function limit(keys, at)
       end
       if firsts[i] ~= '' then firsts[i] = string.format('%.17g', firsts[i]) end
     elseif not full then
-      redis.call('ZADD', k, stamp, ARGV[at + 2])
+      redis.call('ZADD', k, stamp, member)
       redis.call('PEXPIRE', k, math.ceil(window * 1000) + 1000)
       counts[i] = n + 1
-      if n == 0 then firsts[i] = stamp else firsts[i] = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')[2] end
+      if n == 0 then firsts[i] = stamp else firsts[i] = first_of(k, 0) end
     elseif n >= cap and kind == 's' then  -- refused: when the entry `cap` from the end leaves
-      marks[i] = redis.call('ZRANGE', k, n - cap, n - cap, 'WITHSCORES')[2]
+      marks[i] = first_of(k, n - cap)
     end
   end
   redis.set_repl(redis.REPL_ALL)
-  return {full and 0 or 1, string.format('%.17g', now), offset, counts, firsts, marks}
+  return {full and 0 or 1, stamp, offset, counts, firsts, marks}
 end
 """
 
@@ -112,19 +126,57 @@ ADMIT = (
     CATCH_UP_FN
     + LIMIT_FN
     + """
-local verdict = false
-if #KEYS > 0 then verdict = limit(KEYS, 7) end
-return {catch_up(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]), verdict}
+local caught, verdict = catch_up(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]), false
+-- the offset the catch-up read (of the same key) when it got that far
+if #KEYS > 0 then verdict = limit(KEYS, 7, caught[1] ~= 'busy' and caught[2] or nil) end
+return {caught, verdict}
 """
 )
 
 
-# KEYS[1] the log's stream; ARGV: its size, then the entries
+# KEYS[1] the log's stream, KEYS[2] its count of requests; ARGV: its size, the number of
+# requests in the batch, the batch. One stream entry per batch, its id the count of requests
+# logged up to its end, so trimming keeps whole batches holding the last `size` requests.
 LOG = """
 redis.set_repl(redis.REPL_REPLICA)
-for i = 2, #ARGV do redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i]) end
-return 0
+local n = redis.call('INCRBY', KEYS[2], ARGV[2])
+local added = redis.pcall('XADD', KEYS[1], n .. '-1', 'b', ARGV[3])
+if type(added) == 'table' and added.err then  -- the count is behind the stream (reset apart from it)
+  local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1][1]
+  n = tonumber(string.match(top, '^%d+')) + tonumber(ARGV[2])
+  redis.call('SET', KEYS[2], n)
+  redis.call('XADD', KEYS[1], n .. '-1', 'b', ARGV[3])
+end
+if n > tonumber(ARGV[1]) then redis.call('XTRIM', KEYS[1], 'MINID', n - tonumber(ARGV[1]) + 1) end
+return n
 """
+
+
+def frame(entry: dict[str, Any]) -> bytes:
+    """One logged request as the Redis log carries it: its fields as JSON, then its kept bodies'
+    bytes as they came (`bodies.clip`: no decoding, no escaping on the request path)."""
+    sent, answered = entry.get("bodies") or (None, None)
+    q, r = (sent[0] if sent else b""), (answered[0] if answered else b"")
+    e = dumps({**entry, "bodies": [sent[1] if sent else None, answered[1] if answered else None]})
+    return b"%d %d %d\n%b%b%b" % (len(e), len(q), len(r), e, q, r)
+
+
+def unframe(batch: bytes) -> Iterator[dict[str, Any]]:
+    """The requests of one batch, in the order they were logged."""
+    at = 0
+    while at < len(batch):
+        line = batch.index(b"\n", at)
+        ne, nq, nr = map(int, batch[at:line].split())
+        e0 = line + 1
+        q0, r0 = e0 + ne, e0 + ne + nq
+        at = r0 + nr
+        entry = orjson.loads(batch[e0:q0])
+        sizes = entry.get("bodies") or (None, None)
+        entry["bodies"] = (
+            (batch[q0:r0], sizes[0]) if sizes[0] is not None else None,
+            (batch[r0:at], sizes[1]) if sizes[1] is not None else None,
+        )
+        yield entry
 
 
 class RedisClock(Clock):
@@ -134,8 +186,12 @@ class RedisClock(Clock):
         super().__init__()
         self.store = store
 
+    def wall(self) -> float:
+        """This machine's time, to which the shared offset is added (in the limiter's script)."""
+        return time.time()
+
     def now(self) -> float:
-        return time.time() + self.store.clock_offset
+        return self.wall() + self.store.clock_offset
 
     def advance(self, seconds: float) -> float:
         key = self.store.key("clock")
@@ -154,7 +210,7 @@ class RedisRateLimiter(RateLimiter):
         self.store = store
         self._script = store.redis.register_script(HIT)
         self._ids = itertools.count()
-        self._me = os.urandom(6).hex()
+        self._me = os.urandom(6).hex().encode()
 
     def hit(self, key: str, buckets: Sequence[Bucket]) -> Decision | None:
         """As in one process; Redis unreachable refuses the request (503), since admitting it
@@ -184,12 +240,13 @@ class RedisRateLimiter(RateLimiter):
 
     def _args(self, key: str, buckets: Sequence[Bucket]) -> tuple[list[str], list[Any]]:
         if isinstance(self.clock, RedisClock):  # the offset read in the script: always current
-            at, offset_key = time.time(), self.store.key("clock")
+            at, offset_key = self.clock.wall(), self.store.key("clock")
         else:
             at, offset_key = self.clock.now(), ""
-        args: list[Any] = [repr(at), offset_key, f"{self._me}:{next(self._ids)}"]
-        for b in buckets:
-            args += [_KIND[b.algorithm], b.limit, repr(b.window), b.capacity]
+        # what changes with every call as bytes: `redis_wire.pack` remembers the rest's encoding
+        args: list[Any] = [repr(at).encode(), offset_key, b"%b:%d" % (self._me, next(self._ids))]
+        for b in buckets:  # and where its window begins, when the clock has no offset
+            args += [_KIND[b.algorithm], b.limit, repr(b.window), b.capacity, _edge(b, at)]
         return [self._key(key, b) for b in buckets], args
 
     def _key(self, key: str, b: Bucket) -> str:
@@ -225,6 +282,15 @@ class RedisRateLimiter(RateLimiter):
 _KIND = {alg.SLIDING: "s", alg.FIXED: "f", alg.BUCKET: "b"}
 
 
+def _edge(b: Bucket, at: float) -> bytes:
+    """The time from which `b`'s window counts at `at` (as `LIMIT_FN` computes it in Lua)."""
+    if b.algorithm == alg.SLIDING:
+        return repr(at - b.window).encode()
+    if b.algorithm == alg.FIXED:
+        return repr(float(math.floor(at / b.window) * b.window)).encode()
+    return b""
+
+
 class _Tail(Sequence[float]):
     """What the Lua limiter returns of a log: its length, its first entry and the entry at `at`
     (`limit` from its end): all that `algorithms.py` reads of a log to answer."""
@@ -254,10 +320,11 @@ def _glob_escape(text: str) -> str:
 class RedisRequestLog(RequestLog):
     """The request log of every replica, in order of answer (`GET /_mock/requests`). Appends
     leave the request path: on the event loop, the entries of one turn of the loop are sent
-    together after it, pipelined with the requests' scripts (`RedisStore.post`); elsewhere a
-    thread sends what is queued as soon as it can (so another replica's entries show up within
-    a round trip or so); a read sends this replica's queue first. Like the rate-limit windows,
-    the log goes to Redis' replicas but not to its AOF (`LOG`): no request waits for an fsync
+    together after it as one stream entry (`LOG`), pipelined with the requests' scripts
+    (`RedisStore.post`); elsewhere a thread sends what is queued as soon as it can (so another
+    replica's entries show up within a round trip or so); a read sends this replica's queue
+    first. Bodies travel as their bytes, never escaped into JSON (`frame`). Like the rate-limit
+    windows, the log goes to Redis' replicas but not to its AOF: no request waits for an fsync
     to be logged, and a Redis restart starts the log over, as a file-store restart does."""
 
     def __init__(self, store: RedisStore, size: int) -> None:
@@ -265,6 +332,7 @@ class RedisRequestLog(RequestLog):
         self.store = store
         self.size = size
         self.key = store.key("requests")
+        self.keys = (self.key, store.key("requests:n"))
         self._queue: deque[bytes] = deque()
         self._batch: list[bytes] = []
         self._ready = threading.Event()
@@ -273,7 +341,7 @@ class RedisRequestLog(RequestLog):
         threading.Thread(target=self._sender, name="redis-request-log", daemon=True).start()
 
     def append(self, entry: dict[str, Any]) -> None:
-        data = dumps(entry)
+        data = frame(entry)
         if self._batch:  # this turn of the event loop's entries, sent together after it
             self._batch.append(data)
             return
@@ -286,7 +354,7 @@ class RedisRequestLog(RequestLog):
 
     def _post(self) -> None:
         batch, self._batch = self._batch, []
-        if batch and not self.store.post("EVAL", LOG, 1, self.key, self.size, *batch):
+        if batch and not self.store.post("EVAL", LOG, 2, *self.keys, self.size, len(batch), b"".join(batch)):
             self._queue.extend(batch)  # the connection is not up: the thread sends them
             self._ready.set()
 
@@ -304,7 +372,7 @@ class RedisRequestLog(RequestLog):
             try:
                 while self._queue:
                     batch = [self._queue.popleft() for _ in range(min(len(self._queue), 500))]
-                    self.store.redis.eval(LOG, 1, self.key, self.size, *batch)
+                    self.store.redis.eval(LOG, 2, *self.keys, self.size, len(batch), b"".join(batch))
             except redis.RedisError as exc:  # the log misses these requests; requests go on
                 if time.monotonic() - self._warned >= 60:
                     self._warned = time.monotonic()
@@ -317,4 +385,9 @@ class RedisRequestLog(RequestLog):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         self._send()
         rows = self.store.call(lambda: self.store.redis.xrevrange(self.key, count=self.size)) or []
-        return (orjson.loads(fields[b"e"]) for _, fields in reversed(rows) if fields)
+        newest: deque[dict[str, Any]] = deque(maxlen=self.size)
+        for _, fields in reversed(rows):
+            batch = (fields or {}).get(b"b")
+            if isinstance(batch, bytes):
+                newest.extend(unframe(batch))
+        return iter(newest)

@@ -77,11 +77,11 @@ local function catch_up(p, epoch, last, token, lease_ms, count)
       if wants then redis.call('DEL', p .. 'wants') end
     end
   end
-  local offset = redis.call('GET', p .. 'clock') or '0'
-  if redis.call('GET', p .. 'epoch') ~= epoch then return {'reload', offset} end
-  local trimmed = redis.call('GET', p .. 'trimmed')
+  local got = redis.call('MGET', p .. 'clock', p .. 'epoch', p .. 'trimmed', p .. 'head')
+  local offset, trimmed = got[1] or '0', got[3]
+  if got[2] ~= epoch then return {'reload', offset} end
   if trimmed and older(last, trimmed) then return {'reload', offset} end
-  if (redis.call('GET', p .. 'head') or '0-0') == last then return {'ok', offset, {}} end
+  if (got[4] or '0-0') == last then return {'ok', offset, {}} end
   return {'ok', offset, redis.call('XRANGE', p .. 'journal', '(' .. last, '+', 'COUNT', count)}
 end
 """

@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mock_server import algorithms as alg
+from mock_server.bodies import BODY_BYTES, MASK, clip, shown
 from mock_server.clock import FrozenClock
 from mock_server.errors import StoreUnavailable
 from mock_server.ratelimit import RateLimiter
-from mock_server.shared_redis import RedisClock, RedisRateLimiter, RedisRequestLog
+from mock_server.shared_redis import LOG, RedisClock, RedisRateLimiter, RedisRequestLog, frame
 from mock_server.store_redis import RedisStore
 from tests.conftest import Harness
 from tests.redis_server import RedisServer, redis_server
@@ -211,6 +212,28 @@ def test_the_clock_offset_is_shared(url: str) -> None:
 ALGORITHMS = st.tuples(st.sampled_from([alg.SLIDING, alg.FIXED, alg.BUCKET]), st.sampled_from([0, 1, 5]))
 
 
+class _Shifted(FrozenClock):
+    """A frozen time as a replica with a clock offset reads it: (time - offset) + offset."""
+
+    def __init__(self, frozen: FrozenClock, offset: float) -> None:
+        super().__init__(0)
+        self.frozen, self.offset = frozen, offset
+
+    def now(self) -> float:
+        return (self.frozen.now() - self.offset) + self.offset
+
+
+class _FrozenRedisClock(RedisClock):
+    """The shared clock of a replica, its machine's time frozen."""
+
+    def __init__(self, store: RedisStore, frozen: FrozenClock, offset: float) -> None:
+        super().__init__(store)
+        self.frozen, self.offset = frozen, offset
+
+    def wall(self) -> float:
+        return self.frozen.now() - self.offset
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     steps=st.lists(
@@ -221,14 +244,26 @@ ALGORITHMS = st.tuples(st.sampled_from([alg.SLIDING, alg.FIXED, alg.BUCKET]), st
     ),
     kinds=st.tuples(ALGORITHMS, ALGORITHMS),
     start=st.sampled_from([0.0, 0.5, 1_700_000_000.3]),
+    offset=st.sampled_from([None, 3600.0, -0.25]),
 )
-def test_redis_limits_decide_as_the_memory_limiter(shared_redis: RedisServer, steps, kinds, start) -> None:  # type: ignore[no-untyped-def]
+def test_redis_limits_decide_as_the_memory_limiter(  # type: ignore[no-untyped-def]
+    shared_redis: RedisServer, steps, kinds, start, offset
+) -> None:
     """Two replicas' limiters, taking turns, decide exactly as one in-memory limiter, headers and
-    all, for every algorithm (`algorithms.py`, which the Lua limiter mirrors) and their mixes."""
+    all, for every algorithm (`algorithms.py`, which the Lua limiter mirrors) and their mixes;
+    with the shared clock's offset too (`offset`: read and added in the script, where the times
+    are formatted in Lua rather than taken as the caller wrote them)."""
     shared_redis.client().flushdb()
-    clock = FrozenClock(start)
+    frozen = FrozenClock(start)
+    clock: FrozenClock | _Shifted = frozen
+    stores = [RedisStore(shared_redis.url) for _ in range(2)]
+    if offset is not None:
+        shared_redis.client().set(stores[0].key("clock"), repr(offset))
+        clock = _Shifted(frozen, offset)  # what the replicas compute: (wall) + offset
     memory = RateLimiter(clock)
-    replicas = [RedisRateLimiter(RedisStore(shared_redis.url), clock) for _ in range(2)]
+    replicas = [
+        RedisRateLimiter(s, clock if offset is None else _FrozenRedisClock(s, frozen, offset)) for s in stores
+    ]
     (all_kind, all_burst), (write_kind, write_burst) = kinds
     for n, (what, wait) in enumerate(steps):
         clock.advance(wait)
@@ -265,6 +300,25 @@ def test_the_request_log_is_one_capped_log(url: str) -> None:
     assert [r["n"] for r in a][-1] == "b"  # one log for both replicas
     b.clear()
     assert list(a) == []
+
+
+def test_the_request_log_keeps_bodies_as_they_came_and_outlives_a_lost_count(url: str) -> None:
+    log = RedisRequestLog(RedisStore(url), 5)
+    # a first batch, smaller than the log: nothing to trim yet (and no error)
+    assert log.store.redis.eval(LOG, 2, *log.keys, 5, 1, frame({"n": "first"})) == 1
+    assert [r["n"] for r in log] == ["first"]
+    sent = '{"name": "é", "password": "hunter2"}'.encode()
+    for i in range(7):
+        log.append({"n": i, "bodies": (clip(sent), clip(b"y" * (BODY_BYTES + 10)))})
+    rows = list(log)
+    assert [r["n"] for r in rows] == [2, 3, 4, 5, 6]
+    masked = f'{{"name": "é", "password": "{MASK}"}}'
+    assert shown(rows[-1]["bodies"][0]) == {"text": masked, "bytes": 37, "truncated": False}
+    cut = {"text": "y" * BODY_BYTES, "bytes": BODY_BYTES + 10, "truncated": True}
+    assert shown(rows[-1]["bodies"][1]) == cut
+    log.store.redis.delete(log.keys[1])  # the count lost apart from the stream (another snapshot's)
+    log.append({"n": 7})
+    assert [r["n"] for r in log] == [3, 4, 5, 6, 7]
 
 
 def test_the_api_answers_503_with_retry_after_while_redis_is_down(own_redis: RedisServer) -> None:
