@@ -51,13 +51,12 @@ def authenticate(engine: Engine, request: Request) -> Principal:
 async def admit(engine: Engine, request: Request, op: Operation) -> tuple[Principal | None, Decision | None]:
     """The principal (401 raised as `ApiError`) and the rate-limit decision (None: no limit)."""
     limiter, buckets = engine.sandbox.limiter, engine.buckets[op.operation_id]
-    ip = f"ip:{request.client.host if request.client else '-'}"
     if not isinstance(limiter, RedisRateLimiter):
         principal = None if op.public else authenticate(engine, request)
-        return principal, limiter.hit(principal.subject if principal else ip, buckets)
+        return principal, limiter.hit(principal.subject if principal else _ip(request), buckets)
     write = request.method not in ("GET", "HEAD")
     if op.public:
-        return None, await limiter.admit(ip, buckets, write)
+        return None, await limiter.admit(_ip(request), buckets, write)
     token, _ = diagnose.credential(engine.spec, request)
     tokens = getattr(engine.sandbox, "tokens", None)  # the sandbox's token book (`tokens.TokenService`)
     guess = tokens.known(engine.spec.name, token) if token and tokens is not None else None
@@ -66,3 +65,8 @@ async def admit(engine: Engine, request: Request, op: Operation) -> tuple[Princi
     if guess is None or guess.subject != principal.subject:
         decision = await limiter.ahit(principal.subject, buckets)
     return principal, decision
+
+
+def _ip(request: Request) -> str:
+    """The rate-limit key of a caller without a token (a public operation)."""
+    return f"ip:{request.client.host if request.client else '-'}"
