@@ -95,6 +95,6 @@ def _lock(host: str, port: int) -> socket.socket:
     except OSError:
         lock.close()
         raise PortUnavailable(
-            f"cannot listen on {host}:{port}: another `serve --workers` is listening on port {port}"
+            f"cannot listen on {host}:{port}: another sandbox with --workers listens on port {port}"
         ) from None
     return lock
