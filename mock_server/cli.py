@@ -378,7 +378,7 @@ def _serve_workers(args: argparse.Namespace, sandbox: Sandbox, listening: Listen
     )
     print(f"Workers: {args.workers} processes, one shared state", flush=True)
     config = _config(args, "mock_server.workers:create_app", factory=True, workers=args.workers)
-    supervise(config, listening.sockets)
+    supervise(config, listening)
     return 0
 
 

@@ -14,13 +14,19 @@ from socket import socket
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess, Process, logger
 
+from .listeners import Listening
 
-def supervise(config: Config, sockets: list[socket]) -> None:
+
+def supervise(config: Config, listening: Listening) -> None:
     """Run `config.workers` workers: one socket each if given one each, else sharing the one."""
-    if len(sockets) > 1:
-        SocketPerWorker(config, sockets).run()
-    else:
-        Multiprocess(config, sockets=sockets).run()
+    if len(listening.sockets) == 1:
+        Multiprocess(config, sockets=listening.sockets).run()
+        return
+    # Each worker holds the port's lock too (a duplicate of it goes to each worker with the
+    # config, which is pickled for it), so workers orphaned by a `kill -9` of this process keep
+    # the port theirs: a new `serve --workers` refuses rather than bind beside them.
+    config.port_lock = listening.lock  # type: ignore[attr-defined]
+    SocketPerWorker(config, listening.sockets).run()
 
 
 class SocketPerWorker(Multiprocess):

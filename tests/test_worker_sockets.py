@@ -6,6 +6,7 @@ the worker that answered on a connection."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import inspect
 import json
@@ -23,6 +24,7 @@ import pytest
 
 from mock_server.listeners import REUSEPORT
 from tests.live import ROOT, live_sandbox
+from tests.robustness.support import ServerProcess
 
 pytestmark = [
     pytest.mark.slow,
@@ -59,13 +61,13 @@ def _pids_of(port: int, n: int, timeout: float = 10) -> Counter[int]:
 
 
 def _second_serve(port: int, *args: str) -> subprocess.CompletedProcess[str]:
-    """Another `serve` on `port`: refused with one line naming it (exit 2)."""
+    """Another `serve` on `port`: refused with one line naming it (exit 2), not served."""
     done = subprocess.run(
         [sys.executable, "-m", "mock_server", "serve", "--port", str(port), "--api", "cloudnexus", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=30,
         env={**os.environ, "SANDBOX_ADMIN_TOKEN": "a-long-enough-token"},  # --host 0.0.0.0 would want one
     )
     assert done.returncode == 2, done.stderr
@@ -143,3 +145,29 @@ def test_the_supervisor_is_uvicorns_but_for_the_socket(method: str) -> None:
     ours = inspect.getsource(getattr(SocketPerWorker, method))
     assert "Process(self.config, self.sockets)" in theirs
     assert ours == theirs.replace("Process(self.config, self.sockets)", f"self._process({slot})")
+
+
+def test_workers_orphaned_by_a_kill_9_keep_the_port_theirs(tmp_path: Path) -> None:
+    """`kill -9` of the parent alone: its workers go on serving on their sockets, and hold the
+    port's lock too, so a new `serve --workers` (another data file) refuses to bind beside them."""
+    first = ServerProcess(
+        tmp_path, "--workers", "2", "--data", str(tmp_path / "a.json"), "--api", "cloudnexus"
+    )
+    first.start()
+    assert first.proc is not None
+    orphans = [
+        int(p) for p in Path(f"/proc/{first.proc.pid}/task/{first.proc.pid}/children").read_text().split()
+    ]
+    try:
+        workers = set(_pids_of(first.port, 32))
+        assert workers <= set(orphans) and len(workers) == 2
+        first.kill9()
+        _second_serve(first.port, "--workers", "2", "--data", str(tmp_path / "b.json"))
+        assert set(_pids_of(first.port, 32)) == workers  # the orphans still serve, every connection
+    finally:
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while not all(_gone(pid) for pid in orphans) and time.monotonic() < deadline:
+            time.sleep(0.05)
