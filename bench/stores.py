@@ -5,9 +5,10 @@
    others, so both stores get the same CPU for the sandbox and its storage.
 2. Two processes on Redis vs one, unpinned: two processes need two CPUs, and on a 2-core
    machine the load generator then shares them (the ratio is what this measures, not a
-   ceiling). Two ways: `--workers 2` (one port, one listening socket: uvicorn's workers accept
-   from it in turn, and a worker awake takes every connection waiting, so wrk's connections,
-   opened at once, may all land on one worker: the report says how they were spread), and two
+   ceiling). Two ways: `--workers 2` (one port, a listening socket per worker with SO_REUSEPORT
+   on Linux, the kernel spreading connections by hash; with one shared socket, as before or
+   elsewhere, a worker awake takes every connection waiting, so wrk's connections, opened at
+   once, may all land on one worker: the report says how they were spread), and two
    replicas on two ports, half the connections each (as behind a load balancer).
 
 GET /servers (first page of 1,000), GET /servers/{id} (100 ids rotated), POST /servers, at 32

@@ -7,7 +7,6 @@ import argparse
 import gc
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from .commands import COMMANDS
 from .commands import run as run_command
 from .grading import cli as grading_cli
 from .httpguard import BODY_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT
+from .listeners import Listening, PortUnavailable, listen
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -229,7 +229,7 @@ def _serve_locked(args: argparse.Namespace, lock: Any) -> int:
         if lock is not None:
             lock.acquire()
             check_writable(args.data)
-        sock = _listen(args.host, args.port)
+        listening = listen(args.host, args.port, args.workers)  # see listeners.py
     except (DataFileBusy, DataFolderUnusable, PortUnavailable) as exc:
         return _refuse(str(exc))
     _raise_open_files_limit()
@@ -291,12 +291,12 @@ def _serve_locked(args: argparse.Namespace, lock: Any) -> int:
     print(f"API docs:    {base}/   Dashboard: {base}/_mock/ui")
     print(f"For the token CLI: export SANDBOX_URL={base}", flush=True)
     if args.workers > 1:
-        return _serve_workers(args, sandbox, sock)
+        return _serve_workers(args, sandbox, listening)
     app = with_cors(SandboxApp(sandbox, args.admin_token), args.cors)
     config = _config(args, app)
     quiet_access_log()  # after uvicorn configured logging
     gc.freeze()  # the loaded state is long-lived: collections scan only what requests create
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(config).run(sockets=listening.sockets)
     return 0
 
 
@@ -320,29 +320,9 @@ def _masked(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-class PortUnavailable(Exception):
-    """The port is taken (or the address is not this machine's)."""
-
-
 def _refuse(message: str) -> int:
     print(f"mock_server: {message}", file=sys.stderr)
     return 2
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before the store is opened: a busy port fails here, having
-    changed nothing. (uvicorn takes it as it is; `--workers` processes share it.)"""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(2048)  # listening: with SO_REUSEADDR, a bound socket alone does not keep others out
-    except OSError as exc:
-        sock.close()
-        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.set_inheritable(True)
-    return sock
 
 
 def _raise_open_files_limit() -> None:
@@ -372,12 +352,12 @@ def _config(args: argparse.Namespace, app: Any, **extra: Any) -> Any:
     )
 
 
-def _serve_workers(args: argparse.Namespace, sandbox: Sandbox, sock: socket.socket) -> int:
-    """Hand the prepared state to N uvicorn worker processes (`workers.create_app`); this
-    process keeps the data file's lock for them."""
-    from uvicorn.supervisors import Multiprocess
-
+def _serve_workers(args: argparse.Namespace, sandbox: Sandbox, listening: Listening) -> int:
+    """Hand the prepared state to N uvicorn worker processes (`workers.create_app`), each its
+    own listening socket where there is one each (`supervisor.py`); this process keeps the data
+    file's lock, the port's and every socket for them."""
     from .shared import prepare_run_dir
+    from .supervisor import supervise
     from .workers import export_settings
 
     sandbox.store.close()  # compacted: the workers start from the file alone
@@ -398,7 +378,7 @@ def _serve_workers(args: argparse.Namespace, sandbox: Sandbox, sock: socket.sock
     )
     print(f"Workers: {args.workers} processes, one shared state", flush=True)
     config = _config(args, "mock_server.workers:create_app", factory=True, workers=args.workers)
-    Multiprocess(config, sockets=[sock]).run()
+    supervise(config, listening)
     return 0
 
 
