@@ -34,7 +34,7 @@ from .errors import StoreUnavailable
 from .jsonio import dumps
 from .ratelimit import Bucket, Decision, RateLimiter, verdict
 from .shared import RequestLog
-from .store_redis import CATCH_UP_FN, RedisStore
+from .store_redis import NO_PART, RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -119,19 +119,9 @@ end
 
 HIT = LIMIT_FN + "return limit(KEYS, 1)\n"
 
-# A request's one round trip: the rate-limit decision (when KEYS name buckets) and the store's
-# catch-up. ARGV: the catch-up's six (`store_redis.CATCH_UP_FN`), then the limiter's from the
-# 7th. Returns {catch-up, decision}.
-ADMIT = (
-    CATCH_UP_FN
-    + LIMIT_FN
-    + """
-local caught, verdict = catch_up(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]), false
--- the offset the catch-up read (of the same key) when it got that far
-if #KEYS > 0 then verdict = limit(KEYS, 7, caught[1] ~= 'busy' and caught[2] or nil) end
-return {caught, verdict}
-"""
-)
+# A request's part of its one round trip (`RedisStore.open`, with the catch-up of the store): the
+# rate-limit decision.
+ADMIT = LIMIT_FN + "local part = limit\n"
 
 
 # KEYS[1] the log's stream, KEYS[2] its count of requests; ARGV: its size, the number of
@@ -233,7 +223,7 @@ class RedisRateLimiter(RateLimiter):
         """Open a request on the store (`RedisStore.open`) and decide on its rate limit (when
         `key` is known), in one round trip."""
         if key is None or not self.enabled or not buckets:
-            await self.store.open(write, ADMIT)
+            await self.store.open(write, NO_PART)
             return None
         keys, args = self._args(key, buckets)
         return self._decide(await self.store.open(write, ADMIT, keys, args), buckets, args)

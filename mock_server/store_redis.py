@@ -21,6 +21,7 @@ a Redis restart (`docs/redis.md`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -89,6 +90,36 @@ end
 
 # ARGV: prefix, epoch, last applied id, lease token ('' to read only), lease ms, max entries
 CATCH_UP = CATCH_UP_FN + "return catch_up(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+
+# The requests of one turn of a replica's event loop, opened together (`RedisStore.open`): one
+# catch-up, then each request's part in the order they came (the caller's `part`, a Lua function
+# part(keys, at, known): its keys, where its arguments begin in ARGV, the clock offset the
+# catch-up read). ARGV: the catch-up's six, then per request its number of keys, its number of
+# arguments and its arguments; KEYS: every request's keys, in order. Returns {catch-up, {each
+# request's part's answer}}.
+OPEN_TAIL = """
+local caught = catch_up(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+local known = caught[1] ~= 'busy' and caught[2] or nil
+local answers, k, a = {}, 1, 7
+while a <= #ARGV do
+  local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local keys = {}
+  for i = 1, nk do keys[i] = KEYS[k + i - 1] end
+  k = k + nk
+  answers[#answers + 1] = nk > 0 and part(keys, a + 2, known) or false
+  a = a + 2 + na
+end
+return {caught, answers}
+"""
+NO_PART = "local function part() return false end\n"
+
+
+@functools.cache
+def _open_script(part: str) -> str:
+    return CATCH_UP_FN + part + OPEN_TAIL
+
+
+_Opening = tuple[Sequence[str], Sequence[Any], "asyncio.Future[Any]"]  # keys, arguments, answer
 
 # ARGV: prefix, a new epoch (kept if there is one already)
 SNAPSHOT = """
@@ -316,6 +347,8 @@ class RedisStore(Store):
         self._wire: Wire | None = None
         self._waiting: Wire | None = None  # for the blocking wait of `_handed`
         self._ascripts: dict[str, Script] = {}
+        self._opening: dict[str, list[_Opening]] = {}  # this turn's requests to open, by part
+        self._running: set[asyncio.Future[None]] = set()
         self._writer = asyncio.Lock()
         self._writers = 0  # writers between `ready` and `settle` (waiting for their turn, or in it)
         self._held = ""  # the lease this process keeps across its writers' commit rounds
@@ -512,7 +545,7 @@ class RedisStore(Store):
                 self._waiting.close()
             self._loop, self._wire, self._ascripts, self._waiting = loop, Wire(self.url), {}, None
             self._writer, self._writers, self._held, self._yield = asyncio.Lock(), 0, "", False
-            self._wanted = 0.0
+            self._wanted, self._opening = 0.0, {}
             self._next_round, self._inflight, self._committer = loop.create_future(), None, None
         script = self._ascripts.get(text)
         if script is None:
@@ -538,24 +571,61 @@ class RedisStore(Store):
             raise StoreUnavailable(f"redis: {exc}") from None
 
     async def open(
-        self, write: bool, script: str = CATCH_UP, keys: Sequence[str] = (), args: Sequence[Any] = ()
+        self, write: bool, part: str = NO_PART, keys: Sequence[str] = (), args: Sequence[Any] = ()
     ) -> Any:
-        """Begin a request: bring the cache up to date in one round trip, running in the same
-        script the caller's part (`script` calls `catch_up` with ARGV[1..6], then its own with
-        `keys` and the rest of ARGV, and returns {catch-up, its verdict}). Returns the verdict
-        (None for the bare catch-up). A writer then awaits `ready` before its handler; `settle`
-        ends the request, whatever happened."""
+        """Begin a request: bring the cache up to date, in one round trip shared with the other
+        requests of this turn of the event loop, running in the same script the caller's `part`
+        (a Lua function, see `OPEN_TAIL`) with `keys` and `args`. Returns its answer (None
+        without keys). A writer then awaits `ready` before its handler; `settle` ends the
+        request, whatever happened."""
         standing = Standing(write)
         _standing.set(standing)
         try:
-            out = await self.acall(self.ascript(script)(keys=keys, args=[*self._catch_args(""), *args]))
-            caught, verdict = (out, None) if script is CATCH_UP else (out[0], out[1])
-            await self._caught_up(caught)
+            verdict = await self._opened(part, keys, args)
         except BaseException:
             _standing.set(None)
             raise
         standing.upsets = self._upsets
         return verdict
+
+    def _opened(self, part: str, keys: Sequence[str], args: Sequence[Any]) -> asyncio.Future[Any]:
+        """A request's place in this turn's batch of `part` (sent once the turn's callbacks ran)."""
+        self.ascript(_open_script(part))  # this loop's client
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Any] = loop.create_future()
+        batch = self._opening.get(part)
+        if batch is None:
+            batch = self._opening[part] = []
+            loop.call_soon(self._open_batch, part)
+        batch.append((keys, args, answer))
+        return answer
+
+    def _open_batch(self, part: str) -> None:
+        batch = self._opening.pop(part, [])
+        if batch:
+            task = asyncio.ensure_future(self._run_batch(part, batch))
+            self._running.add(task)  # referenced until done (the loop keeps only a weak one)
+            task.add_done_callback(self._running.discard)
+
+    async def _run_batch(self, part: str, batch: list[_Opening]) -> None:
+        keys: list[Any] = []
+        argv: list[Any] = self._catch_args("")
+        for ks, args, _ in batch:
+            keys += ks
+            argv += [len(ks), len(args), *args]
+        try:
+            caught, answers = await self.acall(self.ascript(_open_script(part))(keys=keys, args=argv))
+            await self._caught_up(caught)
+        except BaseException as exc:
+            for *_, answer in batch:
+                if not answer.done():
+                    answer.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (*_, answer), verdict in zip(batch, answers, strict=True):
+            if not answer.done():
+                answer.set_result(verdict)
 
     async def ready(self) -> None:
         """Before a writer's handler: this process's turn to write (one writer's handler at a
