@@ -8,6 +8,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -275,6 +276,28 @@ def test_redis_limits_decide_as_the_memory_limiter(  # type: ignore[no-untyped-d
         want = memory.hit(key, [memory.bucket(*b) for b in names])
         got = replica.hit(key, [replica.bucket(*b) for b in names])
         assert got == want, (n, what)
+
+
+def test_the_requests_of_one_turn_open_in_one_script_and_decide_in_order(url: str) -> None:
+    """Requests opened in one turn of the event loop share one script (one catch-up, then each
+    one's decision, in the order they came): the decisions are those of one limiter taking them
+    one after another."""
+    clock = FrozenClock(1_700_000_000.3)
+    limiter, memory = RedisRateLimiter(RedisStore(url), clock), RateLimiter(clock)
+    spec = ("all", 5, 60.0, alg.SLIDING, 0)
+    callers = ["tok_b" if i % 3 == 0 else "tok_a" for i in range(12)]
+    client = limiter.store.redis
+
+    async def turn() -> list[Any]:
+        buckets = [limiter.bucket(*spec)]
+        await limiter.admit("tok_warm", buckets, False)  # the script loaded
+        client.config_resetstat()
+        return await asyncio.gather(*(limiter.admit(c, buckets, False) for c in callers))
+
+    got = asyncio.run(turn())
+    assert client.info("commandstats")["cmdstat_evalsha"]["calls"] == 1
+    assert got == [memory.hit(c, [memory.bucket(*spec)]) for c in callers]
+    assert [d.allowed for d in got].count(False) == 3  # tok_a's sixth to eighth
 
 
 def test_rate_limit_logs_reset_and_forget(url: str) -> None:
