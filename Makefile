@@ -72,8 +72,8 @@ lint: $(TEST_STAMP) lint-specs
 test: $(TEST_STAMP) lint-specs system-tools
 	$(BIN)/ruff check .
 	$(BIN)/mypy mock_server load contract
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not timing"
-	$(BIN)/python -m pytest -m timing
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not timing" --durations=15
+	$(BIN)/python -m pytest -m timing --durations=10
 
 clean:
 	rm -rf $(VENV) node_modules .sandbox artifacts

@@ -3,8 +3,9 @@
 Redis holds the truth: a hash per table (`<prefix>t:<table>`: id → `[order, record]` as JSON),
 the set of tables, and a stream, the journal, with one entry per committed transaction. Each
 process keeps the tables in memory (`Store`, indexes included) as a cache it brings up to date
-from the journal: reads cost no Redis round trip but one catch-up per request, so a write
-acknowledged by one replica is seen by the next request to any other.
+from the journal: reads cost no Redis round trip but a catch-up before each request (one for
+all the requests of a turn of the event loop, `OPEN_TAIL`), so a write acknowledged by one
+replica is seen by the next request to any other.
 
 A handler that only inserts new records and reads nothing commits them without the lease, in
 one script that refuses while the lease is held (`INSERT`, `RedisStore.write`). Any other

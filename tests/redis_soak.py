@@ -100,9 +100,11 @@ class Replica:
 
 
 def haproxy_config(port: int, replicas: list[Replica]) -> str:
-    """Round robin over the replicas, health-checked every 300 ms; a request whose replica died
-    under it (no connection, or no answer at all) goes to another (L7 retries). A replica's
-    own answers, 5xx included, pass through untouched."""
+    """Round robin over the replicas, health-checked every 300 ms (down after 3 failed checks: a
+    check slower than 300 ms on a busy machine is not a dead replica, and with `fall 1` all
+    three were marked down at once under load, HAProxy answering 503 itself); a request whose
+    replica died under it (no connection, or no answer at all) goes to another (L7 retries). A
+    replica's own answers, 5xx included, pass through untouched."""
     servers = "\n".join(f"  server r{i} 127.0.0.1:{r.port}" for i, r in enumerate(replicas))
     return f"""global
   maxconn 4096
@@ -111,6 +113,7 @@ defaults
   timeout connect 1s
   timeout client 30s
   timeout server 15s
+  timeout check 2s
   retries 3
   option redispatch 1
   retry-on conn-failure empty-response response-timeout
@@ -121,7 +124,7 @@ frontend api
 backend sandboxes
   balance roundrobin
   option httpchk GET /_mock/health
-  default-server check inter 300ms fall 1 rise 2
+  default-server check inter 300ms fall 3 rise 2
 {servers}
 """
 
