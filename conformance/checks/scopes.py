@@ -1,5 +1,6 @@
 """scopes: with `--limited-token`, every operation needing a scope the token lacks answers 403
-naming it (documented body), and every operation it may do is not refused.
+naming it (documented body; its error code too where a document states it, `x-stated-code`), and
+every operation it may do is not refused.
 
 When the suite minted the limited token (`--sandbox`) it knows the token's scopes and checks
 each operation exactly. For a token given by hand it infers them: a 403 must name one of the
@@ -45,6 +46,10 @@ def run(ctx: Context) -> None:
     named: set[str] = set()
     for op, ex in outcomes:
         if ex.status == 403:
+            codes = ctx.judged.codes_for(ctx.judged_op(op), 403)  # where a document states the body
+            code = ctx.judged.error_code(ex.json())
+            if codes and code not in codes:
+                ctx.fail("scopes", ex, f"403 error code {code!r}, documented {sorted(codes)}", key="code")
             message = contract.error_message(ex.json())
             text = message if isinstance(message, str) else ex.content.decode("utf-8", "replace")
             hits = [s for s in op.scopes if s in text]

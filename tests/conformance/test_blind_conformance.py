@@ -72,6 +72,7 @@ CAUGHT: dict[str, str] = {
     "nurosentrix:no_auth_required": "auth",
     "nurosentrix:revoked_token_works": "auth",
     "nurosentrix:unauthorized_wrong_body": "auth",
+    "nurosentrix:forbidden_wrong_code": "scopes",
     "nurosentrix:login_any_password": "auth",
     "nurosentrix:test_token_not_sandboxed": "modes",
     "cloudnexus_com:unknown_key_accepted": "auth",

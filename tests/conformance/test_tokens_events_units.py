@@ -28,7 +28,8 @@ def test_a_stated_error_code_is_kept_by_the_documented_view_and_only_there() -> 
     view = full.documented
     servers = view.by_id("listServers")
     assert view.codes_for(servers, 401) == {"UNAUTHORIZED"}  # 001 states that very body for 401
-    assert view.codes_for(servers, 403) == frozenset()  # an example elsewhere still illustrates
+    assert view.codes_for(servers, 403) == {"FORBIDDEN"}  # and that very body for 403
+    assert view.codes_for(servers, 404) == frozenset()  # an example elsewhere still illustrates
     assert view.codes_for(view.by_id("login"), 401) == frozenset()  # the failed login is inferred
     assert full.codes_for(full.by_id("listServers"), 403) == {"FORBIDDEN"}  # strict: every example
     for api in ("cloudnexus", "cloudnexus-io", "nexos"):  # no document states an error body

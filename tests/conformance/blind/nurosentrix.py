@@ -101,6 +101,7 @@ DEFECTS: dict[str, str] = {
     "revoked_token_works": "a revoked token is still accepted",
     "readonly_can_write": "write/delete/action permissions are not checked (read-only token can write)",
     "forbidden_wrong_body": "403 body does not name the missing permission",
+    "forbidden_wrong_code": "403 body uses code PERMISSION_DENIED instead of FORBIDDEN",
     "unauthorized_wrong_body": "401 body uses code INVALID_TOKEN instead of UNAUTHORIZED",
     "test_token_not_sandboxed": "nsx_test_ tokens see and change live data",
     "login_any_password": "POST /auth/login accepts a wrong password",
@@ -323,7 +324,8 @@ class Backend:
             if self.defect == "forbidden_wrong_body"
             else f"Token does not have permission: {perm}"
         )
-        raise ApiError(403, "FORBIDDEN", msg)
+        code = "PERMISSION_DENIED" if self.defect == "forbidden_wrong_code" else "FORBIDDEN"
+        raise ApiError(403, code, msg)
 
     # ---- rate limit (fixed window, per account) --------------------------
     def rate_limit(self, key: str, create_delete: bool) -> None:

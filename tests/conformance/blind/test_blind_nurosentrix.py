@@ -173,6 +173,11 @@ def p_forbidden_wrong_body(e):
     }
 
 
+def p_forbidden_wrong_code(e):
+    r = e.post("/servers", {}, e.tok.limited)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN", r.text
+
+
 def p_unauthorized_wrong_body(e):
     for headers in (
         {},
