@@ -53,7 +53,7 @@ def _socket(host: str, port: int, reuseport: bool, listening: bool = True) -> so
             sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
-        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise _unavailable(host, port, exc) from None
     sock.set_inheritable(True)
     return sock
 
@@ -72,12 +72,17 @@ def _listen_each(host: str, port: int, workers: int) -> Listening:
     try:
         first.listen(BACKLOG)
         held.sockets += [_socket(host, port, reuseport=True) for _ in range(workers - 1)]
-    except (PortUnavailable, OSError) as exc:
+    except PortUnavailable:
         held.close()
-        if isinstance(exc, PortUnavailable):
-            raise
-        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise
+    except OSError as exc:
+        held.close()
+        raise _unavailable(host, port, exc) from None
     return held
+
+
+def _unavailable(host: str, port: int, exc: OSError) -> PortUnavailable:
+    return PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 def _lock(host: str, port: int) -> socket.socket:

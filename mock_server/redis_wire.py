@@ -45,15 +45,14 @@ def pack(parts: Sequence[Any]) -> bytes:
             raw = bytes(p) if isinstance(p, (bytearray, memoryview)) else str(p).encode()
             out += (b"$%d\r\n" % len(raw), raw, b"\r\n")
             continue
-        key = p if cls is str else (int, p)  # 1 and "1": one RESP form, two keys all the same
-        b = _BULK.get(key)
+        b = _BULK.get(p)  # str and int only: no two of them are equal yet differ in RESP
         if b is None:
             raw = p.encode() if cls is str else str(p).encode()
             b = b"$%d\r\n%b\r\n" % (len(raw), raw)
             if len(raw) <= 64:
                 if len(_BULK) >= _BULK_MAX:
                     _BULK.clear()
-                _BULK[key] = b
+                _BULK[p] = b
         out.append(b)
     return b"".join(out)
 

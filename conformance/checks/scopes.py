@@ -46,11 +46,12 @@ def run(ctx: Context) -> None:
     named: set[str] = set()
     for op, ex in outcomes:
         if ex.status == 403:
+            data = ex.json()
             codes = ctx.judged.codes_for(ctx.judged_op(op), 403)  # where a document states the body
-            code = ctx.judged.error_code(ex.json())
+            code = ctx.judged.error_code(data)
             if codes and code not in codes:
                 ctx.fail("scopes", ex, f"403 error code {code!r}, documented {sorted(codes)}", key="code")
-            message = contract.error_message(ex.json())
+            message = contract.error_message(data)
             text = message if isinstance(message, str) else ex.content.decode("utf-8", "replace")
             hits = [s for s in op.scopes if s in text]
             named.update(s for s in contract.scopes if s in text)
